@@ -1,0 +1,43 @@
+// Command authmilter is a milter that checks SPF, DKIM and DMARC for
+// Postfix and Sendmail and adds an Authentication-Results header.
+//
+//	authmilter [flags]              run the daemon
+//	authmilter check spf ...        evaluate SPF offline
+//	authmilter check dkim ...       verify the DKIM signatures of a message
+//	authmilter check message ...    evaluate a message as the daemon would
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches to a check subcommand or the daemon and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(args[1:], stdin, stdout, stderr)
+	}
+	return runDaemon(args, stdout, stderr)
+}
+
+func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	checks := map[string]func([]string, io.Reader, io.Writer, io.Writer) int{
+		"spf":  checkSPF,
+		"dkim": checkDKIM,
+	}
+	if len(args) == 0 || checks[args[0]] == nil {
+		fmt.Fprintln(stderr, "usage: authmilter check spf|dkim|message [flags]")
+		return 2
+	}
+	return checks[args[0]](args[1:], stdin, stdout, stderr)
+}
+
+func runDaemon(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "authmilter: daemon not implemented yet")
+	return 1
+}
