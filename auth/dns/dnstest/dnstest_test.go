@@ -1,0 +1,119 @@
+package dnstest_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
+)
+
+const zone = `
+example.com.          SOA ns.example.com. hostmaster.example.com. 1 3600 600 86400 60
+example.com.          TXT "v=spf1 -all"
+example.com.          A   192.0.2.1
+www.example.com.      CNAME example.com.
+out.example.com.      CNAME elsewhere.test.
+a.b.example.com.      A   192.0.2.2
+`
+
+func start(t *testing.T, z string) *dnstest.Server {
+	t.Helper()
+	srv, err := dnstest.Start(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func ask(t *testing.T, srv *dnstest.Server, network, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := dns.Client{Net: network, Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, srv.Addr)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return r
+}
+
+func TestAnswers(t *testing.T) {
+	srv := start(t, zone)
+	tests := []struct {
+		name          string
+		qtype         uint16
+		rcode, answer int
+		soa           bool
+	}{
+		{"example.com.", dns.TypeTXT, dns.RcodeSuccess, 1, false},
+		{"EXAMPLE.com.", dns.TypeA, dns.RcodeSuccess, 1, false},
+		{"example.com.", dns.TypeMX, dns.RcodeSuccess, 0, true},     // NODATA
+		{"b.example.com.", dns.TypeA, dns.RcodeSuccess, 0, true},    // empty non-terminal
+		{"nx.example.com.", dns.TypeA, dns.RcodeNameError, 0, true}, // NXDOMAIN
+		{"www.example.com.", dns.TypeA, dns.RcodeSuccess, 2, false}, // CNAME + A
+		{"www.example.com.", dns.TypeMX, dns.RcodeSuccess, 1, true}, // CNAME, target NODATA
+		{"out.example.com.", dns.TypeA, dns.RcodeSuccess, 1, false}, // CNAME leaving the data
+		{"nowhere.test.", dns.TypeA, dns.RcodeNameError, 0, true},   // synthetic SOA
+	}
+	for _, tt := range tests {
+		r := ask(t, srv, "udp", tt.name, tt.qtype)
+		if r.Rcode != tt.rcode || len(r.Answer) != tt.answer || (len(r.Ns) == 1) != tt.soa || !r.Authoritative {
+			t.Errorf("%s %s: got %v", tt.name, dns.TypeToString[tt.qtype], r)
+		}
+	}
+	if n := srv.Queries("Example.COM", dns.TypeTXT); n != 1 {
+		t.Errorf("Queries(example.com, TXT) = %d, want 1", n)
+	}
+	if n := srv.Queries("example.com.", 0); n != 3 {
+		t.Errorf("Queries(example.com, any) = %d, want 3", n)
+	}
+}
+
+func TestRules(t *testing.T) {
+	srv := start(t, zone)
+	srv.ServFail("example.com")
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("ServFail: rcode %d", r.Rcode)
+	}
+	srv.Clear("example.com")
+	srv.Truncate("*")
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); !r.Truncated || len(r.Answer) != 0 {
+		t.Errorf("Truncate over UDP: %v", r)
+	}
+	if r := ask(t, srv, "tcp", "example.com.", dns.TypeA); r.Truncated || len(r.Answer) != 1 {
+		t.Errorf("Truncate over TCP: %v", r)
+	}
+	srv.Clear("")
+	srv.AD("example.com.")
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); !r.AuthenticatedData {
+		t.Errorf("AD: %v", r)
+	}
+	srv.Clear("example.com.")
+	srv.Drop("example.com.")
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeA)
+	c := dns.Client{Timeout: 100 * time.Millisecond}
+	if _, _, err := c.Exchange(m, srv.Addr); err == nil {
+		t.Error("Drop: got an answer")
+	}
+}
+
+func TestAddRemove(t *testing.T) {
+	srv := start(t, "")
+	if err := srv.Add(`new.test. 60 IN TXT "a" "b"`); err != nil {
+		t.Fatal(err)
+	}
+	if r := ask(t, srv, "udp", "new.test.", dns.TypeTXT); len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 60 {
+		t.Errorf("after Add: %v", r)
+	}
+	srv.Remove("new.test", dns.TypeTXT)
+	if r := ask(t, srv, "udp", "new.test.", dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Errorf("after Remove: %v", r)
+	}
+	if err := srv.Add("bad record"); err == nil {
+		t.Error("Add(bad record): no error")
+	}
+}

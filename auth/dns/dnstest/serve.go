@@ -1,0 +1,171 @@
+package dnstest
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// syntheticSOA is the SOA put in negative answers when the zone has none
+// enclosing the name: TTL and minimum DefaultTTL.
+var syntheticSOA = &dns.SOA{
+	Hdr:     dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DefaultTTL},
+	Ns:      "ns.dnstest.",
+	Mbox:    "hostmaster.dnstest.",
+	Serial:  1,
+	Refresh: 3600,
+	Retry:   600,
+	Expire:  86400,
+	Minttl:  DefaultTTL,
+}
+
+// serve answers one query.
+func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	if len(req.Question) != 1 {
+		resp.SetRcode(req, dns.RcodeFormatError)
+		w.WriteMsg(resp)
+		return
+	}
+	q := req.Question[0]
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+
+	resp.SetReply(req)
+	resp.Authoritative = true
+
+	s.mu.Lock()
+	s.queries[qkey{key(q.Name), q.Qtype}]++
+	r := s.ruleFor(q.Name)
+	if r.rcode < 0 && !(r.truncate && udp) && !r.drop {
+		s.answer(resp, q.Name, q.Qtype)
+	}
+	s.mu.Unlock()
+
+	if r.delay > 0 {
+		t := time.NewTimer(r.delay)
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return
+		}
+	}
+	switch {
+	case r.drop:
+		return
+	case r.rcode >= 0:
+		resp.Rcode = r.rcode
+	case r.truncate && udp:
+		resp.Truncated = true
+	}
+	resp.AuthenticatedData = r.ad
+
+	size := dns.MaxMsgSize
+	if udp {
+		size = dns.MinMsgSize
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		if udp && int(opt.UDPSize()) > size {
+			size = int(opt.UDPSize())
+		}
+		resp.SetEdns0(opt.UDPSize(), false)
+	}
+	resp.Truncate(size)
+	w.WriteMsg(resp)
+}
+
+// ruleFor merges the all-names rule with the rule for name; s.mu is held.
+func (s *Server) ruleFor(name string) rule {
+	r := rule{rcode: -1}
+	for _, k := range []string{"*", key(name)} {
+		x := s.rules[k]
+		if x == nil {
+			continue
+		}
+		if x.rcode >= 0 {
+			r.rcode = x.rcode
+		}
+		r.drop = r.drop || x.drop
+		r.truncate = r.truncate || x.truncate
+		r.ad = r.ad || x.ad
+		r.delay = max(r.delay, x.delay)
+	}
+	return r
+}
+
+// answer fills resp from the records; s.mu is held. CNAMEs at the name are
+// followed inside the data up to maxChase times. A chain whose target the
+// data does not know ends with NOERROR and the CNAMEs only, as an
+// authoritative server for another zone would answer.
+func (s *Server) answer(resp *dns.Msg, qname string, qtype uint16) {
+	name := qname
+	for i := 0; i <= maxChase; i++ {
+		rrs := s.rrs[key(name)]
+		var cname dns.RR
+		n := len(resp.Answer)
+		for _, rr := range rrs {
+			t := rr.Header().Rrtype
+			if t == qtype || qtype == dns.TypeANY {
+				resp.Answer = append(resp.Answer, dns.Copy(rr))
+			} else if t == dns.TypeCNAME {
+				cname = rr
+			}
+		}
+		if len(resp.Answer) > n {
+			return
+		}
+		if cname != nil {
+			resp.Answer = append(resp.Answer, dns.Copy(cname))
+			name = cname.(*dns.CNAME).Target
+			continue
+		}
+		switch {
+		case s.exists(name):
+			resp.Ns = append(resp.Ns, s.soa(name))
+		case i > 0:
+			// The chain left our data: the answer so far is all we know.
+		default:
+			resp.Rcode = dns.RcodeNameError
+			resp.Ns = append(resp.Ns, s.soa(name))
+		}
+		return
+	}
+}
+
+// exists reports whether name owns records or is an empty non-terminal.
+func (s *Server) exists(name string) bool {
+	k := key(name)
+	if len(s.rrs[k]) > 0 || k == "." {
+		return true
+	}
+	suffix := "." + k
+	for owner, rrs := range s.rrs {
+		if len(rrs) > 0 && strings.HasSuffix(owner, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// soa returns the SOA of the closest enclosing name that has one, or the
+// synthetic SOA.
+func (s *Server) soa(name string) dns.RR {
+	k := key(name)
+	for {
+		for _, rr := range s.rrs[k] {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				return dns.Copy(rr)
+			}
+		}
+		if k == "." {
+			return dns.Copy(syntheticSOA)
+		}
+		if i := strings.IndexByte(k, '.'); i >= 0 && i+1 < len(k) {
+			k = k[i+1:]
+		} else {
+			k = "."
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// Answer is the result of Lookup. Only the field of the asked type is set.
+// Its slices are the caller's; the net.IP values they hold are shared with
+// the cache and must not be modified.
+type Answer struct {
+	// Name is the asked name, as given.
+	Name string
+	// Type is the asked type (dns.TypeTXT, ...).
+	Type uint16
+	// Canonical is the name the records were found at after following
+	// CNAMEs (lower-case, no trailing dot); Name's own when there were none.
+	Canonical string
+	// TXT holds one string per record, the record's strings joined
+	// without separator, unescaped.
+	TXT []string
+	// IPs holds the addresses of A or AAAA records.
+	IPs []net.IP
+	// MX holds the MX records, by preference.
+	MX []*net.MX
+	// PTR holds the names of PTR records, with trailing dot.
+	PTR []string
+	// Authentic is the AD bit of the upstream answer: the upstream
+	// resolver validated it with DNSSEC.
+	Authentic bool
+	// TTL is how long the answer stays valid: in the cache, the time left.
+	TTL time.Duration
+	// FromCache tells whether the answer came from the cache.
+	FromCache bool
+}
+
+// Resolver is a caching DNS stub resolver. It is safe for concurrent use.
+type Resolver struct {
+	cfg    Config
+	log    *slog.Logger
+	cache  *lru.Cache[cacheKey, *entry] // nil: no cache
+	flight singleflight.Group
+	stats  counters
+}
+
+// New returns a Resolver for cfg (see Config for the defaults).
+func New(cfg Config) (*Resolver, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Resolver{cfg: cfg, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CacheSize > 0 {
+		r.cache, err = lru.New[cacheKey, *entry](cfg.CacheSize)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// cacheKey identifies a cached answer: the lower-cased name without
+// trailing dot, and the type.
+type cacheKey struct {
+	name  string
+	qtype uint16
+}
+
+// entry is a cached outcome: an answer, or a negative or failed one (cause
+// set).
+type entry struct {
+	ans     Answer // Name and FromCache unset; TTL the original
+	cause   error  // nil, or ErrNXDomain, ErrNoData, ErrServFail, ...
+	server  string
+	expires time.Time
+}
+
+// Lookup returns the records of type qtype (dns.TypeTXT, TypeA, TypeAAAA,
+// TypeMX, TypePTR; other types give ErrMalformed) at name, from the cache
+// or upstream. Errors are *net.DNSError as described in the package
+// documentation.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
+	e, fromCache, err := r.lookup(ctx, name, qtype)
+	if err != nil {
+		return Answer{}, err
+	}
+	a := e.ans
+	a.Name = name
+	a.FromCache = fromCache
+	if fromCache {
+		a.TTL = e.expires.Sub(r.cfg.Now())
+	}
+	a.TXT = slices.Clone(a.TXT)
+	a.IPs = slices.Clone(a.IPs)
+	a.MX = slices.Clone(a.MX)
+	a.PTR = slices.Clone(a.PTR)
+	return a, nil
+}
+
+// lookup returns the entry for (name, qtype), or the error it carries.
+// Entries are read-only once made.
+func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*entry, bool, error) {
+	key, err := makeKey(name, qtype)
+	if err != nil {
+		return nil, false, err
+	}
+	if r.cache != nil {
+		if e, ok := r.cache.Get(key); ok {
+			if r.cfg.Now().Before(e.expires) {
+				r.stats.hits.Add(1)
+				return e, true, e.error(name)
+			}
+			r.cache.Remove(key)
+		}
+	}
+	r.stats.misses.Add(1)
+	if err := ctx.Err(); err != nil {
+		return nil, false, ctxError(err, name)
+	}
+
+	leader := false
+	ch := r.flight.DoChan(key.name+"/"+strconv.Itoa(int(qtype)), func() (any, error) {
+		leader = true
+		return r.resolve(ctx, key), nil
+	})
+	select {
+	case res := <-ch:
+		if !leader {
+			r.stats.coalesced.Add(1)
+		}
+		e := res.Val.(*entry)
+		return e, false, e.error(name)
+	case <-ctx.Done():
+		return nil, false, ctxError(ctx.Err(), name)
+	}
+}
+
+// resolve asks upstream and caches the outcome. It runs once per flight, on
+// a context that the first caller's cancellation does not end (the other
+// callers wait for it) but that keeps its deadline.
+func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
+	ctx = context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	e := r.fetch(ctx, key)
+	ttl := r.ttlFor(e)
+	e.expires = r.cfg.Now().Add(ttl)
+	if r.cache != nil && ttl > 0 {
+		r.cache.Add(key, e)
+	}
+	r.log.Debug("dns lookup", slog.String("name", key.name), slog.String("type", dns.TypeToString[key.qtype]),
+		slog.Any("cause", e.cause), slog.Duration("ttl", ttl), slog.String("server", e.server))
+	return e
+}
+
+// ttlFor is how long e may be cached: clamped positive TTL, clamped
+// negative TTL, TempFailTTL for SERVFAIL and REFUSED, 0 otherwise.
+func (r *Resolver) ttlFor(e *entry) time.Duration {
+	switch e.cause {
+	case nil:
+		return min(max(e.ans.TTL, r.cfg.MinTTL), r.cfg.MaxTTL)
+	case ErrNXDomain, ErrNoData:
+		if e.ans.TTL < 0 { // no SOA: RFC 2308 section 5, do not cache
+			return 0
+		}
+		return min(max(e.ans.TTL, r.cfg.MinTTL), r.cfg.NegativeMaxTTL)
+	case ErrServFail, ErrRefused:
+		return r.cfg.TempFailTTL
+	}
+	return 0
+}
+
+func (e *entry) error(name string) error {
+	if e.cause == nil {
+		return nil
+	}
+	return newError(e.cause, name, e.server)
+}
+
+// ctxError is the error for a lookup whose context ended: temporary, and a
+// timeout if the deadline passed. errors.Is finds both ErrTimeout and the
+// context's error.
+func ctxError(err error, name string) error {
+	de := &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true,
+		UnwrapErr: errors.Join(ErrTimeout, err)}
+	de.IsTimeout = errors.Is(err, context.DeadlineExceeded)
+	return de
+}
+
+// makeKey validates name and makes its cache key without allocating when
+// name is already lower-case.
+func makeKey(name string, qtype uint16) (cacheKey, error) {
+	n := strings.TrimSuffix(name, ".")
+	if err := checkName(n); err != nil {
+		return cacheKey{}, newError(ErrMalformed, name, "")
+	}
+	switch qtype {
+	case dns.TypeTXT, dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypePTR:
+	default:
+		return cacheKey{}, newError(ErrMalformed, name, "")
+	}
+	return cacheKey{lower(n), qtype}, nil
+}
+
+// checkName applies RFC 1035 section 2.3.4: at most 253 characters
+// (255 octets on the wire), labels of 1 to 63 characters. Characters
+// themselves are not restricted (RFC 2181 section 11): underscores and
+// such are common in TXT names.
+func checkName(n string) error {
+	if n == "" || len(n) > 253 {
+		return ErrMalformed
+	}
+	label := 0
+	for i := 0; i < len(n); i++ {
+		switch c := n[i]; {
+		case c == '.':
+			if label == 0 {
+				return ErrMalformed
+			}
+			label = 0
+		case c == '\\' || c == ' ' || c < 0x21 || c == 0x7f:
+			// Escapes and control characters would need the
+			// presentation-format rules; no mail name uses them.
+			return ErrMalformed
+		default:
+			label++
+			if label > 63 {
+				return ErrMalformed
+			}
+		}
+	}
+	return nil
+}
+
+// lower is strings.ToLower for ASCII, allocation-free on lower-case input.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
