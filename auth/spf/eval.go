@@ -1,0 +1,478 @@
+package spf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/authmilter/authmilter/auth/dns"
+)
+
+// evaluation is the state of one check_host() call and its recursions.
+type evaluation struct {
+	ctx    context.Context
+	c      *Checker
+	ip     net.IP // 4 bytes for IPv4 (also IPv4-mapped IPv6), 16 for IPv6
+	addr   netip.Addr
+	sender string
+	local  string
+	sdom   string
+	helo   string
+
+	lookups int // DNS-querying terms, RFC 7208 §4.6.4
+	voids   int // void lookups, RFC 7208 §4.6.4
+	ptrName map[string]string
+}
+
+func newEvaluation(ctx context.Context, c *Checker, ip net.IP, sender, helo string) *evaluation {
+	e := &evaluation{ctx: ctx, c: c, helo: helo}
+	// IPv4-mapped IPv6 clients are IPv4 clients (RFC 7208 §5 and §7.3).
+	if ip4 := ip.To4(); ip4 != nil {
+		e.ip = ip4
+	} else {
+		e.ip = ip.To16()
+	}
+	e.addr, _ = netip.AddrFromSlice(e.ip)
+	// RFC 7208 §4.3: a <sender> without local-part gets "postmaster".
+	local, dom, ok := cutLast(sender, "@")
+	if !ok {
+		local, dom = "", sender
+	}
+	if local == "" {
+		local = "postmaster"
+	}
+	e.local, e.sdom, e.sender = local, dom, local+"@"+dom
+	return e
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+func (e *evaluation) env(domain string) *macroEnv {
+	return &macroEnv{
+		sender: e.sender, local: e.local, senderDomain: e.sdom,
+		domain: domain, ip: e.ip, helo: e.helo,
+		receiver: e.c.receiver(), now: e.c.now().Unix(),
+		ptr: func() string { return e.validatedName(domain) },
+	}
+}
+
+// resultOf maps an evaluation error to temperror or permerror.
+func resultOf(err error) Result {
+	if errors.Is(err, ErrTemporary) || errors.Is(err, ErrTimeout) {
+		return Temperror
+	}
+	return Permerror
+}
+
+// dnsError is the one classifier of this package for DNS failures other
+// than "not found" (NXDOMAIN, NODATA): all of them are temperror (RFC 7208
+// §4.4, §2.6.6), and so is the end of the time budget.
+func (e *evaluation) dnsError(err error, what string) error {
+	if e.ctx.Err() != nil {
+		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrTemporary, what, err)
+}
+
+// void counts a lookup that found nothing (RFC 7208 §4.6.4).
+func (e *evaluation) void() error {
+	e.voids++
+	if e.voids > e.c.maxVoid() {
+		return ErrVoidLimit
+	}
+	return nil
+}
+
+// checkHost is check_host() for one domain: the top call or an include or
+// redirect target. The explanation is set only for fail.
+func (e *evaluation) checkHost(domain string, depth int) (res Result, reason, expl string, err error) {
+	// RFC 7208 §4.3: a malformed or single-label domain gives none.
+	if !validDomain(domain) {
+		return None, "not a valid domain name", "", nil
+	}
+	rec, res, reason, err := e.lookupRecord(domain)
+	if rec == nil {
+		return res, reason, "", err
+	}
+	env := e.env(domain)
+	for i := range rec.mechs {
+		m := &rec.mechs[i]
+		if err := e.ctx.Err(); err != nil {
+			return Temperror, "time budget exceeded", "", fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
+		if m.queriesDNS() {
+			if err := e.countLookup(); err != nil {
+				return Permerror, err.Error(), "", err
+			}
+		}
+		matched, why, err := e.match(m, env, depth)
+		if err != nil {
+			return resultOf(err), m.text + ": " + err.Error(), "", err
+		}
+		if matched {
+			reason = m.text + " matched"
+			if why != "" {
+				reason += " (" + why + ")"
+			}
+			if m.qual == Fail {
+				expl = e.explain(rec, env)
+			}
+			return m.qual, reason, expl, nil
+		}
+	}
+	if rec.redirect != nil {
+		return e.redirect(rec, env, depth)
+	}
+	// RFC 7208 §4.7: no match and no redirect gives neutral.
+	return Neutral, "no mechanism matched", "", nil
+}
+
+func (e *evaluation) countLookup() error {
+	e.lookups++
+	if e.lookups > e.c.maxLookups() {
+		return ErrLookupLimit
+	}
+	return nil
+}
+
+// lookupRecord finds and parses the SPF record of domain (RFC 7208 §4.4,
+// §4.5). A nil record comes with the final result.
+func (e *evaluation) lookupRecord(domain string) (*record, Result, string, error) {
+	txts, err := e.c.Resolver.LookupTXT(e.ctx, fqdn(domain))
+	if err != nil {
+		if dns.IsNotFound(err) {
+			return nil, None, "no SPF record", nil
+		}
+		err = e.dnsError(err, "TXT "+domain)
+		return nil, Temperror, err.Error(), err
+	}
+	var spf []string
+	for _, t := range txts {
+		if isSPFRecord(t) {
+			spf = append(spf, t)
+		}
+	}
+	switch len(spf) {
+	case 0:
+		return nil, None, "no SPF record", nil
+	case 1:
+	default:
+		return nil, Permerror, ErrMultipleRecords.Error(), fmt.Errorf("%w at %s", ErrMultipleRecords, domain)
+	}
+	rec, err := parseRecord(spf[0])
+	if err != nil {
+		return nil, Permerror, err.Error(), err
+	}
+	return rec, "", "", nil
+}
+
+// redirect evaluates the redirect= modifier (RFC 7208 §6.1).
+func (e *evaluation) redirect(rec *record, env *macroEnv, depth int) (Result, string, string, error) {
+	if err := e.countLookup(); err != nil {
+		return Permerror, err.Error(), "", err
+	}
+	target := expandDomain(env, rec.redirect)
+	res, reason, expl, err := e.checkHost(target, depth+1)
+	if res == None {
+		err = fmt.Errorf("%w: redirect=%s: %s", ErrNoRecord, target, reason)
+		return Permerror, err.Error(), "", err
+	}
+	return res, "redirect=" + target + ": " + reason, expl, err
+}
+
+// match evaluates one mechanism (RFC 7208 §5). why is a detail for the
+// reason of a match.
+func (e *evaluation) match(m *mechanism, env *macroEnv, depth int) (bool, string, error) {
+	switch m.kind {
+	case mechAll:
+		return true, "", nil
+	case mechIP4, mechIP6:
+		return m.prefix.Contains(e.addr), "", nil
+	case mechInclude:
+		return e.include(m, env, depth)
+	}
+	target := env.domain
+	if m.domain != nil {
+		target = expandDomain(env, m.domain)
+	}
+	if !validName(target) {
+		// A target that cannot be queried does not exist (RFC 7208
+		// §4.3 by analogy; the suite accepts this reading).
+		return false, "", nil
+	}
+	switch m.kind {
+	case mechA:
+		ips, err := e.lookupIP(target, e.network())
+		if err != nil {
+			return false, "", err
+		}
+		return e.cidrMatch(ips, m), "", nil
+	case mechMX:
+		return e.mx(m, target)
+	case mechPTR:
+		return e.ptr(target)
+	case mechExists:
+		// RFC 7208 §5.7: always an A query, whatever the client.
+		ips, err := e.lookupIP(target, "ip4")
+		return len(ips) > 0, "", err
+	}
+	return false, "", fmt.Errorf("%w: unknown mechanism", ErrSyntax)
+}
+
+func (e *evaluation) network() string {
+	if e.addr.Is4() {
+		return "ip4"
+	}
+	return "ip6"
+}
+
+// lookupIP looks up addresses; "not found" is a void lookup and no error.
+func (e *evaluation) lookupIP(name, network string) ([]net.IP, error) {
+	ips, err := e.c.Resolver.LookupIP(e.ctx, network, fqdn(name))
+	if err != nil {
+		if dns.IsNotFound(err) {
+			return nil, e.void()
+		}
+		return nil, e.dnsError(err, "address of "+name)
+	}
+	if len(ips) == 0 {
+		return nil, e.void()
+	}
+	return ips, nil
+}
+
+func (e *evaluation) cidrMatch(ips []net.IP, m *mechanism) bool {
+	bits := m.cidr4
+	if !e.addr.Is4() {
+		bits = m.cidr6
+	}
+	for _, ip := range ips {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		if a.Is4() != e.addr.Is4() {
+			continue
+		}
+		if p, err := a.Prefix(bits); err == nil && p.Contains(e.addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// include evaluates include (RFC 7208 §5.2).
+func (e *evaluation) include(m *mechanism, env *macroEnv, depth int) (bool, string, error) {
+	target := expandDomain(env, m.domain)
+	res, reason, _, err := e.checkHost(target, depth+1)
+	switch res {
+	case Pass:
+		return true, reason, nil
+	case Fail, Softfail, Neutral:
+		return false, "", nil
+	case Temperror:
+		return false, "", err
+	case None:
+		return false, "", fmt.Errorf("%w: %s: %s", ErrNoRecord, target, reason)
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: include:%s", ErrSyntax, target)
+	}
+	return false, "", err
+}
+
+// mx evaluates mx (RFC 7208 §5.4).
+func (e *evaluation) mx(m *mechanism, target string) (bool, string, error) {
+	mxs, err := e.c.Resolver.LookupMX(e.ctx, fqdn(target))
+	if err != nil {
+		if dns.IsNotFound(err) {
+			return false, "", e.void()
+		}
+		return false, "", e.dnsError(err, "MX "+target)
+	}
+	if len(mxs) == 0 {
+		return false, "", e.void()
+	}
+	if len(mxs) > maxMXNames {
+		return false, "", fmt.Errorf("%w: %d at %s", ErrMXLimit, len(mxs), target)
+	}
+	for _, mx := range mxs {
+		host := strings.TrimSuffix(mx.Host, ".")
+		if host == "" {
+			continue // null MX, RFC 7505
+		}
+		ips, err := e.c.Resolver.LookupIP(e.ctx, e.network(), fqdn(host))
+		if err != nil {
+			if dns.IsNotFound(err) {
+				continue
+			}
+			return false, "", e.dnsError(err, "address of MX "+host)
+		}
+		if e.cidrMatch(ips, m) {
+			return true, host, nil
+		}
+	}
+	return false, "", nil
+}
+
+// ptr evaluates ptr (RFC 7208 §5.5): a validated name of the client equal to
+// or under target matches. DNS errors make it not match.
+func (e *evaluation) ptr(target string) (bool, string, error) {
+	names, err := e.validatedNames()
+	if err != nil {
+		return false, "", err
+	}
+	for _, n := range names {
+		if isSubdomain(n, target) {
+			return true, n, nil
+		}
+	}
+	return false, "", nil
+}
+
+// validatedNames returns the PTR names of the client whose addresses
+// include the client (RFC 7208 §5.5), at most 10 names examined.
+func (e *evaluation) validatedNames() ([]string, error) {
+	names, err := e.c.Resolver.LookupAddr(e.ctx, e.addr.String())
+	if err != nil {
+		if dns.IsNotFound(err) {
+			return nil, e.void()
+		}
+		return nil, nil
+	}
+	if len(names) > maxPTRNames {
+		names = names[:maxPTRNames]
+	}
+	var valid []string
+	for _, n := range names {
+		n = strings.TrimSuffix(n, ".")
+		ips, err := e.c.Resolver.LookupIP(e.ctx, e.network(), fqdn(n))
+		if err != nil {
+			continue
+		}
+		for _, ip := range ips {
+			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == e.addr {
+				valid = append(valid, n)
+				break
+			}
+		}
+	}
+	return valid, nil
+}
+
+// validatedName is the %{p} macro (RFC 7208 §7.3): a validated name equal
+// to or under domain if there is one, else any validated name, else
+// "unknown". It is cached per domain.
+func (e *evaluation) validatedName(domain string) string {
+	if n, ok := e.ptrName[domain]; ok {
+		return n
+	}
+	names, _ := e.validatedNames()
+	name := "unknown"
+	for _, n := range names {
+		if isSubdomain(n, domain) {
+			name = n
+			break
+		}
+	}
+	if name == "unknown" && len(names) > 0 {
+		name = names[0]
+	}
+	if e.ptrName == nil {
+		e.ptrName = map[string]string{}
+	}
+	e.ptrName[domain] = name
+	return name
+}
+
+// explain returns the explanation of a fail (RFC 7208 §6.2): the expanded
+// TXT record named by exp=, or the default explanation when there is no
+// exp=, its lookup fails, or its text is not a valid explain-string.
+func (e *evaluation) explain(rec *record, env *macroEnv) string {
+	if rec.exp != nil {
+		if s, ok := e.expText(expandDomain(env, rec.exp), env); ok {
+			return s
+		}
+	}
+	def := e.c.DefaultExplanation
+	if def == "" {
+		return ""
+	}
+	if ms, err := parseMacroString(def, true, true); err == nil {
+		return env.expand(ms)
+	}
+	return def
+}
+
+func (e *evaluation) expText(name string, env *macroEnv) (string, bool) {
+	if !validName(name) {
+		return "", false
+	}
+	txts, err := e.c.Resolver.LookupTXT(e.ctx, fqdn(name))
+	if err != nil || len(txts) != 1 {
+		return "", false
+	}
+	ms, err := parseMacroString(txts[0], true, true)
+	if err != nil {
+		return "", false
+	}
+	return env.expand(ms), true
+}
+
+// expandDomain expands a domain-spec and truncates it from the left to 253
+// characters, dropping whole labels (RFC 7208 §7.3).
+func expandDomain(env *macroEnv, ms macroString) string {
+	s := env.expand(ms)
+	for len(strings.TrimSuffix(s, ".")) > 253 {
+		i := strings.IndexByte(s, '.')
+		if i < 0 {
+			break
+		}
+		s = s[i+1:]
+	}
+	return s
+}
+
+// validName reports whether name can be queried: no empty label (except
+// the root at the end), no label over 63 octets, at most 253 octets.
+func validName(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
+// validDomain is the check of RFC 7208 §4.3: a queryable, multi-label name.
+func validDomain(name string) bool {
+	return validName(name) && strings.Contains(strings.TrimSuffix(name, "."), ".")
+}
+
+func fqdn(name string) string {
+	if strings.HasSuffix(name, ".") {
+		return name
+	}
+	return name + "."
+}
+
+// isSubdomain reports whether name equals domain or is under it,
+// ignoring case and trailing dots.
+func isSubdomain(name, domain string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	return name == domain || strings.HasSuffix(name, "."+domain)
+}

@@ -1,0 +1,207 @@
+package spf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// suiteScenario is one YAML document of the openspf test suite
+// (testdata/SOURCE.md describes the format).
+type suiteScenario struct {
+	Description string                 `yaml:"description"`
+	Tests       map[string]suiteTest   `yaml:"tests"`
+	Zonedata    map[string][]yaml.Node `yaml:"zonedata"`
+}
+
+type suiteTest struct {
+	Helo        string    `yaml:"helo"`
+	Host        string    `yaml:"host"`
+	Mailfrom    string    `yaml:"mailfrom"`
+	Result      yaml.Node `yaml:"result"`
+	Explanation *string   `yaml:"explanation"`
+	Spec        yaml.Node `yaml:"spec"`
+}
+
+func loadSuite(t *testing.T, path string) []suiteScenario {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var out []suiteScenario
+	for {
+		var s suiteScenario
+		err := dec.Decode(&s)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, s)
+	}
+}
+
+// zoneFromSuite builds the fake resolver of a scenario.
+func zoneFromSuite(t *testing.T, data map[string][]yaml.Node) *zone {
+	t.Helper()
+	z := newZone()
+	for name, items := range data {
+		for _, n := range items {
+			if n.Kind == yaml.ScalarNode && n.Value == "TIMEOUT" {
+				z.add(name, zoneItem{typ: "TIMEOUT"})
+				continue
+			}
+			var m map[string]yaml.Node
+			if err := n.Decode(&m); err != nil {
+				t.Fatalf("zonedata %s: %v", name, err)
+			}
+			for typ, v := range m {
+				z.add(name, zoneItemFromNode(t, typ, v))
+			}
+		}
+	}
+	z.finish()
+	return z
+}
+
+func zoneItemFromNode(t *testing.T, typ string, v yaml.Node) zoneItem {
+	t.Helper()
+	switch typ {
+	case "SPF", "TXT":
+		if v.Kind == yaml.ScalarNode && typ == "TXT" && v.Value == "NONE" {
+			return zoneItem{typ: "TXTNONE"}
+		}
+		if v.Kind == yaml.SequenceNode {
+			var parts []string
+			if err := v.Decode(&parts); err != nil {
+				t.Fatal(err)
+			}
+			return zoneItem{typ: typ, val: strings.Join(parts, "")}
+		}
+		return zoneItem{typ: typ, val: v.Value}
+	case "MX":
+		var mx []string
+		if err := v.Decode(&mx); err != nil || len(mx) != 2 {
+			t.Fatalf("MX %v: %v", v.Value, err)
+		}
+		var pref uint16
+		fmt.Sscan(mx[0], &pref)
+		return zoneItem{typ: typ, val: mx[1], pref: pref}
+	default:
+		return zoneItem{typ: typ, val: v.Value}
+	}
+}
+
+func expectedResults(t *testing.T, n yaml.Node) []Result {
+	t.Helper()
+	if n.Kind == yaml.ScalarNode {
+		return []Result{Result(n.Value)}
+	}
+	var rs []string
+	if err := n.Decode(&rs); err != nil {
+		t.Fatal(err)
+	}
+	var out []Result
+	for _, r := range rs {
+		out = append(out, Result(r))
+	}
+	return out
+}
+
+// runSuite runs every test of a suite file except those in skip, and
+// returns the number of tests run and passed.
+func runSuite(t *testing.T, path string, skip map[string]string) (run, passed int) {
+	seen := map[string]bool{}
+	for _, sc := range loadSuite(t, path) {
+		z := zoneFromSuite(t, sc.Zonedata)
+		names := make([]string, 0, len(sc.Tests))
+		for name := range sc.Tests {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			tc := sc.Tests[name]
+			seen[name] = true
+			if why, ok := skip[name]; ok {
+				t.Logf("skip %s: %s", name, why)
+				continue
+			}
+			run++
+			ok := t.Run(name, func(t *testing.T) {
+				c := &Checker{Resolver: z, DefaultExplanation: "DEFAULT"}
+				ip := net.ParseIP(tc.Host)
+				if ip == nil {
+					t.Fatalf("bad host %q", tc.Host)
+				}
+				o := c.CheckMailFrom(context.Background(), ip, tc.Helo, tc.Mailfrom)
+				want := expectedResults(t, tc.Result)
+				found := false
+				for _, w := range want {
+					found = found || o.Result == w
+				}
+				if !found {
+					t.Errorf("%s (spec %s): result %s, want %v; reason %q", sc.Description, specOf(tc.Spec), o.Result, want, o.Reason)
+				}
+				if tc.Explanation != nil && o.Explanation != *tc.Explanation &&
+					!(explanationFoldCase[name] != "" && strings.EqualFold(o.Explanation, *tc.Explanation)) {
+					t.Errorf("%s (spec %s): explanation %q, want %q", sc.Description, specOf(tc.Spec), o.Explanation, *tc.Explanation)
+				}
+			})
+			if ok {
+				passed++
+			}
+		}
+	}
+	for name := range skip {
+		if !seen[name] {
+			t.Errorf("skip table names %q, which is not in %s", name, path)
+		}
+	}
+	return run, passed
+}
+
+// explanationFoldCase lists the tests whose expected explanation is compared
+// ignoring case, with the reason.
+var explanationFoldCase = map[string]string{
+	"v-macro-ip6": "the suite expects the upper-case nibbles pyspf prints for %{ir} of an IPv6 " +
+		"client; RFC 7208 §7.3's own example (2001:db8::cb01) uses lower case, which we print",
+}
+
+func TestRFC7208Suite(t *testing.T) {
+	run, passed := runSuite(t, "testdata/rfc7208-tests.yml", nil)
+	t.Logf("RFC 7208 suite: %d/%d passed", passed, run)
+	if run != 203 {
+		t.Errorf("ran %d tests, the suite has 203", run)
+	}
+}
+
+func TestRFC4408Suite(t *testing.T) {
+	run, passed := runSuite(t, "testdata/rfc4408-tests.yml", rfc4408Changed)
+	t.Logf("RFC 4408 suite: %d/%d passed, %d skipped (changed by RFC 7208)", passed, run, len(rfc4408Changed))
+}
+
+// rfc4408Changed lists the RFC 4408 suite cases whose expectation RFC 7208
+// changed, with the reason; they are skipped.
+var rfc4408Changed = map[string]string{}
+
+// specOf renders the spec key, a string or (RFC 4408 suite) a list.
+func specOf(n yaml.Node) string {
+	if n.Kind == yaml.SequenceNode {
+		var s []string
+		_ = n.Decode(&s)
+		return strings.Join(s, ", ")
+	}
+	return n.Value
+}
