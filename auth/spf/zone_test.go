@@ -20,8 +20,8 @@ type zone struct {
 }
 
 type zoneItem struct {
-	typ string // "TXT", "SPF", "A", "AAAA", "MX", "PTR", "CNAME", "TIMEOUT"
-	val string // TXT/SPF text (strings joined), address, name
+	typ  string // "TXT", "SPF", "A", "AAAA", "MX", "PTR", "CNAME", "TIMEOUT"
+	val  string // TXT/SPF text (strings joined), address, name
 	pref uint16
 }
 
