@@ -161,6 +161,9 @@ func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
 	e := r.fetch(ctx, key)
 	ttl := r.ttlFor(e)
 	e.expires = r.cfg.Now().Add(ttl)
+	if e.cause == nil {
+		e.ans.TTL = ttl
+	}
 	if r.cache != nil && ttl > 0 {
 		r.cache.Add(key, e)
 	}
@@ -257,3 +260,6 @@ func lower(s string) string {
 	}
 	return s
 }
+
+// Servers returns the upstream servers the resolver queries, as host:port.
+func (r *Resolver) Servers() []string { return slices.Clone(r.cfg.Servers) }

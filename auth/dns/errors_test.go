@@ -1,0 +1,115 @@
+package dns_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/authmilter/authmilter/auth/dns"
+)
+
+// classify names the single class an error falls in.
+func classify(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case dns.IsNXDomain(err):
+		return "nxdomain"
+	case dns.IsNotFound(err):
+		return "nodata"
+	case dns.IsTemporary(err):
+		return "temporary"
+	}
+	return "permanent"
+}
+
+func TestRcodes(t *testing.T) {
+	srv, r, _ := setup(t, zone, nil)
+	ctx := context.Background()
+	tests := []struct {
+		rcode int
+		cause error
+		class string
+	}{
+		{mdns.RcodeServerFailure, dns.ErrServFail, "temporary"},
+		{mdns.RcodeRefused, dns.ErrRefused, "temporary"},
+		{mdns.RcodeFormatError, dns.ErrMalformed, "permanent"},
+		{mdns.RcodeNotImplemented, dns.ErrMalformed, "permanent"},
+		{mdns.RcodeNameError, dns.ErrNXDomain, "nxdomain"},
+	}
+	for _, tt := range tests {
+		name := strings.ToLower(mdns.RcodeToString[tt.rcode]) + ".example.com"
+		srv.Rcode(name, tt.rcode)
+		for _, lookup := range []func() error{
+			func() error { _, err := r.LookupTXT(ctx, name); return err },
+			func() error { _, err := r.LookupIP(ctx, "ip4", name); return err },
+			func() error { _, err := r.LookupMX(ctx, name); return err },
+		} {
+			err := lookup()
+			if _, ok := err.(*net.DNSError); !ok {
+				t.Errorf("%s: %T is not an unwrapped *net.DNSError", name, err)
+			}
+			if !errors.Is(err, tt.cause) || classify(err) != tt.class {
+				t.Errorf("%s: got %v (%s), want %v (%s)", name, err, classify(err), tt.cause, tt.class)
+			}
+		}
+	}
+}
+
+func TestErrorFlags(t *testing.T) {
+	for _, tt := range []struct {
+		cause                        error
+		notFound, timeout, temporary bool
+	}{
+		{dns.ErrNXDomain, true, false, false},
+		{dns.ErrNoData, true, false, false},
+		{dns.ErrServFail, false, false, true},
+		{dns.ErrRefused, false, false, true},
+		{dns.ErrTimeout, false, true, true},
+		{dns.ErrNetwork, false, false, true},
+		{dns.ErrMalformed, false, false, false},
+	} {
+		de := dns.NewError(tt.cause, "x.example").(*net.DNSError)
+		if de.IsNotFound != tt.notFound || de.IsTimeout != tt.timeout || de.IsTemporary != tt.temporary {
+			t.Errorf("%v: flags %+v", tt.cause, de)
+		}
+		if !errors.Is(de, tt.cause) || de.Name != "x.example" {
+			t.Errorf("%v: errors.Is or Name wrong: %+v", tt.cause, de)
+		}
+	}
+}
+
+func TestBadNames(t *testing.T) {
+	srv, r, _ := setup(t, zone, nil)
+	ctx := context.Background()
+	for _, name := range []string{
+		"",
+		".",
+		"a..example.com",
+		strings.Repeat("a", 64) + ".example.com",
+		strings.Repeat("abcdefghi.", 25) + "abcd", // 254
+		"sp ace.example.com",
+	} {
+		_, err := r.LookupTXT(ctx, name)
+		if !errors.Is(err, dns.ErrMalformed) || classify(err) != "permanent" {
+			t.Errorf("LookupTXT(%q) = %v, want ErrMalformed", name, err)
+		}
+	}
+	long := strings.Repeat("abcdefghi.", 25) + "abc" // 253: valid
+	if _, err := r.LookupTXT(ctx, long); !dns.IsNXDomain(err) {
+		t.Errorf("LookupTXT(253 chars) = %v, want NXDOMAIN", err)
+	}
+	if _, err := r.LookupAddr(ctx, "not-an-ip"); !errors.Is(err, dns.ErrMalformed) {
+		t.Errorf("LookupAddr(not-an-ip) = %v", err)
+	}
+	if _, err := r.Lookup(ctx, "example.com", mdns.TypeSRV); !errors.Is(err, dns.ErrMalformed) {
+		t.Errorf("Lookup(SRV) = %v", err)
+	}
+	if n := srv.Queries("", 0) + srv.Queries("a..example.com", 0); n != 0 {
+		t.Errorf("bad names sent %d queries", n)
+	}
+}
