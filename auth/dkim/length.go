@@ -1,0 +1,247 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"strings"
+)
+
+// lengthCheck handles a signature with l= (RFC 6376 §3.5 l=, §8.2), which
+// go-msgauth refuses outright. It canonicalizes the body itself, counts it,
+// and hashes the first l= octets; at the end of the message the signature
+// passes only if l= covered the whole canonicalized body (doc.go).
+type lengthCheck struct {
+	limit int64
+	n     int64 // canonicalized body octets seen
+	h     hash.Hash
+	canon bodyCanonicalizer
+}
+
+func newLengthCheck(s *signature) *lengthCheck {
+	c := &lengthCheck{limit: s.length, h: sha256.New()}
+	if s.bodyCanon == "relaxed" {
+		c.canon = &relaxedBody{out: c.count}
+	} else {
+		c.canon = &simpleBody{out: c.count}
+	}
+	return c
+}
+
+func (c *lengthCheck) Write(p []byte) { c.canon.write(p) }
+func (c *lengthCheck) Close()         { c.canon.close() }
+
+func (c *lengthCheck) count(p []byte) {
+	if c.n < c.limit {
+		c.h.Write(p[:min(int64(len(p)), c.limit-c.n)])
+	}
+	c.n += int64(len(p))
+}
+
+// verify gives the Result for the l= signature s with key k.
+func (c *lengthCheck) verify(fields []string, s *sigState, k *keyRecord) (string, string) {
+	switch {
+	case c.n > c.limit:
+		return Policy, fmt.Sprintf("l= leaves %d bytes unsigned", c.n-c.limit)
+	case c.n < c.limit:
+		// §6.1.1 invites treating this as an invalid signature: the signed
+		// body cannot be the one we have.
+		return PermError, "l= exceeds the body length"
+	}
+	bh, err := base64.StdEncoding.DecodeString(s.sig.bodyHash)
+	if err != nil {
+		return PermError, "malformed body hash"
+	}
+	if subtle.ConstantTimeCompare(c.h.Sum(nil), bh) != 1 {
+		return Fail, "body hash did not verify"
+	}
+	b, err := base64.StdEncoding.DecodeString(s.sig.b)
+	if err != nil {
+		return PermError, "malformed signature"
+	}
+	sum := headerHash(fields, s.field, s.sig)
+	switch pub := k.pub.(type) {
+	case *rsa.PublicKey:
+		err = rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum, b)
+	case ed25519.PublicKey:
+		if !ed25519.Verify(pub, sum, b) { // RFC 8463 §3: Ed25519 over the SHA-256 hash
+			err = fmt.Errorf("invalid Ed25519 signature")
+		}
+	}
+	if err != nil {
+		return Fail, "signature did not verify"
+	}
+	return Pass, ""
+}
+
+// headerHash computes the SHA-256 header hash of RFC 6376 §3.7: the fields
+// named in h= (picked bottom-up, §5.4.2; absent ones contribute nothing),
+// canonicalized, then the DKIM-Signature field with its b= value emptied and
+// without its final CRLF.
+func headerHash(fields []string, sigField string, s *signature) []byte {
+	h := sha256.New()
+	used := make(map[string]int)
+	for _, name := range s.headers {
+		key := strings.ToLower(name)
+		skip := used[key]
+		used[key]++
+		for i := len(fields) - 1; i >= 0; i-- {
+			fname, _, _ := strings.Cut(fields[i], ":")
+			if !strings.EqualFold(strings.TrimSpace(fname), key) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			h.Write([]byte(canonHeader(fields[i], s.headerCanon)))
+			break
+		}
+	}
+	f := canonHeader(emptyB(sigField), s.headerCanon)
+	h.Write([]byte(strings.TrimSuffix(f, "\r\n")))
+	return h.Sum(nil)
+}
+
+// canonHeader canonicalizes one field (ending in CRLF), §3.4.1 and §3.4.2.
+func canonHeader(f, canon string) string {
+	if canon != "relaxed" {
+		return f
+	}
+	name, value, _ := strings.Cut(f, ":")
+	value = strings.Join(strings.FieldsFunc(value, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
+	}), " ")
+	return strings.ToLower(strings.TrimSpace(name)) + ":" + value + "\r\n"
+}
+
+// emptyB deletes the value of the b= tag of a DKIM-Signature field,
+// surrounding whitespace included (§3.5 b=, §3.7).
+func emptyB(field string) string {
+	name, value, _ := strings.Cut(field, ":")
+	body := strings.TrimSuffix(value, "\r\n")
+	specs := strings.Split(body, ";")
+	for i, spec := range specs {
+		tn, _, ok := strings.Cut(spec, "=")
+		if ok && trimFWS(tn) == "b" {
+			eq := strings.IndexByte(spec, '=')
+			specs[i] = spec[:eq+1]
+		}
+	}
+	return name + ":" + strings.Join(specs, ";") + "\r\n"
+}
+
+// bodyCanonicalizer is a streaming body canonicalization (§3.4.3, §3.4.4)
+// writing its output to out. A bare LF is taken as CRLF, as go-msgauth does.
+type bodyCanonicalizer interface {
+	write(p []byte)
+	close()
+}
+
+var crlf = []byte("\r\n")
+
+// simpleBody: the body as is, trailing empty lines removed, ending in one
+// CRLF ("\r\n" for an empty body).
+type simpleBody struct {
+	out     func([]byte)
+	pending int  // CRLFs held back: they may be trailing empty lines
+	cr      bool // a CR was seen, its LF may come in the next write
+}
+
+func (c *simpleBody) write(p []byte) {
+	start := 0 // p[start:i] is content to emit
+	flush := func(i int) {
+		if start < i {
+			c.out(p[start:i])
+		}
+	}
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\r':
+			flush(i)
+			if c.cr { // the earlier CR was a lone one: content
+				c.emitPending()
+				c.out([]byte{'\r'})
+			}
+			c.cr, start = true, i+1
+		case '\n':
+			flush(i)
+			c.cr, start = false, i+1
+			c.pending++
+		default:
+			if c.cr || c.pending > 0 {
+				flush(i)
+				c.emitPending()
+				if c.cr {
+					c.out([]byte{'\r'})
+					c.cr = false
+				}
+				start = i
+			}
+		}
+	}
+	flush(len(p))
+}
+
+func (c *simpleBody) emitPending() {
+	for ; c.pending > 0; c.pending-- {
+		c.out(crlf)
+	}
+}
+
+func (c *simpleBody) close() {
+	if c.cr {
+		c.emitPending()
+		c.out([]byte{'\r'})
+	}
+	c.out(crlf)
+}
+
+// relaxedBody: WSP runs become one SP, WSP at line ends is dropped,
+// trailing empty lines are removed, a non-empty body ends in CRLF.
+type relaxedBody struct {
+	out     func([]byte)
+	pending int  // line breaks held back
+	wsp     bool // a WSP run is held back
+	written bool
+	buf     []byte
+}
+
+func (c *relaxedBody) write(p []byte) {
+	c.buf = c.buf[:0]
+	for _, ch := range p {
+		switch ch {
+		case ' ', '\t':
+			c.wsp = true
+		case '\n':
+			c.wsp = false
+			c.pending++
+		case '\r':
+			c.wsp = false // the LF that follows counts the line break
+		default:
+			for ; c.pending > 0; c.pending-- {
+				c.buf = append(c.buf, crlf...)
+			}
+			if c.wsp {
+				c.buf = append(c.buf, ' ')
+				c.wsp = false
+			}
+			c.buf = append(c.buf, ch)
+		}
+	}
+	if len(c.buf) > 0 {
+		c.written = true
+		c.out(c.buf)
+	}
+}
+
+func (c *relaxedBody) close() {
+	if c.written {
+		c.out(crlf)
+	}
+}

@@ -1,0 +1,321 @@
+package dkim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
+)
+
+type verifierState int
+
+const (
+	stateHeader   verifierState = iota // buffering the header block
+	stateBody                          // header done, streaming the body
+	stateOverflow                      // header block too large: not verified
+	stateClosed                        // Close or Abort called
+)
+
+// errLibDone closes go-msgauth's side of the pipe once it has returned, so
+// that later body writes return at once instead of blocking.
+var errLibDone = errors.New("dkim: verification finished")
+
+// Verifier verifies the DKIM signatures of one message while it streams in.
+// Write the message as on the wire (header fields with CRLF line ends, folds
+// as CRLF + WSP, the empty line, then the body, in any chunks), then call
+// Close for the results, or Abort to drop the message. A Verifier is used by
+// one goroutine at a time.
+//
+// The header block is buffered (at most MaxHeaderBytes); when its empty line
+// arrives the signatures are parsed, their key lookups start, and
+// go-msgauth's verifier is started on an io.Pipe that the body then streams
+// through. Body writes may block until the key lookups have answered: the
+// body is never held in memory.
+type Verifier struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	opts   Options
+	log    *slog.Logger
+
+	state     verifierState
+	hdr       []byte // the header block, including its empty line
+	lineStart int    // start of the line being scanned in hdr
+	scanned   int    // hdr[:scanned] has been searched for the empty line
+
+	fields  []string // header fields as go-msgauth splits them (CRLF ends)
+	sigs    []*sigState
+	fetches map[string]*fetch
+	checks  []*lengthCheck
+
+	pw        *io.PipeWriter
+	libDone   chan struct{}
+	libVerifs []*msgauth.Verification
+	libErr    error
+
+	results []Result
+}
+
+// sigState is what is known about one DKIM-Signature field.
+type sigState struct {
+	field   string // the whole field, as in fields
+	value   string // the field value
+	sig     *signature
+	err     error // parse error
+	skipped bool  // beyond MaxSignatures: not verified
+	fetch   *fetch
+	check   *lengthCheck // l= signatures
+}
+
+// fetch is one key lookup started at the end of the header block.
+type fetch struct {
+	done chan struct{}
+	txts []string
+	err  error
+}
+
+// NewVerifier returns a Verifier for one message. ctx bounds the key
+// lookups (give it a deadline below the MTA's milter timeouts).
+func NewVerifier(ctx context.Context, opts Options) *Verifier {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(ctx)
+	return &Verifier{ctx: ctx, cancel: cancel, opts: opts, log: opts.Logger}
+}
+
+// Write takes the next bytes of the message. It never fails; once the
+// message is known to be unverifiable (header block too large) further bytes
+// are dropped.
+func (v *Verifier) Write(p []byte) (int, error) {
+	switch v.state {
+	case stateHeader:
+		old := len(v.hdr)
+		take := min(len(p), MaxHeaderBytes-old)
+		v.hdr = append(v.hdr, p[:take]...)
+		end := v.findHeaderEnd()
+		if end < 0 {
+			if len(v.hdr) >= MaxHeaderBytes {
+				v.overflow()
+			}
+			return len(p), nil
+		}
+		v.hdr = v.hdr[:end]
+		v.startBody()
+		v.writeBody(p[end-old:])
+	case stateBody:
+		v.writeBody(p)
+	}
+	return len(p), nil
+}
+
+// findHeaderEnd looks for the empty line that ends the header block (CRLF or,
+// tolerated, bare LF) and returns the offset just past it, or -1.
+func (v *Verifier) findHeaderEnd() int {
+	for v.scanned < len(v.hdr) {
+		i := bytes.IndexByte(v.hdr[v.scanned:], '\n')
+		if i < 0 {
+			v.scanned = len(v.hdr)
+			return -1
+		}
+		nl := v.scanned + i
+		line := v.hdr[v.lineStart:nl]
+		v.scanned, v.lineStart = nl+1, nl+1
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return nl + 1
+		}
+	}
+	return -1
+}
+
+// splitFields splits a header block into fields exactly as go-msgauth does
+// (textproto lines; a line starting with SP or HTAB continues the previous
+// field), each ending in CRLF, so that signature i here is signature i there.
+func splitFields(hdr []byte) []string {
+	var fields []string
+	for len(hdr) > 0 {
+		i := bytes.IndexByte(hdr, '\n')
+		var line []byte
+		if i < 0 {
+			line, hdr = hdr, nil
+		} else {
+			line, hdr = hdr[:i], hdr[i+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if len(fields) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			fields[len(fields)-1] += string(line) + "\r\n"
+		} else {
+			fields = append(fields, string(line)+"\r\n")
+		}
+	}
+	return fields
+}
+
+// findSignatures picks the DKIM-Signature fields (name compared as
+// go-msgauth does) in header order.
+func (v *Verifier) findSignatures() {
+	for _, f := range v.fields {
+		name, value, _ := strings.Cut(f, ":")
+		if strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
+			v.sigs = append(v.sigs, &sigState{field: f, value: strings.TrimSpace(value)})
+		}
+	}
+}
+
+// startBody runs when the header block is complete: parse the signatures,
+// start the key lookups, start go-msgauth, feed it the header.
+func (v *Verifier) startBody() {
+	v.state = stateBody
+	v.fields = splitFields(v.hdr)
+	v.findSignatures()
+	if len(v.sigs) == 0 {
+		v.hdr = nil
+		return
+	}
+	v.fetches = make(map[string]*fetch)
+	for i, s := range v.sigs {
+		if i >= v.opts.MaxSignatures {
+			s.skipped = true // RFC 6376 §6.1: verifiers MAY limit the work per message
+			continue
+		}
+		s.sig, s.err = parseSignature(s.value)
+		if s.err != nil {
+			v.log.Debug("dkim: unusable signature", "index", i, "err", s.err)
+			continue
+		}
+		s.fetch = v.startFetch(s.sig.keyName())
+		if s.sig.length >= 0 && s.sig.algorithm != "rsa-sha1" {
+			s.check = newLengthCheck(s.sig)
+			v.checks = append(v.checks, s.check)
+		}
+	}
+	pr, pw := io.Pipe()
+	v.pw = pw
+	v.libDone = make(chan struct{})
+	go v.runLibrary(pr)
+	if _, err := pw.Write(v.hdr); err != nil {
+		v.pw = nil
+	}
+	v.hdr = nil
+}
+
+// runLibrary is go-msgauth's goroutine.
+func (v *Verifier) runLibrary(pr *io.PipeReader) {
+	defer close(v.libDone)
+	v.libVerifs, v.libErr = msgauth.VerifyWithOptions(pr, &msgauth.VerifyOptions{
+		LookupTXT:        v.lookupTXT,
+		MaxVerifications: v.opts.MaxSignatures,
+	})
+	pr.CloseWithError(errLibDone)
+}
+
+// startFetch starts (or joins) the key lookup for name.
+func (v *Verifier) startFetch(name string) *fetch {
+	name = strings.ToLower(name)
+	if f := v.fetches[name]; f != nil {
+		return f
+	}
+	f := &fetch{done: make(chan struct{})}
+	v.fetches[name] = f
+	go func() {
+		defer close(f.done)
+		f.txts, f.err = v.opts.Resolver.LookupTXT(v.ctx, name)
+		v.log.Debug("dkim: key lookup", "name", name, "records", len(f.txts), "err", f.err)
+	}()
+	return f
+}
+
+// lookupTXT is go-msgauth's LookupTXT: it joins the lookup started at the
+// end of the header, so both see the same answer and DNS is asked once. The
+// error is returned unwrapped: go-msgauth type-asserts net.Error to tell
+// temporary failures.
+func (v *Verifier) lookupTXT(name string) ([]string, error) {
+	if f := v.fetches[strings.ToLower(name)]; f != nil {
+		<-f.done
+		return f.txts, f.err
+	}
+	return v.opts.Resolver.LookupTXT(v.ctx, name)
+}
+
+func (v *Verifier) writeBody(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	for _, c := range v.checks {
+		c.Write(p)
+	}
+	if v.pw != nil {
+		if _, err := v.pw.Write(p); err != nil {
+			v.pw = nil // go-msgauth has finished
+		}
+	}
+}
+
+// overflow gives up on a header block larger than MaxHeaderBytes.
+func (v *Verifier) overflow() {
+	v.state = stateOverflow
+	v.fields = splitFields(v.hdr)
+	v.findSignatures()
+	v.hdr = nil
+	v.log.Debug("dkim: header block too large", "limit", MaxHeaderBytes, "signatures", len(v.sigs))
+}
+
+// Close ends the message, waits for the verifications and returns one Result
+// per DKIM-Signature field, top-most first (none: an empty slice). It may be
+// called more than once.
+func (v *Verifier) Close() []Result {
+	switch v.state {
+	case stateClosed:
+		return v.results
+	case stateHeader:
+		// No empty line: the message is all header. Complete it.
+		if len(v.hdr) > 0 {
+			if v.hdr[len(v.hdr)-1] != '\n' {
+				v.hdr = append(v.hdr, "\r\n"...)
+			}
+			v.hdr = append(v.hdr, "\r\n"...)
+			v.startBody()
+		}
+	}
+	v.finish()
+	v.results = make([]Result, 0, len(v.sigs))
+	for i, s := range v.sigs {
+		v.results = append(v.results, v.evaluate(i, s))
+	}
+	v.cancel()
+	v.state = stateClosed
+	return v.results
+}
+
+// Abort drops the message: lookups are cancelled and every goroutine has
+// ended when it returns.
+func (v *Verifier) Abort() {
+	if v.state == stateClosed {
+		return
+	}
+	v.cancel()
+	v.finish()
+	v.results = nil
+	v.state = stateClosed
+}
+
+// finish ends the body stream and waits for go-msgauth and the lookups.
+func (v *Verifier) finish() {
+	if v.pw != nil {
+		v.pw.Close()
+		v.pw = nil
+	}
+	if v.libDone != nil {
+		<-v.libDone
+	}
+	for _, f := range v.fetches {
+		<-f.done
+	}
+	for _, c := range v.checks {
+		c.Close()
+	}
+}
