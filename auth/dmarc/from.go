@@ -53,7 +53,8 @@ func AuthorDomains(fromValues []string) (domains []string, err error) {
 
 // NormalizeDomain returns the A-label, lower-case form of a domain name
 // without its trailing dot (RFC 9989 §5.3.1). Names with non-ASCII labels
-// go through IDNA lookup processing (UTS #46); ASCII names must consist of
+// and names with A-labels go through IDNA lookup processing (UTS #46,
+// which also validates the Punycode); other ASCII names must consist of
 // letters, digits, hyphens and underscores, in labels of 1 to 63 octets.
 func NormalizeDomain(d string) (string, error) {
 	d = strings.TrimSuffix(d, ".")
@@ -67,7 +68,10 @@ func NormalizeDomain(d string) (string, error) {
 			break
 		}
 	}
-	if !ascii {
+	if !ascii && !utf8.ValidString(d) {
+		return "", fmt.Errorf("domain %q: invalid UTF-8", d)
+	}
+	if !ascii || strings.Contains(strings.ToLower(d), "xn--") {
 		a, err := idna.Lookup.ToASCII(d)
 		if err != nil {
 			return "", fmt.Errorf("domain %q: %w", d, err)
