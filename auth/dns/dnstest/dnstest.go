@@ -12,6 +12,15 @@
 //	defer srv.Close()
 //	r, _ := dns.New(dns.Config{Servers: []string{srv.Addr}})
 //
+// Answers follow RFC 1034: records of the asked type; a CNAME at the name
+// with, if the data has it, the target's records; wildcards (*.example.com)
+// for names that do not exist; NODATA (NOERROR, SOA in the authority
+// section) for names that exist with other types or are empty
+// non-terminals; NXDOMAIN with the SOA otherwise. The SOA is the zone's
+// closest enclosing one, or a synthetic one at "." with TTL and minimum
+// DefaultTTL. UDP answers larger than the client's EDNS0 size (512 bytes
+// without EDNS0) are truncated with TC set.
+//
 // No test in authmilter queries the Internet: every DNS answer comes from a
 // fake resolver or from this server.
 package dnstest
@@ -156,6 +165,15 @@ func (s *Server) Add(rrText string) error {
 		s.add(rr)
 	}
 	return nil
+}
+
+// AddRR adds records given as Go values (copied).
+func (s *Server) AddRR(rrs ...dns.RR) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range rrs {
+		s.add(dns.Copy(rr))
+	}
 }
 
 func (s *Server) add(rr dns.RR) {

@@ -117,3 +117,37 @@ func TestAddRemove(t *testing.T) {
 		t.Error("Add(bad record): no error")
 	}
 }
+
+func TestWildcardAndAddRR(t *testing.T) {
+	srv := start(t, `
+*.wild.test.   TXT "star"
+sub.wild.test. A   192.0.2.9
+`)
+	rr, err := dns.NewRR("go.test. 60 IN MX 10 mx.go.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddRR(rr)
+	tests := []struct {
+		name          string
+		qtype         uint16
+		rcode, answer int
+	}{
+		{"x.wild.test.", dns.TypeTXT, dns.RcodeSuccess, 1},
+		{"a.b.wild.test.", dns.TypeTXT, dns.RcodeSuccess, 1},
+		{"x.wild.test.", dns.TypeA, dns.RcodeSuccess, 0},     // NODATA via wildcard
+		{"sub.wild.test.", dns.TypeTXT, dns.RcodeSuccess, 0}, // exists: no wildcard
+		{"x.sub.wild.test.", dns.TypeTXT, dns.RcodeNameError, 0},
+		{"go.test.", dns.TypeMX, dns.RcodeSuccess, 1},
+	}
+	for _, tt := range tests {
+		r := ask(t, srv, "udp", tt.name, tt.qtype)
+		if r.Rcode != tt.rcode || len(r.Answer) != tt.answer {
+			t.Errorf("%s %s: got %v", tt.name, dns.TypeToString[tt.qtype], r)
+			continue
+		}
+		if tt.answer == 1 && r.Answer[0].Header().Name != tt.name {
+			t.Errorf("%s: owner %s", tt.name, r.Answer[0].Header().Name)
+		}
+	}
+}

@@ -102,7 +102,7 @@ func (s *Server) ruleFor(name string) rule {
 func (s *Server) answer(resp *dns.Msg, qname string, qtype uint16) {
 	name := qname
 	for i := 0; i <= maxChase; i++ {
-		rrs := s.rrs[key(name)]
+		rrs, exists := s.records(name)
 		var cname dns.RR
 		n := len(resp.Answer)
 		for _, rr := range rrs {
@@ -122,7 +122,7 @@ func (s *Server) answer(resp *dns.Msg, qname string, qtype uint16) {
 			continue
 		}
 		switch {
-		case s.exists(name):
+		case exists:
 			resp.Ns = append(resp.Ns, s.soa(name))
 		case i > 0:
 			// The chain left our data: the answer so far is all we know.
@@ -131,6 +131,33 @@ func (s *Server) answer(resp *dns.Msg, qname string, qtype uint16) {
 			resp.Ns = append(resp.Ns, s.soa(name))
 		}
 		return
+	}
+}
+
+// records returns the records owned by name, or else those of the wildcard
+// at its closest encloser with name as owner (RFC 1034 section 4.3.3,
+// RFC 4592), and whether name exists; s.mu is held.
+func (s *Server) records(name string) ([]dns.RR, bool) {
+	k := key(name)
+	if rrs := s.rrs[k]; len(rrs) > 0 || s.exists(k) {
+		return rrs, true
+	}
+	for p := parent(k); ; p = parent(p) {
+		star := "*." + p
+		if p == "." {
+			star = "*."
+		}
+		if rrs := s.rrs[star]; len(rrs) > 0 {
+			out := make([]dns.RR, len(rrs))
+			for i, rr := range rrs {
+				out[i] = dns.Copy(rr)
+				out[i].Header().Name = name
+			}
+			return out, true
+		}
+		if p == "." || s.exists(p) {
+			return nil, false
+		}
 	}
 }
 
@@ -162,10 +189,14 @@ func (s *Server) soa(name string) dns.RR {
 		if k == "." {
 			return dns.Copy(syntheticSOA)
 		}
-		if i := strings.IndexByte(k, '.'); i >= 0 && i+1 < len(k) {
-			k = k[i+1:]
-		} else {
-			k = "."
-		}
+		k = parent(k)
 	}
+}
+
+// parent returns the parent of a lower-cased FQDN ("." for a TLD).
+func parent(k string) string {
+	if i := strings.IndexByte(k, '.'); i >= 0 && i+1 < len(k) {
+		return k[i+1:]
+	}
+	return "."
 }
