@@ -1,0 +1,221 @@
+package authres
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// SPFResult is one SPF check (RFC 7208 §9.1, RFC 8601 §2.7.2).
+type SPFResult struct {
+	Result   string // pass, fail, softfail, neutral, none, temperror, permerror
+	Identity string // smtp.mailfrom (address or domain) or smtp.helo (host name)
+	Reason   string // short comment; "" for none
+}
+
+// DKIMResult is one DKIM signature (RFC 6376 §7.1, RFC 8601 §2.7.1).
+type DKIMResult struct {
+	Result   string // pass, fail, neutral, none, policy, temperror, permerror
+	Domain   string // header.d
+	Identity string // header.i
+	Selector string // header.s
+	// Signature is the b= value; header.b carries its first 8 characters
+	// (RFC 6008) so that several signatures of one domain can be told apart.
+	Signature string
+	Reason    string
+}
+
+// DMARCResult is the DMARC evaluation (RFC 9989 §9.1, §9.2).
+type DMARCResult struct {
+	Result string // pass, fail, none, temperror, permerror
+	From   string // header.from: the Author Domain
+	Policy string // policy.dmarc: none, quarantine, reject (after p/sp/np and t=y); "" to omit
+	Reason string
+}
+
+// FieldName is the header field name Format's folding accounts for.
+const FieldName = "Authentication-Results"
+
+// maxLine is the line length (octets, CRLF excluded) Format folds to
+// (RFC 5322 §2.1.1).
+const maxLine = 78
+
+// maxComment bounds a comment's length before escaping.
+const maxComment = 60
+
+// Format returns the value of an Authentication-Results field (RFC 8601
+// §2.2), without the field name, for the given results; nil or empty
+// arguments are left out, and with no result at all the value is
+// "authserv-id; none". The value is folded with "\r\n\t" (CRLF, then a TAB)
+// before each resinfo and wherever a line would exceed 78 octets, counting
+// "Authentication-Results: " on the first line; a milter that wants LF
+// line ends converts them. Text from the message or DNS (reasons,
+// identities) is sanitised: control characters dropped, parentheses and
+// backslashes escaped in comments, values quoted when they are not tokens.
+func Format(authservID string, spf *SPFResult, helo *SPFResult, dkim []DKIMResult, dmarc *DMARCResult) string {
+	var res [][]string // each resinfo as a list of unbreakable words
+	if spf != nil {
+		res = append(res, resinfo("spf", spf.Result, spf.Reason, "smtp.mailfrom", spf.Identity))
+	}
+	if helo != nil {
+		res = append(res, resinfo("spf", helo.Result, helo.Reason, "smtp.helo", helo.Identity))
+	}
+	for _, d := range dkim {
+		b := d.Signature
+		if len(b) > 8 {
+			b = b[:8]
+		}
+		res = append(res, resinfo("dkim", d.Result, d.Reason,
+			"header.d", d.Domain, "header.i", d.Identity, "header.s", d.Selector, "header.b", b))
+	}
+	if dmarc != nil {
+		res = append(res, resinfo("dmarc", dmarc.Result, dmarc.Reason,
+			"header.from", dmarc.From, "policy.dmarc", dmarc.Policy))
+	}
+	id := value(authservID, false)
+	if id == "" {
+		id = "localhost"
+	}
+	if len(res) == 0 {
+		return id + "; none"
+	}
+	var b strings.Builder
+	b.WriteString(id)
+	b.WriteString(";")
+	for i, words := range res {
+		if i < len(res)-1 {
+			words[len(words)-1] += ";"
+		}
+		b.WriteString("\r\n\t")
+		col := 1 // the TAB
+		for j, w := range words {
+			if j > 0 {
+				if col+1+len(w) > maxLine {
+					b.WriteString("\r\n\t")
+					col = 1
+				} else {
+					b.WriteByte(' ')
+					col++
+				}
+			}
+			b.WriteString(w)
+			col += len(w)
+		}
+	}
+	return b.String()
+}
+
+// resinfo builds "method=result (comment) ptype.prop=value ..." as words;
+// properties with an empty value are left out. The comment is split into
+// words so that it can be folded at its spaces.
+func resinfo(method, result, reason string, props ...string) []string {
+	r := strings.ToLower(token(result))
+	if r == "" {
+		r = "none"
+	}
+	words := []string{method + "=" + r}
+	if c := comment(reason); c != "" {
+		words = append(words, strings.Fields(c)...)
+	}
+	for i := 0; i+1 < len(props); i += 2 {
+		if v := pvalue(props[i+1]); v != "" {
+			words = append(words, props[i]+"="+v)
+		}
+	}
+	return words
+}
+
+// clean drops control characters, replaces each non-ASCII character by "?",
+// collapses whitespace, and trims.
+func clean(s string) string {
+	var b strings.Builder
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			space = b.Len() > 0
+			continue
+		case c < 0x20 || c == 0x7f:
+			continue
+		case c >= utf8.RuneSelf:
+			_, n := utf8.DecodeRuneInString(s[i:])
+			i += n - 1
+			c = '?'
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// comment returns "(text)" with parentheses and backslashes escaped as
+// quoted-pairs (RFC 5322 §3.2.2), or "" for empty text.
+func comment(s string) string {
+	s = clean(s)
+	if len(s) > maxComment {
+		s = strings.TrimSpace(s[:maxComment-3]) + "..."
+	}
+	if s == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '(' || c == ')' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// isTokenChar reports an RFC 2045 token character.
+func isTokenChar(c byte) bool {
+	return c > 0x20 && c < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?=`, rune(c))
+}
+
+// token keeps only token characters (for result words).
+func token(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if isTokenChar(s[i]) {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// pvalue formats a property value (RFC 8601 §2.2 pvalue): as is when it is
+// a token, or a domain or address made of token characters and one "@";
+// otherwise as a quoted-string.
+func pvalue(s string) string { return value(s, true) }
+
+// value is an RFC 2045 value (token or quoted-string); with at, one "@" may
+// stay unquoted.
+func value(s string, at bool) string {
+	s = clean(s)
+	if s == "" {
+		return ""
+	}
+	plain := !at && !strings.Contains(s, "@") || at && strings.Count(s, "@") <= 1
+	for i := 0; plain && i < len(s); i++ {
+		plain = isTokenChar(s[i]) || s[i] == '@'
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
