@@ -203,11 +203,15 @@ func (c *simpleBody) close() {
 }
 
 // relaxedBody: WSP runs become one SP, WSP at line ends is dropped,
-// trailing empty lines are removed, a non-empty body ends in CRLF.
+// trailing empty lines are removed, a non-empty body ends in CRLF. Line
+// break octets are held back until content follows; a lone CR is kept as
+// go-msgauth keeps it.
 type relaxedBody struct {
 	out     func([]byte)
-	pending int  // line breaks held back
-	wsp     bool // a WSP run is held back
+	held    []byte // held-back CR/LF octets before the pairs (lone CRs only)
+	pairs   int    // then this many CRLF
+	cr      bool   // then one CR
+	wsp     bool   // a WSP run is held back
 	written bool
 	buf     []byte
 }
@@ -218,14 +222,28 @@ func (c *relaxedBody) write(p []byte) {
 		switch ch {
 		case ' ', '\t':
 			c.wsp = true
-		case '\n':
-			c.wsp = false
-			c.pending++
 		case '\r':
-			c.wsp = false // the LF that follows counts the line break
+			c.wsp = false
+			if c.cr { // the earlier CR is a lone one
+				for ; c.pairs > 0; c.pairs-- {
+					c.held = append(c.held, crlf...)
+				}
+				c.held = append(c.held, '\r')
+			}
+			c.cr = true
+		case '\n': // CRLF, or a bare LF taken as CRLF
+			c.wsp = false
+			c.cr = false
+			c.pairs++
 		default:
-			for ; c.pending > 0; c.pending-- {
+			c.buf = append(c.buf, c.held...)
+			c.held = c.held[:0]
+			for ; c.pairs > 0; c.pairs-- {
 				c.buf = append(c.buf, crlf...)
+			}
+			if c.cr {
+				c.buf = append(c.buf, '\r')
+				c.cr = false
 			}
 			if c.wsp {
 				c.buf = append(c.buf, ' ')

@@ -1,0 +1,221 @@
+package dkim
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
+)
+
+// ownVerify checks every signature of msg with this package's own
+// canonicalization and hashing (the l= path), ignoring l=: it is the
+// cross-check of that path against go-msgauth.
+func ownVerify(t *testing.T, msg []byte, r *fakeResolver) []string {
+	t.Helper()
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		t.Fatal("no header end")
+	}
+	fields := splitFields(msg[:end+4])
+	var out []string
+	for _, f := range fields {
+		name, value, _ := strings.Cut(f, ":")
+		if !strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
+			continue
+		}
+		sig, err := parseSignature(strings.TrimSpace(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		txts, err := r.LookupTXT(t.Context(), sig.keyName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := parseKeyRecord(txts[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig.length = math.MaxInt64
+		c := newLengthCheck(sig)
+		for b := msg[end+4:]; len(b) > 0; b = b[min(7, len(b)):] {
+			c.Write(b[:min(7, len(b))])
+		}
+		c.Close()
+		c.limit = c.n
+		res, _ := c.verify(fields, &sigState{field: f, sig: sig}, key)
+		out = append(out, res)
+	}
+	return out
+}
+
+// TestOwnPathMatchesLibrary: every signature go-msgauth passes in the sets
+// also passes this package's l= path, and a tampered one fails it.
+func TestOwnPathMatchesLibrary(t *testing.T) {
+	dir := "testdata/dkim-dkimpy"
+	m := loadManifest(t, dir)
+	for _, st := range m.Static {
+		msg := toCRLF(readFile(t, filepath.Join(dir, st.File)))
+		for i, res := range ownVerify(t, msg, dkimpyDNS(t, dir, st.DNS)) {
+			if res != Pass {
+				t.Errorf("%s signature %d: own path says %s", st.File, i, res)
+			}
+		}
+	}
+	for _, rt := range m.Roundtrip {
+		signer := loadPrivateKey(t, filepath.Join(dir, rt.PrivateKey))
+		body := toCRLF(readFile(t, filepath.Join(dir, rt.Message)))
+		r := dkimpyDNS(t, dir, rt.Cases[0].DNS)
+		for _, c := range rt.Sign.C {
+			hc, bc, _ := strings.Cut(c, "/")
+			var signed bytes.Buffer
+			if err := msgauth.Sign(&signed, bytes.NewReader(body), &msgauth.SignOptions{
+				Domain: rt.Sign.D, Selector: rt.Sign.S, Signer: signer,
+				HeaderCanonicalization: msgauth.Canonicalization(hc),
+				BodyCanonicalization:   msgauth.Canonicalization(bc),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := ownVerify(t, signed.Bytes(), r); got[0] != Pass {
+				t.Errorf("%s %s: own path says %v", rt.Message, c, got)
+			}
+			tampered := bytes.Replace(signed.Bytes(), []byte("\r\n\r\n"), []byte("\r\n\r\nX"), 1)
+			if got := ownVerify(t, tampered, r); got[0] != Fail {
+				t.Errorf("%s %s tampered: own path says %v", rt.Message, c, got)
+			}
+		}
+	}
+	r := mailDKIMResolver(t, "testdata/dkim-mail-dkim-corpus/FAKE_DNS.dat")
+	if got := ownVerify(t, readFile(t, "testdata/dkim-mail-dkim-corpus/corpus/goodkey_ed25519.txt"), r); got[0] != Pass {
+		t.Errorf("goodkey_ed25519: own path says %v", got)
+	}
+}
+
+// TestBodyCanonMatchesLibrary compares this package's body hashes with the
+// bh= go-msgauth writes, for awkward bodies, in 1- and 5-byte chunks.
+func TestBodyCanonMatchesLibrary(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	bodies := []string{
+		"", "\r\n", "\r\n\r\n", "a", "a\r\n", "a\r\n\r\n\r\n", " a \t b \r\n",
+		"a  \r\n \r\n\t\r\n", "\r\n\r\nx", "a\rb\r\n", "a\r", "line\nbare lf\n\n",
+		"x \r\n  y\t\r\n\r\n  \r\n", "\t\r\n", "a\r\r\n", "trailing ws   ",
+		"a\r\r\n\r\n\rb", "a\n\r\r\nb\r", "a \r \r\n b", "\r\r\r\n\r\n",
+	}
+	for _, body := range bodies {
+		for _, bc := range []string{"simple", "relaxed"} {
+			msg := "From: a@example.com\r\n\r\n" + body
+			got := libBodyHash(t, key, bc, msg)
+			for _, chunk := range []int{1, 5, 1 << 10} {
+				if own := ownBodyHash(bc, body, chunk); own != got {
+					t.Errorf("%s body %q chunk %d: own bh %s, go-msgauth %s", bc, body, chunk, own, got)
+				}
+			}
+		}
+	}
+}
+
+func libBodyHash(t testing.TB, key crypto.Signer, bodyCanon, msg string) string {
+	var signed bytes.Buffer
+	if err := msgauth.Sign(&signed, strings.NewReader(msg), &msgauth.SignOptions{
+		Domain: "example.com", Selector: "s", Signer: key,
+		BodyCanonicalization: msgauth.Canonicalization(bodyCanon),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(signed.String(), "bh=")
+	bh, _, _ := strings.Cut(after, ";")
+	return bh
+}
+
+func ownBodyHash(bodyCanon, body string, chunk int) string {
+	c := newLengthCheck(&signature{length: math.MaxInt64, bodyCanon: bodyCanon})
+	b := []byte(body)
+	for len(b) > 0 {
+		k := min(chunk, len(b))
+		c.Write(b[:k])
+		b = b[k:]
+	}
+	c.Close()
+	return base64.StdEncoding.EncodeToString(c.h.Sum(nil))
+}
+
+// signWithLength signs msg (CRLF, header and body) with an l= tag: length
+// is the number of canonicalized body octets to sign, -1 for all of them.
+// It uses this package's canonicalization (cross-checked above).
+func signWithLength(t *testing.T, msg string, key crypto.Signer, length int64) string {
+	t.Helper()
+	hdr, body, _ := strings.Cut(msg, "\r\n\r\n")
+	c := newLengthCheck(&signature{length: math.MaxInt64, bodyCanon: "relaxed"})
+	var canon []byte
+	c.canon = &relaxedBody{out: func(p []byte) { canon = append(canon, p...) }}
+	c.Write([]byte(body))
+	c.Close()
+	if length < 0 {
+		length = int64(len(canon))
+	}
+	bh := sha256.Sum256(canon[:length])
+	a := "rsa-sha256"
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		a = "ed25519-sha256"
+	}
+	value := fmt.Sprintf(" v=1; a=%s; c=relaxed/relaxed; d=example.com; s=sel;\r\n l=%d; h=from:subject; bh=%s;\r\n b=",
+		a, length, base64.StdEncoding.EncodeToString(bh[:]))
+	sig, err := parseSignature(value + "AAAA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := "DKIM-Signature:" + value + "\r\n"
+	sum := headerHash(splitFields([]byte(hdr+"\r\n\r\n")), field, sig)
+	var b []byte
+	if ek, ok := key.(ed25519.PrivateKey); ok {
+		b = ed25519.Sign(ek, sum)
+	} else if b, err = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), crypto.SHA256, sum); err != nil {
+		t.Fatal(err)
+	}
+	return "DKIM-Signature:" + value + base64.StdEncoding.EncodeToString(b) + "\r\n" + msg
+}
+
+func TestLengthTag(t *testing.T) {
+	rsaKey := loadPrivateKey(t, "testdata/dkim-dkimpy/test.private")
+	edKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	const msg = "From: a@example.com\r\nSubject: l= test\r\n\r\nHello  world \r\n\r\nbye\r\n\r\n"
+	for _, key := range []crypto.Signer{rsaKey, edKey} {
+		r := newFakeResolver()
+		if ek, ok := key.Public().(ed25519.PublicKey); ok {
+			r.add("sel._domainkey.example.com", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(ek))
+		} else {
+			r.add("sel._domainkey.example.com", strings.TrimSpace(string(readFile(t, "testdata/dkim-dkimpy/test.txt"))))
+		}
+		opts := Options{Resolver: r}
+		full := signWithLength(t, msg, key, -1)
+		part := signWithLength(t, msg, key, 5) // "Hello"
+		tests := []struct {
+			name, msg, result, reason string
+		}{
+			{"l covers body", full, Pass, ""},
+			{"l covers body, trailing blank lines added", full + "\r\n \r\n", Pass, ""},
+			{"content appended", full + "more\r\n", Policy, "l= leaves 8 bytes unsigned"},
+			{"l shorter than body", part, Policy, "l= leaves 15 bytes unsigned"},
+			{"l longer than body", strings.Replace(full, "bye\r\n", "", 1), PermError, "l= exceeds the body length"},
+			{"signed part changed", strings.Replace(full, "Hello", "Jello", 1), Fail, "body hash did not verify"},
+			{"header changed", strings.Replace(full, "Subject: l=", "Subject: L=", 1), Fail, "signature did not verify"},
+		}
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%T/%s", key, tc.name), func(t *testing.T) {
+				got := verifyAllChunkings(t, []byte(tc.msg), opts)
+				if len(got) != 1 || got[0].Result != tc.result || got[0].Reason != tc.reason {
+					t.Fatalf("got %+v, want %s %q", got, tc.result, tc.reason)
+				}
+			})
+		}
+	}
+}
