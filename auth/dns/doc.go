@@ -1,10 +1,41 @@
-// Package dns is authmilter's DNS resolver: a miekg/dns client with an LRU
-// cache (hashicorp/golang-lru/v2), negative caching per RFC 2308 and
-// coalescing of identical concurrent misses. Every DNS lookup that SPF
-// (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 9989) make goes through it.
+// Package dns is authmilter's DNS resolver: a miekg/dns stub resolver with
+// an LRU cache (hashicorp/golang-lru/v2), negative caching per RFC 2308 and
+// coalescing of identical concurrent misses (x/sync/singleflight). Every DNS
+// lookup that SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 9989) make goes
+// through it.
 //
 // Its LookupTXT, LookupIP, LookupIPAddr, LookupMX and LookupAddr methods have
 // the signatures of *net.Resolver and return unwrapped *net.DNSError values
 // whose IsNotFound, IsTimeout and IsTemporary flags are exact; the cause
 // (ErrNXDomain, ErrNoData, ErrServFail, ...) is reachable with errors.Is.
+// Consumers declare the narrow interface they need, e.g.
+//
+//	type Resolver interface {
+//		LookupTXT(ctx context.Context, name string) ([]string, error)
+//	}
+//
+// and test with a fake returning NewError(ErrServFail, name), or with the
+// in-process server of package dnstest.
+//
+// Lookup gives the detail behind an answer: the AD bit of the upstream
+// answer (Authentic), the canonical name after CNAMEs, the TTL left and
+// whether the cache answered. Stats counts hits, misses, coalesced lookups,
+// upstream exchanges by rcode and their latency.
+//
+// Upstream, queries go over UDP with EDNS0 (1232 bytes) and over TCP when the
+// answer is truncated (RFC 7766), with a timeout per attempt and attempts
+// spread round-robin over the servers. Answers must match the question
+// (RFC 5452); CNAME chains are followed (RFC 1034 section 3.6.2), at most 8
+// links, loops being permanent errors. Names longer than 253 characters or
+// with a label over 63 fail with ErrMalformed without a query.
+//
+// The cache is keyed by (lower-cased name, type). Positive answers live for
+// the smallest TTL of the RRset and the CNAMEs leading to it, clamped to
+// [MinTTL, MaxTTL]; NXDOMAIN and NODATA for min(SOA TTL, SOA minimum) clamped
+// to [MinTTL, NegativeMaxTTL], and not at all without an SOA (RFC 2308
+// section 5); SERVFAIL and REFUSED for TempFailTTL (default 0); timeouts,
+// network errors and malformed answers never. A lookup whose context ends
+// returns a temporary error at once; the upstream query it started goes on
+// for the other callers waiting on it, within its deadline and the
+// configured timeout.
 package dns

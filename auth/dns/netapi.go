@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -68,8 +69,19 @@ func (r *Resolver) LookupIP(ctx context.Context, network, host string) ([]net.IP
 	default:
 		return nil, &net.DNSError{Err: "unsupported network " + network, Name: host, UnwrapErr: ErrMalformed}
 	}
-	v4, err4 := r.lookupIPs(ctx, host, dns.TypeA)
-	v6, err6 := r.lookupIPs(ctx, host, dns.TypeAAAA)
+	var (
+		v4, v6     []net.IP
+		err4, err6 error
+	)
+	if r.cached(host, dns.TypeA) && r.cached(host, dns.TypeAAAA) {
+		v4, err4 = r.lookupIPs(ctx, host, dns.TypeA)
+		v6, err6 = r.lookupIPs(ctx, host, dns.TypeAAAA)
+	} else { // both upstream at once
+		var wg sync.WaitGroup
+		wg.Go(func() { v6, err6 = r.lookupIPs(ctx, host, dns.TypeAAAA) })
+		v4, err4 = r.lookupIPs(ctx, host, dns.TypeA)
+		wg.Wait()
+	}
 	if err4 == nil || err6 == nil {
 		ips := append(v4, v6...)
 		if len(ips) > 0 || err4 == nil && err6 == nil {

@@ -148,6 +148,20 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*entr
 	}
 }
 
+// cached reports whether (name, qtype) has a live cache entry, without
+// counting a hit or refreshing its recency.
+func (r *Resolver) cached(name string, qtype uint16) bool {
+	if r.cache == nil {
+		return false
+	}
+	key, err := makeKey(name, qtype)
+	if err != nil {
+		return true // the lookup fails at once
+	}
+	e, ok := r.cache.Peek(key)
+	return ok && r.cfg.Now().Before(e.expires)
+}
+
 // resolve asks upstream and caches the outcome. It runs once per flight, on
 // a context that the first caller's cancellation does not end (the other
 // callers wait for it) but that keeps its deadline.
