@@ -94,6 +94,11 @@ func (e *evaluation) void() error {
 // checkHost is check_host() for one domain: the top call or an include or
 // redirect target. The explanation is set only for fail.
 func (e *evaluation) checkHost(domain string, depth int) (res Result, reason, expl string, err error) {
+	// The lookup limit bounds the depth already; this guards a Checker
+	// configured with a huge MaxLookups.
+	if depth > maxDepth {
+		return Permerror, ErrLookupLimit.Error(), "", fmt.Errorf("%w: include and redirect nested deeper than %d", ErrLookupLimit, maxDepth)
+	}
 	// RFC 7208 §4.3: a malformed or single-label domain gives none.
 	if !validDomain(domain) {
 		return None, "not a valid domain name", "", nil

@@ -84,6 +84,7 @@ const (
 	DefaultReceiver   = "unknown"
 	maxMXNames        = 10
 	maxPTRNames       = 10
+	maxDepth          = 64 // nesting of include and redirect
 )
 
 // Checker evaluates SPF policies. The zero value of each field but Resolver
@@ -150,6 +151,10 @@ func (c *Checker) CheckMailFrom(ctx context.Context, ip net.IP, helo, mailFrom s
 	sender = strings.TrimSuffix(strings.TrimPrefix(sender, "<"), ">")
 	if sender == "" {
 		sender = "postmaster@" + helo
+		if !heloIsDomain(helo) {
+			return Outcome{Identity: IdentityMailFrom, Domain: helo, Sender: sender,
+				Result: None, Reason: "null sender and HELO is not a domain name"}
+		}
 	}
 	domain := sender
 	if i := strings.LastIndexByte(sender, '@'); i >= 0 {
@@ -163,14 +168,20 @@ func (c *Checker) CheckMailFrom(ctx context.Context, ip net.IP, helo, mailFrom s
 // CheckHelo evaluates the HELO identity (RFC 7208 §2.3). A HELO that is an
 // address literal or not a fully qualified domain name gives none.
 func (c *Checker) CheckHelo(ctx context.Context, ip net.IP, helo string) Outcome {
-	h := strings.TrimSuffix(helo, ".")
-	if strings.HasPrefix(h, "[") || net.ParseIP(h) != nil || !strings.Contains(h, ".") {
+	if !heloIsDomain(helo) {
 		return Outcome{Identity: IdentityHelo, Domain: helo, Sender: "postmaster@" + helo,
 			Result: None, Reason: "HELO is not a domain name"}
 	}
 	o := c.CheckHost(ctx, ip, helo, "postmaster@"+helo, helo)
 	o.Identity = IdentityHelo
 	return o
+}
+
+// heloIsDomain reports whether a HELO name can be checked: not an address
+// literal, and a fully qualified (multi-label) name (RFC 7208 §2.3).
+func heloIsDomain(helo string) bool {
+	h := strings.TrimSuffix(helo, ".")
+	return !strings.HasPrefix(h, "[") && net.ParseIP(h) == nil && strings.Contains(h, ".")
 }
 
 // CheckHost is check_host() of RFC 7208 §4: it evaluates the SPF policy of
