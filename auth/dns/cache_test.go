@@ -93,6 +93,12 @@ func TestNegativeCache(t *testing.T) {
 		}
 	}
 	// RFC 2308: min(SOA TTL 300 (default), SOA minimum 60) = 60 s.
+	if a, err := r.Lookup(ctx, "nx2.example.com", mdns.TypeTXT); !dns.IsNXDomain(err) || a.TTL != time.Minute || a.FromCache {
+		t.Errorf("first negative Answer: %+v, %v", a, err)
+	}
+	if a, err := r.Lookup(ctx, "nx2.example.com", mdns.TypeTXT); !dns.IsNXDomain(err) || a.TTL != time.Minute || !a.FromCache {
+		t.Errorf("cached negative Answer: %+v, %v", a, err)
+	}
 	check("nx.example.com", mdns.TypeTXT, dns.ErrNXDomain, 1)
 	check("t60.example.com", mdns.TypeMX, dns.ErrNoData, 1)
 	clk.Add(59 * time.Second)

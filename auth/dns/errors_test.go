@@ -93,6 +93,13 @@ func TestBadNames(t *testing.T) {
 		strings.Repeat("a", 64) + ".example.com",
 		strings.Repeat("abcdefghi.", 25) + "abcd", // 254
 		"sp ace.example.com",
+		"paren(.example.com",
+		`quote".example.com`,
+		"semi;colon.example.com",
+		"back\\slash.example.com",
+		"ctl\x01.example.com",
+		"example.com..",
+		"\xff\xfe.example.com", // not UTF-8
 	} {
 		_, err := r.LookupTXT(ctx, name)
 		if !errors.Is(err, dns.ErrMalformed) || classify(err) != "permanent" {
@@ -102,6 +109,13 @@ func TestBadNames(t *testing.T) {
 	long := strings.Repeat("abcdefghi.", 25) + "abc" // 253: valid
 	if _, err := r.LookupTXT(ctx, long); !dns.IsNXDomain(err) {
 		t.Errorf("LookupTXT(253 chars) = %v, want NXDOMAIN", err)
+	}
+	// U-labels are asked as A-labels.
+	if err := srv.Add(`_dmarc.xn--exmple-cua.com. TXT "v=DMARC1; p=none"`); err != nil {
+		t.Fatal(err)
+	}
+	if txt, err := r.LookupTXT(ctx, "_dmarc.Exämple.com"); err != nil || len(txt) != 1 {
+		t.Errorf("LookupTXT(U-label) = %q, %v", txt, err)
 	}
 	if _, err := r.LookupAddr(ctx, "not-an-ip"); !errors.Is(err, dns.ErrMalformed) {
 		t.Errorf("LookupAddr(not-an-ip) = %v", err)

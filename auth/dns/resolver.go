@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -91,17 +93,23 @@ type entry struct {
 // Lookup returns the records of type qtype (dns.TypeTXT, TypeA, TypeAAAA,
 // TypeMX, TypePTR; other types give ErrMalformed) at name, from the cache
 // or upstream. Errors are *net.DNSError as described in the package
-// documentation.
+// documentation; with an error from the server (NXDOMAIN, NODATA, ...) the
+// Answer still tells Name, Type, Canonical, Authentic, the TTL the outcome
+// is cached for and FromCache.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answer, error) {
 	e, fromCache, err := r.lookup(ctx, name, qtype)
-	if err != nil {
-		return Answer{}, err
+	if e == nil {
+		return Answer{Name: name, Type: qtype}, err
 	}
 	a := e.ans
 	a.Name = name
 	a.FromCache = fromCache
 	if fromCache {
 		a.TTL = e.expires.Sub(r.cfg.Now())
+	}
+	if err != nil {
+		return Answer{Name: name, Type: qtype, Canonical: a.Canonical, Authentic: a.Authentic,
+			TTL: a.TTL, FromCache: fromCache}, err
 	}
 	a.TXT = slices.Clone(a.TXT)
 	a.IPs = slices.Clone(a.IPs)
@@ -175,9 +183,7 @@ func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
 	e := r.fetch(ctx, key)
 	ttl := r.ttlFor(e)
 	e.expires = r.cfg.Now().Add(ttl)
-	if e.cause == nil {
-		e.ans.TTL = ttl
-	}
+	e.ans.TTL = ttl
 	if r.cache != nil && ttl > 0 {
 		r.cache.Add(key, e)
 	}
@@ -221,10 +227,19 @@ func ctxError(err error, name string) error {
 }
 
 // makeKey validates name and makes its cache key without allocating when
-// name is already lower-case.
+// name is already lower-case ASCII. U-labels become A-labels (RFC 5891
+// section 5), as RFC 8616 asks of DKIM and DMARC with internationalized
+// domains.
 func makeKey(name string, qtype uint16) (cacheKey, error) {
 	n := strings.TrimSuffix(name, ".")
-	if err := checkName(n); err != nil {
+	nonASCII, err := checkName(n)
+	if nonASCII {
+		n, err = toALabels(n)
+		if err == nil {
+			nonASCII, err = checkName(n)
+		}
+	}
+	if err != nil || nonASCII {
 		return cacheKey{}, newError(ErrMalformed, name, "")
 	}
 	switch qtype {
@@ -236,33 +251,60 @@ func makeKey(name string, qtype uint16) (cacheKey, error) {
 }
 
 // checkName applies RFC 1035 section 2.3.4: at most 253 characters
-// (255 octets on the wire), labels of 1 to 63 characters. Characters
-// themselves are not restricted (RFC 2181 section 11): underscores and
-// such are common in TXT names.
-func checkName(n string) error {
+// (255 octets on the wire), labels of 1 to 63 characters. Letters, digits
+// and hyphens are not required (RFC 2181 section 11: underscores are common
+// in TXT names), but characters that the presentation format would escape
+// (space, quotes, @ ; ( ) \ and controls) are refused, so that the name
+// reads back the same from an answer. It reports whether n has bytes
+// beyond ASCII, which checkName leaves to toALabels.
+func checkName(n string) (nonASCII bool, err error) {
 	if n == "" || len(n) > 253 {
-		return ErrMalformed
+		return false, ErrMalformed
 	}
 	label := 0
 	for i := 0; i < len(n); i++ {
 		switch c := n[i]; {
 		case c == '.':
 			if label == 0 {
-				return ErrMalformed
+				return false, ErrMalformed
 			}
 			label = 0
-		case c == '\\' || c == ' ' || c < 0x21 || c == 0x7f:
-			// Escapes and control characters would need the
-			// presentation-format rules; no mail name uses them.
-			return ErrMalformed
-		default:
-			label++
-			if label > 63 {
-				return ErrMalformed
+			continue
+		case c >= 0x80:
+			nonASCII = true
+		case c <= ' ' || c == 0x7f || c == '\\' || c == '"' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')':
+			return false, ErrMalformed
+		}
+		label++
+		if label > 63 && !nonASCII {
+			return false, ErrMalformed
+		}
+	}
+	if label == 0 {
+		return false, ErrMalformed
+	}
+	return nonASCII, nil
+}
+
+// toALabels converts the labels of n that are not ASCII to A-labels.
+func toALabels(n string) (string, error) {
+	if !utf8.ValidString(n) {
+		return "", ErrMalformed
+	}
+	labels := strings.Split(n, ".")
+	for i, l := range labels {
+		for j := 0; j < len(l); j++ {
+			if l[j] >= 0x80 {
+				a, err := idna.Lookup.ToASCII(l)
+				if err != nil {
+					return "", err
+				}
+				labels[i] = a
+				break
 			}
 		}
 	}
-	return nil
+	return strings.Join(labels, "."), nil
 }
 
 // lower is strings.ToLower for ASCII, allocation-free on lower-case input.
