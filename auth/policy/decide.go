@@ -1,0 +1,226 @@
+package policy
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Action is what happens to a message.
+type Action string
+
+// Actions.
+const (
+	Accept     Action = "accept"
+	Reject     Action = "reject"
+	Quarantine Action = "quarantine"
+	Tempfail   Action = "tempfail"
+)
+
+func (a Action) valid() bool {
+	switch a {
+	case Accept, Reject, Quarantine, Tempfail:
+		return true
+	}
+	return false
+}
+
+// Decision is the outcome for one message.
+type Decision struct {
+	Action   Action
+	Code     string // SMTP reply code for reject and tempfail ("550")
+	Enhanced string // enhanced status code ("5.7.1")
+	Text     string // reply text, or the quarantine reason
+	Reason   string // why, for the log line
+	// Quarantine says how a quarantine is carried out: "milter" or
+	// "header"; "" for other actions.
+	Quarantine string
+	// DryRun is set in dry-run mode: Action is then always accept and
+	// WouldBe (with Code, Enhanced, Text) is what would have happened.
+	DryRun  bool
+	WouldBe Action
+}
+
+// Input is what the decision depends on; plain values, filled in by the
+// caller from the DMARC result and the connection.
+type Input struct {
+	DMARCResult  string // pass, fail, none, temperror, permerror ("" = none)
+	DMARCPolicy  string // policy after p/sp/np and t=y: none, quarantine, reject
+	AuthorDomain string
+	FromError    string // "", "missing", "multiple", "malformed"
+
+	HasListID     bool   // the message has a List-Id field (RFC 2919)
+	ClientIP      net.IP // the SMTP client
+	Authenticated bool   // SASL-authenticated client
+	Trusted       bool   // client in the trusted networks (decided by the caller)
+	InternalError bool   // the evaluation failed
+}
+
+// Decide returns the decision for a message. It is pure: the same Config
+// and Input always give the same Decision. The order is: skip lists
+// (trusted, authenticated), internal error, From errors, allow-listed
+// domains, then the DMARC result; a reject for DMARC becomes a quarantine on
+// local evidence (RFC 9989 §7.4); dry run turns every action into accept.
+func Decide(cfg Config, in Input) Decision {
+	d := decide(cfg, in)
+	if cfg.DryRun {
+		d.DryRun = true
+		if d.Action != Accept {
+			d.WouldBe = d.Action
+			d.Reason = "dry run, would " + string(d.Action) + ": " + d.Reason
+			d.Action, d.Quarantine = Accept, ""
+		}
+	}
+	return d
+}
+
+func decide(cfg Config, in Input) Decision {
+	switch {
+	case in.Trusted && cfg.SkipTrusted:
+		return Decision{Action: Accept, Reason: "trusted client"}
+	case in.Authenticated && cfg.SkipAuthenticated:
+		return Decision{Action: Accept, Reason: "authenticated client"}
+	case in.InternalError:
+		if Action(cfg.InternalErrorAction) == Accept {
+			return Decision{Action: Accept, Reason: "internal error, accepted"}
+		}
+		return Decision{Action: Tempfail, Code: "451", Enhanced: "4.3.0",
+			Text: "Temporary local problem, try again later", Reason: "internal error"}
+	}
+	switch in.FromError {
+	case "":
+	case "missing":
+		return fromDecision(cfg, cfg.FromMissingAction, cfg.FromMissingText, "no From field")
+	case "multiple":
+		return fromDecision(cfg, cfg.FromMultipleAction, cfg.FromMultipleText, "several From fields")
+	default:
+		return fromDecision(cfg, cfg.FromMalformedAction, cfg.FromMalformedText, "malformed From field")
+	}
+	if allowed(cfg.AllowDomains, in.AuthorDomain) {
+		return Decision{Action: Accept, Reason: "allow-listed domain " + in.AuthorDomain}
+	}
+
+	var act Action
+	var reason string
+	switch in.DMARCResult {
+	case "pass":
+		return Decision{Action: Accept, Reason: "dmarc pass"}
+	case "temperror":
+		act, reason = Action(cfg.TemperrorAction), "dmarc temperror"
+	case "permerror":
+		act, reason = Action(cfg.PermerrorAction), "dmarc permerror"
+	case "fail":
+		switch in.DMARCPolicy {
+		case "reject":
+			act, reason = Action(cfg.RejectAction), "dmarc fail, policy reject"
+		case "quarantine":
+			act, reason = Action(cfg.QuarantineAction), "dmarc fail, policy quarantine"
+		default:
+			// p=none MUST NOT change mail handling (RFC 9989 §5.4).
+			return Decision{Action: Accept, Reason: "dmarc fail, policy none"}
+		}
+	default:
+		return Decision{Action: Accept, Reason: "dmarc " + orNone(in.DMARCResult)}
+	}
+	if act == Reject {
+		// RFC 9989 §7.4, §8: not solely because of p=reject.
+		switch {
+		case in.HasListID && cfg.ListIDQuarantines:
+			act, reason = Quarantine, reason+", quarantined: mailing list (List-Id)"
+		case inNetworks(cfg.TrustedForwarders, in.ClientIP):
+			act, reason = Quarantine, reason+", quarantined: trusted forwarder"
+		}
+	}
+	return build(cfg, act, in.AuthorDomain, reason)
+}
+
+// build fills in the reply for an action caused by DMARC.
+func build(cfg Config, act Action, domain, reason string) Decision {
+	switch act {
+	case Reject:
+		return Decision{Action: Reject, Code: cfg.RejectCode, Enhanced: cfg.RejectEnhanced,
+			Text: expand(cfg.RejectText, domain), Reason: reason}
+	case Tempfail:
+		return Decision{Action: Tempfail, Code: cfg.TempfailCode, Enhanced: cfg.TempfailEnhanced,
+			Text: expand(cfg.TempfailText, domain), Reason: reason}
+	case Quarantine:
+		if cfg.QuarantineMode == "accept" {
+			return Decision{Action: Accept, Reason: reason + ", quarantine_mode accept"}
+		}
+		return Decision{Action: Quarantine, Quarantine: cfg.QuarantineMode,
+			Text: expand(cfg.QuarantineText, domain), Reason: reason}
+	}
+	return Decision{Action: Accept, Reason: reason}
+}
+
+// fromDecision handles a broken From: its own text, and the malformed
+// reply codes for a reject.
+func fromDecision(cfg Config, action, text, reason string) Decision {
+	d := build(cfg, Action(action), "", reason)
+	switch d.Action {
+	case Reject:
+		d.Code, d.Enhanced, d.Text = cfg.MalformedCode, cfg.MalformedEnhanced, text
+	case Tempfail, Quarantine:
+		d.Text = text
+	}
+	return d
+}
+
+// expand puts the domain into a reply text at "{domain}" or "%s".
+func expand(text, domain string) string {
+	domain = safe(domain)
+	if domain == "" {
+		domain = "the sender's domain"
+	}
+	text = strings.ReplaceAll(text, "{domain}", domain)
+	return strings.ReplaceAll(text, "%s", domain)
+}
+
+// safe keeps only the printable ASCII of s (it ends up in an SMTP reply).
+func safe(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c > 0x20 && c < 0x7f {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// allowed reports whether domain equals or lies below an allow-listed one.
+func allowed(list []string, domain string) bool {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if domain == "" {
+		return false
+	}
+	for _, a := range list {
+		a = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(a), "."))
+		if a != "" && (domain == a || strings.HasSuffix(domain, "."+a)) {
+			return true
+		}
+	}
+	return false
+}
+
+// inNetworks reports whether ip lies in one of the CIDRs (invalid entries,
+// which Validate reports, are skipped).
+func inNetworks(cidrs []string, ip net.IP) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	for _, s := range cidrs {
+		if p, ok := parsePrefix(s); ok && p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,15 @@
+// Package policy turns results into what happens to a message: accept,
+// reject, quarantine or tempfail, with the SMTP reply. It is pure: plain
+// fields in (Input), a Decision out, no I/O, so that every path is table
+// tested.
+//
+// Defaults follow the published DMARC policy (RFC 9989 §5.4, §7.2): a fail
+// under reject is rejected with "550 5.7.1 DMARC policy of <domain> rejects
+// this message", under quarantine quarantined, under none accepted; a
+// temperror is answered "451 4.7.1" like OpenDMARC. RFC 9989 §7.4 says not
+// to reject solely because of p=reject: by default a reject becomes a
+// quarantine when the message has a List-Id field or the client is a
+// configured trusted forwarder, and reject_action = "quarantine" never
+// rejects on DMARC at all. A missing, repeated or malformed From is
+// rejected with "550 5.6.0" (RFC 5322 §3.6; outside DMARC, §4.2).
+package policy

@@ -1,0 +1,200 @@
+package policy
+
+import (
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestDecide(t *testing.T) {
+	ip := net.ParseIP("192.0.2.10")
+	fwd := net.ParseIP("198.51.100.7")
+	with := func(mod func(*Config)) Config {
+		c := Default()
+		c.TrustedForwarders = []string{"198.51.100.0/24", "2001:db8::1"}
+		c.AllowDomains = []string{"partner.example"}
+		if mod != nil {
+			mod(&c)
+		}
+		return c
+	}
+	fail := func(policy string) Input {
+		return Input{DMARCResult: "fail", DMARCPolicy: policy, AuthorDomain: "example.com", ClientIP: ip}
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		in   Input
+		want Decision
+	}{
+		{"pass", with(nil), Input{DMARCResult: "pass", DMARCPolicy: "reject"}, Decision{Action: Accept, Reason: "dmarc pass"}},
+		{"none", with(nil), Input{DMARCResult: "none"}, Decision{Action: Accept, Reason: "dmarc none"}},
+		{"empty result", with(nil), Input{}, Decision{Action: Accept, Reason: "dmarc none"}},
+		{"fail p=none", with(nil), fail("none"), Decision{Action: Accept, Reason: "dmarc fail, policy none"}},
+		{"fail reject", with(nil), fail("reject"), Decision{Action: Reject, Code: "550", Enhanced: "5.7.1",
+			Text: "DMARC policy of example.com rejects this message", Reason: "dmarc fail, policy reject"}},
+		{"fail reject %s text", with(func(c *Config) { c.RejectText = "Rejected by DMARC (%s)" }), fail("reject"),
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "Rejected by DMARC (example.com)", Reason: "dmarc fail, policy reject"}},
+		{"fail reject, List-Id", with(nil), func() Input { in := fail("reject"); in.HasListID = true; return in }(),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy reject, quarantined: mailing list (List-Id)"}},
+		{"fail reject, List-Id rule off", with(func(c *Config) { c.ListIDQuarantines = false }),
+			func() Input { in := fail("reject"); in.HasListID = true; return in }(),
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of example.com rejects this message",
+				Reason: "dmarc fail, policy reject"}},
+		{"fail reject, trusted forwarder", with(nil), func() Input { in := fail("reject"); in.ClientIP = fwd; return in }(),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy reject, quarantined: trusted forwarder"}},
+		{"fail reject, trusted forwarder v6", with(nil),
+			func() Input { in := fail("reject"); in.ClientIP = net.ParseIP("2001:db8::1"); return in }(),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy reject, quarantined: trusted forwarder"}},
+		{"fail reject, v4-mapped forwarder", with(nil),
+			func() Input { in := fail("reject"); in.ClientIP = net.ParseIP("::ffff:198.51.100.9"); return in }(),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy reject, quarantined: trusted forwarder"}},
+		{"fail reject, never reject", with(func(c *Config) { c.RejectAction = "quarantine" }), fail("reject"),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy reject"}},
+		{"fail quarantine", with(nil), fail("quarantine"),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy quarantine"}},
+		{"fail quarantine, header mode", with(func(c *Config) { c.QuarantineMode = "header" }), fail("quarantine"),
+			Decision{Action: Quarantine, Quarantine: "header", Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dmarc fail, policy quarantine"}},
+		{"fail quarantine, accept mode", with(func(c *Config) { c.QuarantineMode = "accept" }), fail("quarantine"),
+			Decision{Action: Accept, Reason: "dmarc fail, policy quarantine, quarantine_mode accept"}},
+		{"fail quarantine, action accept", with(func(c *Config) { c.QuarantineAction = "accept" }), fail("quarantine"),
+			Decision{Action: Accept, Reason: "dmarc fail, policy quarantine"}},
+		{"temperror", with(nil), Input{DMARCResult: "temperror", AuthorDomain: "example.com"},
+			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1",
+				Text: "DMARC check of example.com failed temporarily, try again later", Reason: "dmarc temperror"}},
+		{"temperror fail open", with(func(c *Config) { c.TemperrorAction = "accept" }), Input{DMARCResult: "temperror"},
+			Decision{Action: Accept, Reason: "dmarc temperror"}},
+		{"permerror", with(nil), Input{DMARCResult: "permerror"}, Decision{Action: Accept, Reason: "dmarc permerror"}},
+		{"permerror quarantine", with(func(c *Config) { c.PermerrorAction = "quarantine" }),
+			Input{DMARCResult: "permerror", AuthorDomain: "example.com"},
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message", Reason: "dmarc permerror"}},
+		{"from missing", with(nil), Input{FromError: "missing"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.6.0", Text: "Message has no From header field", Reason: "no From field"}},
+		{"from multiple", with(nil), Input{FromError: "multiple"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.6.0", Text: "Message has more than one From header field", Reason: "several From fields"}},
+		{"from malformed", with(nil), Input{FromError: "malformed"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.6.0", Text: "Message has a malformed From header field", Reason: "malformed From field"}},
+		{"from unknown error is malformed", with(nil), Input{FromError: "weird"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.6.0", Text: "Message has a malformed From header field", Reason: "malformed From field"}},
+		{"from missing accepted", with(func(c *Config) { c.FromMissingAction = "accept" }), Input{FromError: "missing"},
+			Decision{Action: Accept, Reason: "no From field"}},
+		{"from multiple quarantined", with(func(c *Config) { c.FromMultipleAction = "quarantine" }), Input{FromError: "multiple"},
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "Message has more than one From header field", Reason: "several From fields"}},
+		{"from malformed tempfail", with(func(c *Config) { c.FromMalformedAction = "tempfail" }), Input{FromError: "malformed"},
+			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1", Text: "Message has a malformed From header field", Reason: "malformed From field"}},
+		{"trusted skips", with(nil), func() Input { in := fail("reject"); in.Trusted = true; in.FromError = "missing"; return in }(),
+			Decision{Action: Accept, Reason: "trusted client"}},
+		{"trusted not skipped", with(func(c *Config) { c.SkipTrusted = false }),
+			func() Input { in := fail("reject"); in.Trusted = true; return in }(),
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of example.com rejects this message", Reason: "dmarc fail, policy reject"}},
+		{"authenticated skips", with(nil), func() Input { in := fail("reject"); in.Authenticated = true; return in }(),
+			Decision{Action: Accept, Reason: "authenticated client"}},
+		{"authenticated not skipped", with(func(c *Config) { c.SkipAuthenticated = false }),
+			func() Input { in := fail("quarantine"); in.Authenticated = true; return in }(),
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message", Reason: "dmarc fail, policy quarantine"}},
+		{"allow-listed domain", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "News.Partner.Example."},
+			Decision{Action: Accept, Reason: "allow-listed domain News.Partner.Example."}},
+		{"allow list is not a suffix match", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "evilpartner.example"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of evilpartner.example rejects this message", Reason: "dmarc fail, policy reject"}},
+		{"internal error", with(nil), Input{InternalError: true, DMARCResult: "pass"},
+			Decision{Action: Tempfail, Code: "451", Enhanced: "4.3.0", Text: "Temporary local problem, try again later", Reason: "internal error"}},
+		{"internal error accept", with(func(c *Config) { c.InternalErrorAction = "accept" }), Input{InternalError: true},
+			Decision{Action: Accept, Reason: "internal error, accepted"}},
+		{"dry run reject", with(func(c *Config) { c.DryRun = true }), fail("reject"),
+			Decision{Action: Accept, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of example.com rejects this message",
+				Reason: "dry run, would reject: dmarc fail, policy reject", DryRun: true, WouldBe: Reject}},
+		{"dry run quarantine", with(func(c *Config) { c.DryRun = true }), fail("quarantine"),
+			Decision{Action: Accept, Text: "DMARC policy of example.com quarantines this message",
+				Reason: "dry run, would quarantine: dmarc fail, policy quarantine", DryRun: true, WouldBe: Quarantine}},
+		{"dry run from error", with(func(c *Config) { c.DryRun = true }), Input{FromError: "missing", DMARCResult: "temperror"},
+			Decision{Action: Accept, Code: "550", Enhanced: "5.6.0", Text: "Message has no From header field",
+				Reason: "dry run, would reject: no From field", DryRun: true, WouldBe: Reject}},
+		{"dry run pass", with(func(c *Config) { c.DryRun = true }), Input{DMARCResult: "pass"},
+			Decision{Action: Accept, Reason: "dmarc pass", DryRun: true}},
+		{"domain sanitised", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "a.example\r\n250 ok"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of a.example250ok rejects this message",
+				Reason: "dmarc fail, policy reject"}},
+		{"no domain", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject"},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of the sender's domain rejects this message",
+				Reason: "dmarc fail, policy reject"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); err != nil {
+				t.Fatalf("config invalid: %v", err)
+			}
+			if got := Decide(tt.cfg, tt.in); got != tt.want {
+				t.Errorf("Decide =\n %+v\nwant\n %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.RejectCode = "450" }, "policy.reject_code:"},
+		{func(c *Config) { c.RejectEnhanced = "4.7.1" }, "policy.reject_enhanced:"},
+		{func(c *Config) { c.RejectText = "a\r\nb" }, "policy.reject_text:"},
+		{func(c *Config) { c.TempfailCode = "550" }, "policy.tempfail_code:"},
+		{func(c *Config) { c.TempfailEnhanced = "x" }, "policy.tempfail_enhanced:"},
+		{func(c *Config) { c.MalformedCode = "55" }, "policy.malformed_code:"},
+		{func(c *Config) { c.MalformedEnhanced = "5.6" }, "policy.malformed_enhanced:"},
+		{func(c *Config) { c.QuarantineMode = "hold" }, "policy.quarantine_mode:"},
+		{func(c *Config) { c.QuarantineText = "x\n" }, "policy.quarantine_text:"},
+		{func(c *Config) { c.FromMissingText = "x\n" }, "policy.from_missing_text:"},
+		{func(c *Config) { c.RejectAction = "discard" }, "policy.reject_action:"},
+		{func(c *Config) { c.QuarantineAction = "" }, "policy.quarantine_action:"},
+		{func(c *Config) { c.TemperrorAction = "Accept" }, "policy.temperror_action:"},
+		{func(c *Config) { c.PermerrorAction = "x" }, "policy.permerror_action:"},
+		{func(c *Config) { c.FromMissingAction = "x" }, "policy.from_missing_action:"},
+		{func(c *Config) { c.FromMultipleAction = "x" }, "policy.from_multiple_action:"},
+		{func(c *Config) { c.FromMalformedAction = "x" }, "policy.from_malformed_action:"},
+		{func(c *Config) { c.InternalErrorAction = "reject" }, "policy.internal_error_action:"},
+		{func(c *Config) { c.TrustedForwarders = []string{"10.0.0.0/33"} }, "policy.trusted_forwarders:"},
+		{func(c *Config) { c.AllowDomains = []string{"a@b"} }, "policy.allow_domains:"},
+	}
+	for _, tt := range tests {
+		c := Default()
+		tt.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate() = %v, want %q", err, tt.want)
+		}
+	}
+	c := Default()
+	c.RejectCode, c.QuarantineMode = "4", "x"
+	if err := c.Validate(); err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("want two joined errors, got %v", err)
+	}
+}
+
+// TestTOMLTags checks that every Config field has a snake_case toml tag.
+func TestTOMLTags(t *testing.T) {
+	typ := reflect.TypeFor[Config]()
+	seen := map[string]bool{}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		tag := f.Tag.Get("toml")
+		if tag == "" || tag != strings.ToLower(tag) || strings.ContainsAny(tag, " -,") || seen[tag] {
+			t.Errorf("field %s: bad toml tag %q", f.Name, tag)
+		}
+		seen[tag] = true
+	}
+}
