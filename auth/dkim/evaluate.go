@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/authmilter/authmilter/auth/dns"
@@ -85,9 +86,9 @@ func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
 			return nil, PermError, "no key record"
 		case dns.IsTemporary(f.err), errors.Is(f.err, context.DeadlineExceeded),
 			errors.Is(f.err, context.Canceled):
-			return nil, TempError, "key lookup: " + shorten(f.err.Error())
+			return nil, TempError, "key lookup: " + lookupReason(f.err)
 		default:
-			return nil, PermError, "key lookup: " + shorten(f.err.Error())
+			return nil, PermError, "key lookup: " + lookupReason(f.err)
 		}
 	}
 	switch len(f.txts) {
@@ -134,6 +135,16 @@ func (v *Verifier) libResult(i int) (string, string) {
 		reason, _, _ := strings.Cut(errReason(err), ": ")
 		return Fail, reason
 	}
+}
+
+// lookupReason is the short cause of a failed lookup ("timeout", "server
+// failure"), without the name, which the Result already carries.
+func lookupReason(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return shorten(strings.TrimPrefix(de.Err, "dns: "))
+	}
+	return shorten(err.Error())
 }
 
 // strictIdentity reports whether the domain of i= equals d= (§3.6.1 t=s).

@@ -101,7 +101,7 @@ func TestRules(t *testing.T) {
 		{name: "key s=chat", key: testEdKey, record: "s=chat; ", result: PermError, reason: "key s= excludes email", keyBits: 256},
 		{name: "key t=y", key: testEdKey, record: "t=y; ", result: Pass, keyBits: 256},
 		{name: "key t=s, i= in subdomain", key: testEdKey, record: "t=s; ",
-			mod: func(o *msgauth.SignOptions) { o.Identifier = "joe@sub.example.com" },
+			mod:    func(o *msgauth.SignOptions) { o.Identifier = "joe@sub.example.com" },
 			result: PermError, reason: "i= domain must equal d= (key t=s)", keyBits: 256},
 		{name: "expired", key: testEdKey, mod: func(o *msgauth.SignOptions) { o.Expiration = now.Add(-time.Hour) },
 			result: Fail, reason: "signature expired", keyBits: 0},
@@ -145,8 +145,8 @@ func TestKeyLookupFailures(t *testing.T) {
 	}{
 		{"nxdomain", func(r *fakeResolver) {}, PermError, "no key record"},
 		{"nodata", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrNoData) }, PermError, "no key record"},
-		{"servfail", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrServFail) }, TempError, ""},
-		{"timeout", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrTimeout) }, TempError, ""},
+		{"servfail", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrServFail) }, TempError, "key lookup: server failure"},
+		{"timeout", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrTimeout) }, TempError, "key lookup: timeout"},
 		{"refused", func(r *fakeResolver) { r.fail("sel._domainkey.example.com", dns.ErrRefused) }, TempError, ""},
 		{"two records", func(r *fakeResolver) { r.add("sel._domainkey.example.com", rec, rec) }, PermError, "several key records"},
 		{"revoked", func(r *fakeResolver) { r.add("sel._domainkey.example.com", "v=DKIM1; k=ed25519; p=") }, PermError, "key revoked"},
@@ -341,4 +341,3 @@ func TestVerifyReadError(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("disk on fire") }
-

@@ -1,12 +1,157 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"strings"
+
+	"github.com/authmilter/authmilter/auth/dkim"
+	"github.com/authmilter/authmilter/auth/dns"
 )
 
-// checkDKIM is replaced by the auth/dkim work.
+// checkDKIM is "authmilter check dkim": it verifies the DKIM signatures of
+// the message on stdin (LF or CRLF line ends) with the daemon's verifier and
+// prints one result per signature. Exit status 0 when verified (whatever the
+// results), 1 when the message could not be read, 2 on usage errors.
 func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "authmilter check dkim: not implemented yet")
-	return 2
+	fs := flag.NewFlagSet("authmilter check dkim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("dns", "", "DNS server `HOST:PORT` for key lookups (default: resolv.conf)")
+	timeout := fs.Duration("dns-timeout", 0, "timeout of one DNS attempt (default 2s)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] < message.eml")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "authmilter check dkim: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	case *server != "" && !isHostPort(*server):
+		fmt.Fprintf(stderr, "authmilter check dkim: -dns %q is not HOST:PORT\n", *server)
+		return 2
+	case *timeout < 0:
+		fmt.Fprintln(stderr, "authmilter check dkim: -dns-timeout must not be negative")
+		return 2
+	}
+	cfg := dns.Config{Timeout: *timeout}
+	if *server != "" {
+		cfg.Servers = []string{*server}
+	}
+	r, err := dns.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "authmilter check dkim: %v\n", err)
+		return 2
+	}
+
+	v := dkim.NewVerifier(context.Background(), dkim.Options{Resolver: r})
+	if _, err := io.CopyBuffer(&crlfWriter{w: v}, stdin, make([]byte, 64<<10)); err != nil {
+		v.Abort()
+		fmt.Fprintf(stderr, "authmilter check dkim: reading message: %v\n", err)
+		return 1
+	}
+	results := v.Close()
+	if *asJSON {
+		return printDKIMJSON(stdout, stderr, results)
+	}
+	if len(results) == 0 {
+		fmt.Fprintln(stdout, "dkim=none (no signatures)")
+	}
+	for _, res := range results {
+		fmt.Fprintln(stdout, dkimLine(res))
+	}
+	return 0
+}
+
+// dkimLine formats one result with RFC 8601 / RFC 6008 property names.
+func dkimLine(r dkim.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dkim=%s", r.Result)
+	for _, p := range [][2]string{{"header.d", r.Domain}, {"header.i", r.Identifier},
+		{"header.s", r.Selector}, {"header.a", r.Algorithm}, {"header.b", r.HeaderB}} {
+		if p[1] != "" {
+			fmt.Fprintf(&b, " %s=%s", p[0], p[1])
+		}
+	}
+	if r.KeyBits > 0 {
+		fmt.Fprintf(&b, " key_bits=%d", r.KeyBits)
+	}
+	if r.Testing {
+		b.WriteString(" testing")
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", r.Reason)
+	}
+	return b.String()
+}
+
+type dkimSignatureJSON struct {
+	Result     string `json:"result"`
+	Domain     string `json:"domain"`
+	Selector   string `json:"selector"`
+	Algorithm  string `json:"algorithm"`
+	Reason     string `json:"reason"`
+	Identifier string `json:"identifier"`
+	KeyBits    int    `json:"key_bits"`
+	HeaderB    string `json:"header_b"`
+}
+
+func printDKIMJSON(stdout, stderr io.Writer, results []dkim.Result) int {
+	out := struct {
+		Signatures []dkimSignatureJSON `json:"signatures"`
+	}{Signatures: make([]dkimSignatureJSON, 0, len(results))}
+	for _, r := range results {
+		out.Signatures = append(out.Signatures, dkimSignatureJSON{
+			Result: r.Result, Domain: r.Domain, Selector: r.Selector, Algorithm: r.Algorithm,
+			Reason: r.Reason, Identifier: r.Identifier, KeyBits: r.KeyBits, HeaderB: r.HeaderB,
+		})
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		fmt.Fprintf(stderr, "authmilter check dkim: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// isHostPort reports whether s is HOST:PORT.
+func isHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	return err == nil && host != "" && port != ""
+}
+
+// crlfWriter turns bare LF line ends into CRLF, across write boundaries,
+// so that a message saved with LF verifies as it was on the wire.
+type crlfWriter struct {
+	w      io.Writer
+	prevCR bool
+	buf    []byte
+}
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	c.buf = c.buf[:0]
+	for _, ch := range p {
+		if ch == '\n' && !c.prevCR {
+			c.buf = append(c.buf, '\r')
+		}
+		c.buf = append(c.buf, ch)
+		c.prevCR = ch == '\r'
+	}
+	if _, err := c.w.Write(c.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
