@@ -72,14 +72,29 @@ func resultOf(err error) Result {
 	return Permerror
 }
 
-// dnsError is the one classifier of this package for DNS failures other
-// than "not found" (NXDOMAIN, NODATA): all of them are temperror (RFC 7208
-// §4.4, §2.6.6), and so is the end of the time budget.
-func (e *evaluation) dnsError(err error, what string) error {
+// classify is the one classifier of this package for DNS errors (RFC 7208
+// §4.4, §5, §2.6.6). It returns notFound for a name that does not resolve:
+// NXDOMAIN, NODATA, and the permanent failures of auth/dns (a name it cannot
+// query, FORMERR, NOTIMP, a CNAME loop), which are treated like the
+// malformed names of §4.3 and §4.8 so that a sender-chosen %{l} cannot turn
+// a policy into an error. Any other error (timeout, SERVFAIL, REFUSED,
+// network, the time budget running out, an error that is not a DNS error)
+// is returned wrapped in ErrTemporary or ErrTimeout: a temperror.
+func (e *evaluation) classify(err error, what string) (notFound bool, _ error) {
 	if e.ctx.Err() != nil {
-		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
+		return false, fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrTemporary, what, err)
+	if dns.IsNotFound(err) {
+		return true, nil
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) && !de.IsTemporary && !de.IsTimeout {
+		if e.c.Logger != nil {
+			e.c.Logger.Debug("spf: permanent DNS failure taken as non-existent", "lookup", what, "err", err)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %s: %w", ErrTemporary, what, err)
 }
 
 // void counts a lookup that found nothing (RFC 7208 §4.6.4).
@@ -153,10 +168,10 @@ func (e *evaluation) countLookup() error {
 func (e *evaluation) lookupRecord(domain string) (*record, Result, string, error) {
 	txts, err := e.c.Resolver.LookupTXT(e.ctx, fqdn(domain))
 	if err != nil {
-		if dns.IsNotFound(err) {
+		notFound, err := e.classify(err, "TXT "+domain)
+		if notFound {
 			return nil, None, "no SPF record", nil
 		}
-		err = e.dnsError(err, "TXT "+domain)
 		return nil, Temperror, err.Error(), err
 	}
 	var spf []string
@@ -243,10 +258,10 @@ func (e *evaluation) network() string {
 func (e *evaluation) lookupIP(name, network string) ([]net.IP, error) {
 	ips, err := e.c.Resolver.LookupIP(e.ctx, network, fqdn(name))
 	if err != nil {
-		if dns.IsNotFound(err) {
-			return nil, e.void()
+		if notFound, err := e.classify(err, "address of "+name); !notFound {
+			return nil, err
 		}
-		return nil, e.dnsError(err, "address of "+name)
+		return nil, e.void()
 	}
 	if len(ips) == 0 {
 		return nil, e.void()
@@ -299,10 +314,10 @@ func (e *evaluation) include(m *mechanism, env *macroEnv, depth int) (bool, stri
 func (e *evaluation) mx(m *mechanism, target string) (bool, string, error) {
 	mxs, err := e.c.Resolver.LookupMX(e.ctx, fqdn(target))
 	if err != nil {
-		if dns.IsNotFound(err) {
-			return false, "", e.void()
+		if notFound, err := e.classify(err, "MX "+target); !notFound {
+			return false, "", err
 		}
-		return false, "", e.dnsError(err, "MX "+target)
+		return false, "", e.void()
 	}
 	if len(mxs) == 0 {
 		return false, "", e.void()
@@ -317,10 +332,10 @@ func (e *evaluation) mx(m *mechanism, target string) (bool, string, error) {
 		}
 		ips, err := e.c.Resolver.LookupIP(e.ctx, e.network(), fqdn(host))
 		if err != nil {
-			if dns.IsNotFound(err) {
-				continue
+			if notFound, err := e.classify(err, "address of MX "+host); !notFound {
+				return false, "", err
 			}
-			return false, "", e.dnsError(err, "address of MX "+host)
+			continue
 		}
 		if e.cidrMatch(ips, m) {
 			return true, host, nil

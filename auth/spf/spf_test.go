@@ -248,3 +248,35 @@ func TestTimeMacro(t *testing.T) {
 		t.Errorf("explanation %q", o.Explanation)
 	}
 }
+
+// TestPermanentDNSFailure: a name auth/dns cannot query (ErrMalformed) is
+// taken as non-existent, not as a temperror.
+func TestPermanentDNSFailure(t *testing.T) {
+	ctx := context.Background()
+	ip := net.ParseIP("192.0.2.1")
+	r := errResolver{dns.NewError(dns.ErrMalformed, "bad name.example.com")}
+	o := (&Checker{Resolver: r}).CheckHost(ctx, ip, "bad name.example.com", "a@bad name.example.com", "h")
+	if o.Result != None {
+		t.Errorf("malformed domain: %s (%s), want none", o.Result, o.Reason)
+	}
+	z := testZone(t, "example.com TXT v=spf1 a:%{l}.example.com -all")
+	mixed := mixedResolver{z, "a b.example.", dns.NewError(dns.ErrMalformed, "a b.example.com")}
+	o = (&Checker{Resolver: mixed}).CheckHost(ctx, ip, "example.com", "a b@example.com", "h")
+	if o.Result != Fail {
+		t.Errorf("malformed a: target: %s (%s), want fail", o.Result, o.Reason)
+	}
+}
+
+// mixedResolver fails lookups of names with a prefix, else asks z.
+type mixedResolver struct {
+	*zone
+	prefix string
+	err    error
+}
+
+func (m mixedResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
+	if strings.HasPrefix(host, m.prefix) {
+		return nil, m.err
+	}
+	return m.zone.LookupIP(ctx, network, host)
+}
