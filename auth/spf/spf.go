@@ -187,6 +187,9 @@ func heloIsDomain(helo string) bool {
 // CheckHost is check_host() of RFC 7208 §4: it evaluates the SPF policy of
 // domain for a message from ip with the given <sender> and HELO name.
 func (c *Checker) CheckHost(ctx context.Context, ip net.IP, domain, sender, helo string) Outcome {
+	if ip.To16() == nil {
+		return Outcome{Domain: domain, Sender: sender, Result: None, Reason: "no valid client IP address"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
 	e := newEvaluation(ctx, c, ip, sender, helo)

@@ -280,3 +280,12 @@ func (m mixedResolver) LookupIP(ctx context.Context, network, host string) ([]ne
 	}
 	return m.zone.LookupIP(ctx, network, host)
 }
+
+func TestNoClientIP(t *testing.T) {
+	c := &Checker{Resolver: testZone(t, "example.com TXT v=spf1 +all")}
+	for _, ip := range []net.IP{nil, {1, 2, 3}} {
+		if o := c.CheckMailFrom(context.Background(), ip, "h.example.com", "a@example.com"); o.Result != None {
+			t.Errorf("ip %v: %s (%s), want none", ip, o.Result, o.Reason)
+		}
+	}
+}
