@@ -12,6 +12,10 @@
 //	defer srv.Close()
 //	r, _ := dns.New(dns.Config{Servers: []string{srv.Addr}})
 //
+// or, in one call that also closes the server when the test ends,
+//
+//	srv, r := dnstest.StartResolver(t, zoneText)
+//
 // Answers follow RFC 1034: records of the asked type; a CNAME at the name
 // with, if the data has it, the target's records; wildcards (*.example.com)
 // for names that do not exist; NODATA (NOERROR, SOA in the authority

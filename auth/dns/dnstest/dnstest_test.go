@@ -1,6 +1,7 @@
 package dnstest_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -149,5 +150,36 @@ sub.wild.test. A   192.0.2.9
 		if tt.answer == 1 && r.Answer[0].Header().Name != tt.name {
 			t.Errorf("%s: owner %s", tt.name, r.Answer[0].Header().Name)
 		}
+	}
+}
+
+func TestDelayAndRcodeReset(t *testing.T) {
+	srv := start(t, zone)
+	srv.Delay("example.com", 200*time.Millisecond)
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeA)
+	c := dns.Client{Timeout: 20 * time.Millisecond}
+	if _, _, err := c.Exchange(m, srv.Addr); err == nil {
+		t.Error("Delay: answered before the client's timeout")
+	}
+	srv.Clear("example.com")
+	srv.Rcode("*", dns.RcodeRefused)
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); r.Rcode != dns.RcodeRefused {
+		t.Errorf("Rcode(*): %v", r)
+	}
+	srv.Rcode("*", -1)
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("Rcode(*, -1): %v", r)
+	}
+}
+
+func TestStartResolver(t *testing.T) {
+	srv, r := dnstest.StartResolver(t, `_dmarc.example.com. TXT "v=DMARC1; p=reject"`)
+	txt, err := r.LookupTXT(context.Background(), "_dmarc.example.com")
+	if err != nil || len(txt) != 1 || txt[0] != "v=DMARC1; p=reject" {
+		t.Fatalf("LookupTXT = %q, %v", txt, err)
+	}
+	if n := srv.Queries("_dmarc.example.com", dns.TypeTXT); n != 1 {
+		t.Errorf("queries = %d", n)
 	}
 }
