@@ -217,44 +217,47 @@ type relaxedBody struct {
 }
 
 func (c *relaxedBody) write(p []byte) {
-	c.buf = c.buf[:0]
+	// Work on locals: field updates per octet would cost write barriers.
+	buf, pairs, cr, wsp := c.buf[:0], c.pairs, c.cr, c.wsp
 	for _, ch := range p {
 		switch ch {
 		case ' ', '\t':
-			c.wsp = true
+			wsp = true
 		case '\r':
-			c.wsp = false
-			if c.cr { // the earlier CR is a lone one
-				for ; c.pairs > 0; c.pairs-- {
+			wsp = false
+			if cr { // the earlier CR is a lone one
+				for ; pairs > 0; pairs-- {
 					c.held = append(c.held, crlf...)
 				}
 				c.held = append(c.held, '\r')
 			}
-			c.cr = true
+			cr = true
 		case '\n': // CRLF, or a bare LF taken as CRLF
-			c.wsp = false
-			c.cr = false
-			c.pairs++
+			wsp, cr = false, false
+			pairs++
 		default:
-			c.buf = append(c.buf, c.held...)
-			c.held = c.held[:0]
-			for ; c.pairs > 0; c.pairs-- {
-				c.buf = append(c.buf, crlf...)
+			if len(c.held) > 0 {
+				buf = append(buf, c.held...)
+				c.held = c.held[:0]
 			}
-			if c.cr {
-				c.buf = append(c.buf, '\r')
-				c.cr = false
+			for ; pairs > 0; pairs-- {
+				buf = append(buf, crlf...)
 			}
-			if c.wsp {
-				c.buf = append(c.buf, ' ')
-				c.wsp = false
+			if cr {
+				buf = append(buf, '\r')
+				cr = false
 			}
-			c.buf = append(c.buf, ch)
+			if wsp {
+				buf = append(buf, ' ')
+				wsp = false
+			}
+			buf = append(buf, ch)
 		}
 	}
-	if len(c.buf) > 0 {
+	c.buf, c.pairs, c.cr, c.wsp = buf, pairs, cr, wsp
+	if len(buf) > 0 {
 		c.written = true
-		c.out(c.buf)
+		c.out(buf)
 	}
 }
 

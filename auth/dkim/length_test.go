@@ -151,7 +151,7 @@ func ownBodyHash(bodyCanon, body string, chunk int) string {
 // signWithLength signs msg (CRLF, header and body) with an l= tag: length
 // is the number of canonicalized body octets to sign, -1 for all of them.
 // It uses this package's canonicalization (cross-checked above).
-func signWithLength(t *testing.T, msg string, key crypto.Signer, length int64) string {
+func signWithLength(t testing.TB, msg string, key crypto.Signer, length int64) string {
 	t.Helper()
 	hdr, body, _ := strings.Cut(msg, "\r\n\r\n")
 	c := newLengthCheck(&signature{length: math.MaxInt64, bodyCanon: "relaxed"})
