@@ -30,3 +30,9 @@ func ExampleAuthservID() {
 	// MX.Example.ORG true
 	// true
 }
+
+func ExampleHasAuthservID() {
+	forged := "(looks harmless; really) mx.example.org; dmarc=pass header.from=bank.example"
+	fmt.Println(authres.HasAuthservID(forged, "mx.example.org"))
+	// Output: true
+}

@@ -65,3 +65,21 @@ func ExampleEvaluator_EvaluateAll() {
 	fmt.Println(best.Result, best.Domain, best.Policy, len(all))
 	// Output: fail b.example reject 2
 }
+
+func ExampleNormalizeDomain() {
+	d, err := dmarc.NormalizeDomain("Bücher.Example.")
+	fmt.Println(d, err)
+	// Output: xn--bcher-kva.example <nil>
+}
+
+func ExampleRecord_EffectivePolicy() {
+	r, _ := dmarc.ParseRecord("v=DMARC1; p=reject; sp=quarantine")
+	for _, tag := range []string{"p", "sp", "np"} {
+		p, ok, _ := r.EffectivePolicy(tag)
+		fmt.Println(tag, p, ok)
+	}
+	// Output:
+	// p reject true
+	// sp quarantine true
+	// np quarantine true
+}

@@ -30,3 +30,9 @@ func ExampleConfig_Validate() {
 	fmt.Println(cfg.Validate())
 	// Output: policy.reject_code: "451" is not a 5xx reply code
 }
+
+func ExampleDefault() {
+	cfg := policy.Default()
+	fmt.Println(cfg.RejectCode, cfg.RejectEnhanced, cfg.TemperrorAction, cfg.TempfailCode, cfg.TempfailEnhanced, cfg.QuarantineMode)
+	// Output: 550 5.7.1 tempfail 451 4.7.1 milter
+}
