@@ -26,8 +26,11 @@
 // answer is truncated (RFC 7766), with a timeout per attempt and attempts
 // spread round-robin over the servers. Answers must match the question
 // (RFC 5452); CNAME chains are followed (RFC 1034 section 3.6.2), at most 8
-// links, loops being permanent errors. Names longer than 253 characters or
-// with a label over 63 fail with ErrMalformed without a query.
+// links, loops being permanent errors. Names longer than 253 octets, with
+// an empty label or one over 63 octets fail with ErrMalformed without a
+// query. Otherwise any octet may be in a label (RFC 2181 section 11; SPF
+// macros expand to spaces and such): the query carries it as is. U-labels
+// are asked as A-labels (RFC 5891).
 //
 // The cache is keyed by (lower-cased name, type). Positive answers live for
 // the smallest TTL of the RRset and the CNAMEs leading to it, clamped to

@@ -26,7 +26,8 @@ type Answer struct {
 	// Type is the asked type (dns.TypeTXT, ...).
 	Type uint16
 	// Canonical is the name the records were found at after following
-	// CNAMEs (lower-case, no trailing dot); Name's own when there were none.
+	// CNAMEs, or Name's own when there were none: lower-case, no trailing
+	// dot, A-labels, with miekg/dns presentation escapes (\032 ...).
 	Canonical string
 	// TXT holds one string per record, the record's strings joined
 	// without separator, unescaped.
@@ -226,64 +227,104 @@ func ctxError(err error, name string) error {
 	return de
 }
 
-// makeKey validates name and makes its cache key without allocating when
-// name is already lower-case ASCII. U-labels become A-labels (RFC 5891
-// section 5), as RFC 8616 asks of DKIM and DMARC with internationalized
-// domains.
+// makeKey validates name and makes its cache key: the name in the
+// presentation format miekg/dns uses (RFC 1035 section 5.1 escapes),
+// lower-cased, without trailing dot. It allocates only for names that need
+// a change. U-labels become A-labels (RFC 5891 section 5; RFC 8616 asks
+// this of DKIM and DMARC with internationalized domains).
 func makeKey(name string, qtype uint16) (cacheKey, error) {
-	n := strings.TrimSuffix(name, ".")
-	nonASCII, err := checkName(n)
-	if nonASCII {
-		n, err = toALabels(n)
-		if err == nil {
-			nonASCII, err = checkName(n)
-		}
-	}
-	if err != nil || nonASCII {
-		return cacheKey{}, newError(ErrMalformed, name, "")
-	}
 	switch qtype {
 	case dns.TypeTXT, dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypePTR:
 	default:
 		return cacheKey{}, newError(ErrMalformed, name, "")
 	}
-	return cacheKey{lower(n), qtype}, nil
+	n := strings.TrimSuffix(name, ".")
+	nonASCII, err := checkName(n)
+	if nonASCII {
+		// A name that is not IDNA (not UTF-8, disallowed code points)
+		// is asked with its raw octets, which RFC 2181 section 11 allows.
+		if a, aerr := toALabels(n); aerr == nil {
+			n = a
+		}
+		_, err = checkName(n)
+	}
+	if err != nil {
+		return cacheKey{}, newError(ErrMalformed, name, "")
+	}
+	return cacheKey{lower(escapeName(n)), qtype}, nil
 }
 
-// checkName applies RFC 1035 section 2.3.4: at most 253 characters
-// (255 octets on the wire), labels of 1 to 63 characters. Letters, digits
-// and hyphens are not required (RFC 2181 section 11: underscores are common
-// in TXT names), but characters that the presentation format would escape
-// (space, quotes, @ ; ( ) \ and controls) are refused, so that the name
-// reads back the same from an answer. It reports whether n has bytes
-// beyond ASCII, which checkName leaves to toALabels.
+// checkName applies RFC 1035 section 2.3.4 to the octets of n: at most 253
+// of them (255 on the wire), labels of 1 to 63. Any octet may appear in a
+// label (RFC 2181 section 11): SPF macros expand to spaces and such. It
+// reports whether n has octets beyond ASCII, with or without error (a
+// U-label's A-label may fit where its octets do not).
 func checkName(n string) (nonASCII bool, err error) {
 	if n == "" || len(n) > 253 {
 		return false, ErrMalformed
 	}
 	label := 0
 	for i := 0; i < len(n); i++ {
-		switch c := n[i]; {
-		case c == '.':
+		if c := n[i]; c == '.' {
 			if label == 0 {
-				return false, ErrMalformed
+				err = ErrMalformed
 			}
 			label = 0
 			continue
-		case c >= 0x80:
+		} else if c >= 0x80 {
 			nonASCII = true
-		case c <= ' ' || c == 0x7f || c == '\\' || c == '"' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')':
-			return false, ErrMalformed
 		}
 		label++
-		if label > 63 && !nonASCII {
-			return false, ErrMalformed
+		if label > 63 {
+			err = ErrMalformed
 		}
 	}
 	if label == 0 {
-		return false, ErrMalformed
+		err = ErrMalformed
 	}
-	return nonASCII, nil
+	return nonASCII, err
+}
+
+// escapeName writes the labels of n in presentation format exactly as
+// miekg/dns prints names it unpacks, so that names in answers compare
+// equal: \X for the octets . ( ) ; @ " ' space and backslash inside a label,
+// \DDD for other octets outside printable ASCII.
+func escapeName(n string) string {
+	i := 0
+	for i < len(n) && !needsEscape(n[i]) {
+		i++
+	}
+	if i == len(n) {
+		return n
+	}
+	var b strings.Builder
+	b.Grow(len(n) + 8)
+	b.WriteString(n[:i])
+	for ; i < len(n); i++ {
+		switch c := n[i]; {
+		case !needsEscape(c):
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			b.WriteByte('\\')
+			b.WriteByte('0' + c/100)
+			b.WriteByte('0' + c/10%10)
+			b.WriteByte('0' + c%10)
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// needsEscape reports whether octet c of a label (not a dot between labels)
+// needs an escape.
+func needsEscape(c byte) bool {
+	switch c {
+	case ' ', '\'', '@', ';', '(', ')', '"', '\\':
+		return true
+	}
+	return c < ' ' || c > '~'
 }
 
 // toALabels converts the labels of n that are not ASCII to A-labels.

@@ -275,7 +275,19 @@ func (s *Server) ResetQueries() {
 	clear(s.queries)
 }
 
-func key(name string) string { return strings.ToLower(dns.Fqdn(name)) }
+// key is the canonical form of a name: fully qualified, lower-cased, with
+// the escapes miekg/dns prints for the octets of its labels (a space in an
+// owner given raw becomes "\ ", as in the question of a query for it).
+func key(name string) string {
+	fq := dns.Fqdn(name)
+	var buf [256]byte
+	if off, err := dns.PackDomainName(fq, buf[:], 0, nil, false); err == nil {
+		if s, _, err := dns.UnpackDomainName(buf[:off], 0); err == nil {
+			fq = s
+		}
+	}
+	return strings.ToLower(fq)
+}
 
 func ruleKey(name string) string {
 	if name == "" || name == "*" {

@@ -183,3 +183,35 @@ func TestStartResolver(t *testing.T) {
 		t.Errorf("queries = %d", n)
 	}
 }
+
+func TestOddOwnerNames(t *testing.T) {
+	srv := start(t, "")
+	// A raw space in a Go value, as an SPF test might build it.
+	srv.AddRR(&dns.A{Hdr: dns.RR_Header{Name: "macro%percent  space.example.com.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 1}})
+	if err := srv.Add(`caf\195\169.example. TXT "x"` + "\n" + `dot\.in.label.example. TXT "y"`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{`macro%percent\ \ space.example.com.`, dns.TypeA},
+		{`CAF\195\169.example.`, dns.TypeTXT},
+		{`dot\.in.label.example.`, dns.TypeTXT},
+	} {
+		if r := ask(t, srv, "udp", q.name, q.qtype); len(r.Answer) != 1 {
+			t.Errorf("%s: %v", q.name, r)
+		}
+	}
+	if n := srv.Queries("macro%percent  space.example.com", dns.TypeA); n != 1 {
+		t.Errorf("Queries(raw name) = %d", n)
+	}
+	// label.example is an empty non-terminal; in.label.example is not (the
+	// dot in "dot\.in" is inside the label).
+	if r := ask(t, srv, "udp", "label.example.", dns.TypeTXT); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("label.example: %v", r)
+	}
+	if r := ask(t, srv, "udp", "in.label.example.", dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Errorf("in.label.example: %v", r)
+	}
+}

@@ -167,13 +167,25 @@ func (s *Server) exists(name string) bool {
 	if len(s.rrs[k]) > 0 || k == "." {
 		return true
 	}
-	suffix := "." + k
 	for owner, rrs := range s.rrs {
-		if len(rrs) > 0 && strings.HasSuffix(owner, suffix) {
+		if len(rrs) > 0 && below(owner, k) {
 			return true
 		}
 	}
 	return false
+}
+
+// below reports whether owner is a proper descendant of k, both canonical.
+func below(owner, k string) bool {
+	if len(owner) <= len(k) || !strings.HasSuffix(owner, k) || owner[len(owner)-len(k)-1] != '.' {
+		return false
+	}
+	// The dot before k must not be escaped: count the backslashes before it.
+	n := 0
+	for i := len(owner) - len(k) - 2; i >= 0 && owner[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 0
 }
 
 // soa returns the SOA of the closest enclosing name that has one, or the
@@ -195,8 +207,13 @@ func (s *Server) soa(name string) dns.RR {
 
 // parent returns the parent of a lower-cased FQDN ("." for a TLD).
 func parent(k string) string {
-	if i := strings.IndexByte(k, '.'); i >= 0 && i+1 < len(k) {
-		return k[i+1:]
+	for i := 0; i < len(k)-1; i++ {
+		switch k[i] {
+		case '\\':
+			i++ // an escaped octet, maybe a dot inside a label
+		case '.':
+			return k[i+1:]
+		}
 	}
 	return "."
 }
