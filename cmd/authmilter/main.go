@@ -27,17 +27,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	checks := map[string]func([]string, io.Reader, io.Writer, io.Writer) int{
-		"spf":  checkSPF,
-		"dkim": checkDKIM,
+		"spf":     checkSPF,
+		"dkim":    checkDKIM,
+		"message": checkMessage,
 	}
 	if len(args) == 0 || checks[args[0]] == nil {
 		fmt.Fprintln(stderr, "usage: authmilter check spf|dkim|message [flags]")
 		return 2
 	}
 	return checks[args[0]](args[1:], stdin, stdout, stderr)
-}
-
-func runDaemon(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "authmilter: daemon not implemented yet")
-	return 1
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need on a fresh Debian machine (as root):
+# Postfix as a real package, Sendmail unpacked beside it (sendmail-bin
+# conflicts with postfix; see shared/docs/REAL-MTA.md), m4 and swaks.
+set -euo pipefail
+SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+apt-get install -y -qq --no-install-recommends postfix m4 swaks procps libwrap0 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 >/dev/null
+if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq sendmail-bin sendmail-base sendmail-cf)
+  mkdir -p "$SENDMAIL_ROOT"
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$SENDMAIL_ROOT"; done
+  rm -rf "$tmp"
+fi
+# Sendmail needs smmsp user/group for its queue files.
+getent group smmsp >/dev/null || groupadd -r smmsp
+getent passwd smmsp >/dev/null || useradd -r -g smmsp -d /nonexistent -s /usr/sbin/nologin smmsp
+echo "postfix: $(postconf -d mail_version 2>/dev/null)"
+echo "sendmail: $SENDMAIL_ROOT/usr/libexec/sendmail/sendmail"

@@ -1,0 +1,154 @@
+package auth
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/authmilter/authmilter/auth/policy"
+)
+
+// Config is the evaluation part of authmilter's configuration. Its TOML keys
+// are documented, with their defaults, in contrib/authmilter.toml.
+type Config struct {
+	// AuthservID names this host in Authentication-Results (RFC 8601 §2.5);
+	// default: the host name.
+	AuthservID string `toml:"authserv_id"`
+	// TrustedNetworks are client networks that are not evaluated at all
+	// (local submission, the MTA itself). Default: loopback only.
+	TrustedNetworks []string `toml:"trusted_networks"`
+
+	SPF    SPFConfig     `toml:"spf"`
+	DKIM   DKIMConfig    `toml:"dkim"`
+	DMARC  DMARCConfig   `toml:"dmarc"`
+	Policy policy.Config `toml:"policy"`
+	Limits Limits        `toml:"limits"`
+
+	trusted []netip.Prefix
+}
+
+// SPFConfig tunes the SPF evaluation (RFC 7208).
+type SPFConfig struct {
+	// Timeout bounds one check_host() evaluation; past it the result is temperror.
+	Timeout time.Duration `toml:"timeout"`
+	// MaxLookups is the limit of DNS-querying terms (RFC 7208 §4.6.4: 10).
+	MaxLookups int `toml:"max_lookups"`
+	// MaxVoidLookups is the limit of lookups answering no records (§4.6.4: 2).
+	MaxVoidLookups int `toml:"max_void_lookups"`
+}
+
+// DKIMConfig tunes DKIM verification.
+type DKIMConfig struct {
+	// MaxSignatures is the number of signatures verified per message; the
+	// rest are reported as policy.
+	MaxSignatures int `toml:"max_signatures"`
+	// MinRSABits is the smallest RSA key accepted (RFC 8301: 1024).
+	MinRSABits int `toml:"min_rsa_bits"`
+}
+
+// DMARCConfig tunes DMARC evaluation (RFC 9989).
+type DMARCConfig struct {
+	// LegacyPct says how the removed pct= tag is read: "t" (pct=0 means t=y,
+	// any other value 100%) or "ignore".
+	LegacyPct string `toml:"legacy_pct"`
+	// MaxFromDomains caps the author domains evaluated when From names
+	// mailboxes in several domains (RFC 9989 §11.5).
+	MaxFromDomains int `toml:"max_from_domains"`
+}
+
+// Limits bound the work and memory one message may cost.
+type Limits struct {
+	// MaxHeaderBytes bounds the header block kept for DKIM and parsing.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// MaxHeaders bounds the number of header fields.
+	MaxHeaders int `toml:"max_headers"`
+	// EvaluationTimeout bounds the wait at end of message for results that
+	// are still outstanding (SPF, DKIM keys, DMARC lookups).
+	EvaluationTimeout time.Duration `toml:"evaluation_timeout"`
+}
+
+// DefaultConfig returns the configuration used when no file sets a key.
+func DefaultConfig() Config {
+	return Config{
+		TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
+		SPF:             SPFConfig{Timeout: 20 * time.Second, MaxLookups: 10, MaxVoidLookups: 2},
+		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024},
+		DMARC:           DMARCConfig{LegacyPct: "t", MaxFromDomains: 5},
+		Policy:          policy.Default(),
+		Limits:          Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 1000, EvaluationTimeout: 20 * time.Second},
+	}
+}
+
+// Validate checks every value and fills derived fields; errors name the key.
+func (c *Config) Validate() error {
+	if c.AuthservID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		c.AuthservID = h
+	}
+	if strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
+		return fmt.Errorf("authserv_id: %q is not a valid authserv-id (RFC 8601 §2.2)", c.AuthservID)
+	}
+	c.trusted = c.trusted[:0]
+	for _, s := range c.TrustedNetworks {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("trusted_networks: %w", err)
+		}
+		c.trusted = append(c.trusted, p)
+	}
+	switch {
+	case c.SPF.Timeout <= 0:
+		return fmt.Errorf("spf.timeout: must be positive, got %s", c.SPF.Timeout)
+	case c.SPF.MaxLookups < 1:
+		return fmt.Errorf("spf.max_lookups: must be at least 1, got %d", c.SPF.MaxLookups)
+	case c.SPF.MaxVoidLookups < 0:
+		return fmt.Errorf("spf.max_void_lookups: must not be negative, got %d", c.SPF.MaxVoidLookups)
+	case c.DKIM.MaxSignatures < 1:
+		return fmt.Errorf("dkim.max_signatures: must be at least 1, got %d", c.DKIM.MaxSignatures)
+	case c.DKIM.MinRSABits < 1024:
+		return fmt.Errorf("dkim.min_rsa_bits: RFC 8301 requires at least 1024, got %d", c.DKIM.MinRSABits)
+	case c.DMARC.LegacyPct != "t" && c.DMARC.LegacyPct != "ignore":
+		return fmt.Errorf("dmarc.legacy_pct: must be \"t\" or \"ignore\", got %q", c.DMARC.LegacyPct)
+	case c.DMARC.MaxFromDomains < 1:
+		return fmt.Errorf("dmarc.max_from_domains: must be at least 1, got %d", c.DMARC.MaxFromDomains)
+	case c.Limits.MaxHeaderBytes < 1024:
+		return fmt.Errorf("limits.max_header_bytes: must be at least 1024, got %d", c.Limits.MaxHeaderBytes)
+	case c.Limits.MaxHeaders < 10:
+		return fmt.Errorf("limits.max_headers: must be at least 10, got %d", c.Limits.MaxHeaders)
+	case c.Limits.EvaluationTimeout <= 0:
+		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
+	}
+	return c.Policy.Validate()
+}
+
+// parsePrefix reads a CIDR or a bare address (a /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a network: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or network", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// inPrefixes reports whether ip is in one of ps (IPv4-mapped IPv6 counts as IPv4).
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,74 @@
+package auth
+
+import (
+	"strings"
+
+	"github.com/authmilter/authmilter/auth/authres"
+)
+
+// rawField rebuilds one header field exactly as it was on the wire from the
+// name and the value an MTA hands a milter. With the leading-space option the
+// value keeps the whitespace after the colon; folds arrive as a bare LF (or
+// CRLF) followed by the continuation's whitespace. The result ends in CRLF.
+func rawField(name, value string) string {
+	var b strings.Builder
+	b.Grow(len(name) + len(value) + 4)
+	b.WriteString(name)
+	b.WriteByte(':')
+	writeCRLF(&b, value)
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// writeCRLF writes s with every line end (LF, CRLF or lone CR) as CRLF.
+func writeCRLF(b *strings.Builder, s string) {
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			b.WriteString(s)
+			return
+		}
+		b.WriteString(s[:i])
+		b.WriteString("\r\n")
+		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+}
+
+// unfold returns a header value without its line breaks and with leading and
+// trailing whitespace removed, for parsers that want the logical value.
+func unfold(value string) string {
+	if strings.ContainsAny(value, "\r\n") {
+		value = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(value)
+	}
+	return strings.TrimSpace(value)
+}
+
+// header formats our Authentication-Results value for a report.
+func (e *Evaluator) header(r *Report) string {
+	spfRes := &authres.SPFResult{Result: string(r.SPF.Result), Identity: r.SPF.Sender, Reason: r.SPF.Reason}
+	if spfRes.Identity == "" {
+		spfRes.Identity = r.SPF.Domain
+	}
+	var heloRes *authres.SPFResult
+	if r.HELO.Result != "" && r.HELO.Domain != "" {
+		heloRes = &authres.SPFResult{Result: string(r.HELO.Result), Identity: r.HELO.Domain, Reason: r.HELO.Reason}
+	}
+	dk := make([]authres.DKIMResult, 0, len(r.DKIM))
+	for _, d := range r.DKIM {
+		dk = append(dk, authres.DKIMResult{
+			Result: d.Result, Domain: d.Domain, Identity: d.Identifier, Selector: d.Selector,
+			Signature: d.HeaderB, Reason: d.Reason,
+		})
+	}
+	if len(dk) == 0 {
+		dk = append(dk, authres.DKIMResult{Result: "none"})
+	}
+	dm := &authres.DMARCResult{Result: r.DMARC.Result, From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
+	if dm.From == "" && len(r.Authors) > 0 {
+		dm.From = r.Authors[0]
+	}
+	return authres.Format(e.cfg.AuthservID, spfRes, heloRes, dk, dm)
+}

@@ -1,0 +1,349 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/authmilter/authmilter/auth/authres"
+	"github.com/authmilter/authmilter/auth/dkim"
+	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/policy"
+	"github.com/authmilter/authmilter/auth/spf"
+)
+
+// Resolver is the DNS every check uses: *dns.Resolver in production, the
+// same type pointed at dnstest in tests.
+type Resolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupIP(ctx context.Context, network, host string) ([]net.IP, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+}
+
+// Evaluator holds what every message shares: configuration, resolver, logger.
+// It is safe for concurrent use; a new one is built on configuration reload.
+type Evaluator struct {
+	cfg   Config
+	res   Resolver
+	log   *slog.Logger
+	spf   *spf.Checker
+	dmarc *dmarc.Evaluator
+}
+
+// New returns an Evaluator. cfg is validated (defaults must already be in it:
+// start from DefaultConfig).
+func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Evaluator{
+		cfg: cfg,
+		res: r,
+		log: log,
+		spf: &spf.Checker{
+			Resolver:     r,
+			Timeout:      cfg.SPF.Timeout,
+			MaxLookups:   cfg.SPF.MaxLookups,
+			MaxVoid:      cfg.SPF.MaxVoidLookups,
+			ReceiverName: cfg.AuthservID,
+			Logger:       log,
+		},
+		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
+	}, nil
+}
+
+// Config returns the validated configuration in use.
+func (e *Evaluator) Config() Config { return e.cfg }
+
+// TrustedClient reports whether a client address is in trusted_networks:
+// such clients are not evaluated at all.
+func (e *Evaluator) TrustedClient(ip net.IP) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	return ok && inPrefixes(e.cfg.trusted, a)
+}
+
+// FailureDecision is the decision for a message that could not be
+// evaluated (an internal error): policy.internal_error_action.
+func (e *Evaluator) FailureDecision() policy.Decision {
+	return policy.Decide(e.cfg.Policy, policy.Input{InternalError: true})
+}
+
+// Envelope is what the SMTP session told us about a message.
+type Envelope struct {
+	ClientIP   net.IP // nil when unknown (e.g. a local socket)
+	ClientName string // the MTA's verified name for the client, if any
+	Helo       string
+	MailFrom   string // the reverse-path without <>; "" for the null sender
+	AuthUser   string // the SASL login name, when the client authenticated
+	QueueID    string
+}
+
+// Message is one message being evaluated. Its methods are called in the order
+// the message arrives, from one goroutine; Abort may be called at any time.
+type Message struct {
+	e      *Evaluator
+	env    Envelope
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	skip string // why the message is not evaluated, or ""
+
+	spfDone       chan struct{}
+	spfRes, helo  spf.Outcome
+	dkim          *dkim.Verifier
+	headerBytes   int
+	headers       int
+	froms         []string
+	hasListID     bool
+	arIndex       int   // count of Authentication-Results fields so far
+	forged        []int // 1-based indices (among A-R fields) carrying our authserv-id
+	overLimit     string
+	headersEnded  bool
+	internalError error
+}
+
+// NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
+// starts at once in the background. ctx bounds all of the message's work
+// (cancel it, or call Abort, when the message goes away).
+func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &Message{e: e, env: env, start: time.Now(), ctx: ctx, cancel: cancel, spfDone: make(chan struct{})}
+	switch {
+	case env.ClientIP != nil && e.TrustedClient(env.ClientIP):
+		m.skip = "trusted network"
+	case env.AuthUser != "":
+		m.skip = "authenticated client"
+	}
+	if m.skip != "" {
+		close(m.spfDone)
+		return m
+	}
+	m.dkim = dkim.NewVerifier(ctx, dkim.Options{
+		Resolver:      e.res,
+		MaxSignatures: e.cfg.DKIM.MaxSignatures,
+		MinRSABits:    e.cfg.DKIM.MinRSABits,
+		Logger:        e.log,
+	})
+	go m.runSPF()
+	return m
+}
+
+// Skipped returns why the message is not evaluated ("" when it is).
+func (m *Message) Skipped() string { return m.skip }
+
+func (m *Message) runSPF() {
+	defer close(m.spfDone)
+	defer func() {
+		if v := recover(); v != nil {
+			m.spfRes = spf.Outcome{Identity: "mailfrom", Result: spf.Result("temperror"), Reason: "internal error"}
+			m.e.log.Error("spf evaluation panicked", "panic", fmt.Sprint(v))
+		}
+	}()
+	ip := m.env.ClientIP
+	if ip == nil {
+		m.spfRes = spf.Outcome{Identity: "mailfrom", Result: "none", Reason: "no client address"}
+		m.helo = spf.Outcome{Identity: "helo", Result: "none", Reason: "no client address"}
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				m.helo = spf.Outcome{Identity: "helo", Result: "temperror", Reason: "internal error"}
+			}
+		}()
+		m.helo = m.e.spf.CheckHelo(m.ctx, ip, m.env.Helo)
+	}()
+	m.spfRes = m.e.spf.CheckMailFrom(m.ctx, ip, m.env.Helo, m.env.MailFrom)
+	<-done
+}
+
+// Header takes one header field as received: the name, and the value with
+// its original whitespace after the colon and its folds (bare LF or CRLF).
+func (m *Message) Header(name, value string) {
+	if m.skip != "" || m.overLimit != "" {
+		return
+	}
+	m.headers++
+	raw := rawField(name, value)
+	m.headerBytes += len(raw)
+	switch {
+	case m.headers > m.e.cfg.Limits.MaxHeaders:
+		m.overLimit = fmt.Sprintf("more than %d header fields", m.e.cfg.Limits.MaxHeaders)
+	case m.headerBytes > m.e.cfg.Limits.MaxHeaderBytes:
+		m.overLimit = fmt.Sprintf("header block larger than %d bytes", m.e.cfg.Limits.MaxHeaderBytes)
+	}
+	if m.overLimit != "" {
+		m.dkim.Abort()
+		return
+	}
+	switch {
+	case strings.EqualFold(name, "From"):
+		m.froms = append(m.froms, value)
+	case strings.EqualFold(name, "List-Id"):
+		m.hasListID = true
+	case strings.EqualFold(name, "Authentication-Results"):
+		m.arIndex++
+		if authres.HasAuthservID(value, m.e.cfg.AuthservID) {
+			m.forged = append(m.forged, m.arIndex)
+		}
+	}
+	m.write(raw)
+}
+
+// EndHeaders marks the end of the header block: DKIM key lookups start.
+func (m *Message) EndHeaders() {
+	if m.skip != "" || m.overLimit != "" || m.headersEnded {
+		return
+	}
+	m.headersEnded = true
+	m.write("\r\n")
+}
+
+// Body takes the next chunk of the body (CRLF line ends, dot-unstuffed).
+func (m *Message) Body(chunk []byte) {
+	if m.skip != "" || m.overLimit != "" {
+		return
+	}
+	if !m.headersEnded {
+		m.EndHeaders()
+	}
+	if _, err := m.dkim.Write(chunk); err != nil && m.internalError == nil {
+		m.internalError = fmt.Errorf("dkim: %w", err)
+	}
+}
+
+func (m *Message) write(s string) {
+	if _, err := io.WriteString(m.dkim, s); err != nil && m.internalError == nil {
+		m.internalError = fmt.Errorf("dkim: %w", err)
+	}
+}
+
+// Abort drops the message: background work is cancelled and released.
+func (m *Message) Abort() {
+	m.cancel()
+	if m.dkim != nil {
+		m.dkim.Abort()
+	}
+}
+
+// Report is the outcome of one message.
+type Report struct {
+	Envelope Envelope
+	Skipped  string // why the message was not evaluated, or ""
+
+	SPF     spf.Outcome // the MAIL FROM identity
+	HELO    spf.Outcome // the HELO identity
+	DKIM    []dkim.Result
+	Authors []string // author domains (A-labels)
+	// FromError is "", "missing", "multiple" or "malformed".
+	FromError string
+	DMARC     dmarc.Result
+	// PerAuthor holds each author domain's result when From named several.
+	PerAuthor []dmarc.Result
+	Decision  policy.Decision
+
+	// Header is the Authentication-Results value to insert (CRLF folds),
+	// empty when the message was skipped.
+	Header string
+	// Forged lists the 1-based indices, among the message's
+	// Authentication-Results fields, of those carrying our authserv-id.
+	Forged []int
+	// Problem describes a limit or internal error that affected the result.
+	Problem string
+	Elapsed time.Duration
+}
+
+// Finish joins the results at end of message. ctx bounds the wait for what
+// is still outstanding (SPF, DKIM keys) and the DMARC lookups.
+func (m *Message) Finish(ctx context.Context) *Report {
+	defer m.cancel()
+	r := &Report{Envelope: m.env, Skipped: m.skip}
+	if m.skip != "" {
+		r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{Trusted: true})
+		r.Elapsed = time.Since(m.start)
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.e.cfg.Limits.EvaluationTimeout)
+	defer cancel()
+	if !m.headersEnded && m.overLimit == "" {
+		m.EndHeaders()
+	}
+
+	select {
+	case <-m.spfDone:
+		r.SPF, r.HELO = m.spfRes, m.helo
+	case <-ctx.Done():
+		r.SPF = spf.Outcome{Identity: "mailfrom", Result: "temperror", Reason: "evaluation timed out"}
+		r.HELO = spf.Outcome{Identity: "helo", Result: "temperror", Reason: "evaluation timed out"}
+	}
+
+	if m.overLimit != "" {
+		r.Problem = m.overLimit
+	} else {
+		r.DKIM = m.dkim.Close()
+	}
+	if m.internalError != nil {
+		r.Problem = m.internalError.Error()
+	}
+	r.Forged = m.forged
+
+	authors, err := dmarc.AuthorDomains(m.froms)
+	switch {
+	case errors.Is(err, dmarc.ErrNoFrom):
+		r.FromError = "missing"
+	case errors.Is(err, dmarc.ErrMultipleFrom):
+		r.FromError = "multiple"
+	case err != nil:
+		r.FromError = "malformed"
+	}
+	r.Authors = authors
+	if r.FromError == "" && m.overLimit == "" {
+		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM), m.e.cfg.DMARC.MaxFromDomains)
+	} else {
+		r.DMARC = dmarc.Result{Result: "permerror", Reason: "unusable From: " + r.FromError}
+		if m.overLimit != "" {
+			r.DMARC = dmarc.Result{Result: "temperror", Reason: m.overLimit}
+		}
+	}
+
+	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
+		DMARCResult:   r.DMARC.Result,
+		DMARCPolicy:   r.DMARC.Policy,
+		AuthorDomain:  r.DMARC.Domain,
+		FromError:     r.FromError,
+		HasListID:     m.hasListID,
+		ClientIP:      m.env.ClientIP,
+		InternalError: m.internalError != nil,
+	})
+	r.Header = m.e.header(r)
+	r.Elapsed = time.Since(m.start)
+	return r
+}
+
+// dmarcSPF is the SPF input of DMARC: only the MAIL FROM identity counts;
+// for a null sender it is postmaster@HELO (RFC 9989 §3.2.4, RFC 7208 §2.4),
+// which spf.CheckMailFrom already evaluated.
+func (m *Message) dmarcSPF(o spf.Outcome) dmarc.SPFInput {
+	return dmarc.SPFInput{Result: string(o.Result), Domain: o.Domain}
+}
+
+func dmarcDKIM(rs []dkim.Result) []dmarc.DKIMInput {
+	in := make([]dmarc.DKIMInput, 0, len(rs))
+	for _, r := range rs {
+		in = append(in, dmarc.DKIMInput{Result: r.Result, Domain: r.Domain, Selector: r.Selector})
+	}
+	return in
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dkim"
+)
+
+// checkMessage is "authmilter check message": it evaluates a message read
+// from stdin with exactly the code the daemon runs (auth.Evaluator fed field
+// by field), and prints the results, the decision and the header.
+func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("authmilter check message", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ipFlag := fs.String("ip", "", "client IP `address` (required)")
+	helo := fs.String("helo", "", "HELO/EHLO `name` (required)")
+	mailFrom := fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	server := fs.String("dns", "", "DNS server `HOST:PORT` for all lookups (default: the configuration, else resolv.conf)")
+	timeout := fs.Duration("dns-timeout", 0, "timeout of one DNS attempt (default: the configuration's)")
+	config := fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ip := net.ParseIP(*ipFlag)
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "authmilter check message: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	case ip == nil:
+		fmt.Fprintf(stderr, "authmilter check message: -ip %q is not an IP address\n", *ipFlag)
+		return 2
+	case *helo == "":
+		fmt.Fprintln(stderr, "authmilter check message: -helo is required")
+		return 2
+	case *server != "" && !validServer(*server):
+		fmt.Fprintf(stderr, "authmilter check message: -dns %q is not HOST:PORT\n", *server)
+		return 2
+	case *timeout < 0:
+		fmt.Fprintln(stderr, "authmilter check message: -dns-timeout must not be negative")
+		return 2
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(stderr, "authmilter check message: configuration:", err)
+		return 2
+	}
+	if *server != "" {
+		cfg.DNS.Servers = []string{*server}
+	}
+	if *timeout > 0 {
+		cfg.DNS.Timeout = *timeout
+	}
+	_, ev, err := build(cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "authmilter check message:", err)
+		return 2
+	}
+	env := auth.Envelope{ClientIP: ip, Helo: *helo, MailFrom: strings.Trim(*mailFrom, "<>")}
+	r, err := ev.EvaluateReader(context.Background(), env, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "authmilter check message:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(messageJSONOf(ev, r)); err != nil {
+			fmt.Fprintln(stderr, "authmilter check message:", err)
+			return 1
+		}
+		return 0
+	}
+	printReport(stdout, ev, r)
+	return 0
+}
+
+// messageJSON is the -json output: a public interface, keep field names.
+type messageJSON struct {
+	Skipped               string       `json:"skipped,omitempty"`
+	SPF                   spfOutJSON   `json:"spf"`
+	HELO                  spfOutJSON   `json:"helo"`
+	DKIM                  []dkimJSON   `json:"dkim"`
+	DMARC                 dmarcJSON    `json:"dmarc"`
+	Action                string       `json:"action"`
+	SMTPCode              string       `json:"smtp_code"`
+	SMTPEnhanced          string       `json:"smtp_enhanced_code,omitempty"`
+	SMTPText              string       `json:"smtp_text,omitempty"`
+	Reason                string       `json:"reason,omitempty"`
+	Quarantine            string       `json:"quarantine,omitempty"`
+	AuthenticationResults string       `json:"authentication_results"`
+	RemovedForged         []int        `json:"removed_forged_indices"`
+	Problem               string       `json:"problem,omitempty"`
+	ElapsedMS             float64      `json:"elapsed_ms"`
+	Envelope              envelopeJSON `json:"envelope"`
+}
+
+type envelopeJSON struct {
+	IP       string `json:"ip"`
+	Helo     string `json:"helo"`
+	MailFrom string `json:"mail_from"`
+}
+
+type spfOutJSON struct {
+	Result      string `json:"result"`
+	Domain      string `json:"domain"`
+	Identity    string `json:"identity"`
+	Explanation string `json:"explanation"`
+	Reason      string `json:"reason"`
+}
+
+type dkimJSON struct {
+	Result     string `json:"result"`
+	Domain     string `json:"domain"`
+	Selector   string `json:"selector"`
+	Algorithm  string `json:"algorithm"`
+	Identifier string `json:"identifier"`
+	KeyBits    int    `json:"key_bits"`
+	HeaderB    string `json:"header_b"`
+	Reason     string `json:"reason"`
+}
+
+type dmarcJSON struct {
+	Result          string   `json:"result"`
+	Policy          string   `json:"policy"`
+	PublishedPolicy string   `json:"published_policy"`
+	Testing         bool     `json:"testing"`
+	Domain          string   `json:"domain"`
+	OrgDomain       string   `json:"organizational_domain"`
+	RecordDomain    string   `json:"record_domain"`
+	Record          string   `json:"record"`
+	SPFAligned      bool     `json:"spf_aligned"`
+	DKIMAligned     bool     `json:"dkim_aligned"`
+	Reason          string   `json:"reason"`
+	Authors         []string `json:"author_domains"`
+	FromError       string   `json:"from_error,omitempty"`
+}
+
+func dkimJSONOf(rs []dkim.Result) []dkimJSON {
+	out := make([]dkimJSON, 0, len(rs))
+	for _, d := range rs {
+		out = append(out, dkimJSON{
+			Result: d.Result, Domain: d.Domain, Selector: d.Selector, Algorithm: d.Algorithm,
+			Identifier: d.Identifier, KeyBits: d.KeyBits, HeaderB: d.HeaderB, Reason: d.Reason,
+		})
+	}
+	return out
+}
+
+func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
+	d := r.Decision
+	code := d.Code
+	if code == "" {
+		code = "250"
+	}
+	forged := r.Forged
+	if forged == nil {
+		forged = []int{}
+	}
+	return messageJSON{
+		Skipped: r.Skipped,
+		SPF:     spfOutJSON{string(r.SPF.Result), r.SPF.Domain, string(r.SPF.Identity), r.SPF.Explanation, r.SPF.Reason},
+		HELO:    spfOutJSON{string(r.HELO.Result), r.HELO.Domain, string(r.HELO.Identity), r.HELO.Explanation, r.HELO.Reason},
+		DKIM:    dkimJSONOf(r.DKIM),
+		DMARC: dmarcJSON{
+			Result: r.DMARC.Result, Policy: r.DMARC.Policy, PublishedPolicy: r.DMARC.PublishedPolicy,
+			Testing: r.DMARC.Testing, Domain: r.DMARC.Domain, OrgDomain: r.DMARC.OrgDomain,
+			RecordDomain: r.DMARC.RecordDomain, Record: r.DMARC.Record, SPFAligned: r.DMARC.SPFAligned,
+			DKIMAligned: r.DMARC.DKIMAligned, Reason: r.DMARC.Reason, Authors: r.Authors, FromError: r.FromError,
+		},
+		Action:                string(d.Action),
+		SMTPCode:              code,
+		SMTPEnhanced:          d.Enhanced,
+		SMTPText:              d.Text,
+		Reason:                d.Reason,
+		Quarantine:            d.Quarantine,
+		AuthenticationResults: headerLine(r.Header),
+		RemovedForged:         forged,
+		Problem:               r.Problem,
+		ElapsedMS:             float64(r.Elapsed.Microseconds()) / 1000,
+		Envelope:              envelopeJSON{ipStr(r.Envelope.ClientIP), r.Envelope.Helo, r.Envelope.MailFrom},
+	}
+}
+
+// headerLine is the header field as it would be inserted, LF folds.
+func headerLine(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "Authentication-Results: " + strings.ReplaceAll(v, "\r\n", "\n")
+}
+
+func ipStr(ip net.IP) string {
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
+}
+
+func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
+	j := messageJSONOf(ev, r)
+	if r.Skipped != "" {
+		fmt.Fprintf(w, "not evaluated: %s\naction: %s\n", r.Skipped, j.Action)
+		return
+	}
+	fmt.Fprintf(w, "spf:   %s (smtp.mailfrom=%s; %s)\n", j.SPF.Result, j.SPF.Domain, j.SPF.Reason)
+	fmt.Fprintf(w, "helo:  %s (smtp.helo=%s; %s)\n", j.HELO.Result, j.HELO.Domain, j.HELO.Reason)
+	if len(j.DKIM) == 0 {
+		fmt.Fprintln(w, "dkim:  none (no signature)")
+	}
+	for _, d := range j.DKIM {
+		fmt.Fprintf(w, "dkim:  %s (d=%s s=%s a=%s bits=%d%s)\n", d.Result, d.Domain, d.Selector, d.Algorithm, d.KeyBits, prefixed("; ", d.Reason))
+	}
+	fmt.Fprintf(w, "dmarc: %s (header.from=%s policy=%s org=%s record at %s%s)\n", j.DMARC.Result, j.DMARC.Domain,
+		orNone(j.DMARC.Policy), orNone(j.DMARC.OrgDomain), orNone(j.DMARC.RecordDomain), prefixed("; ", j.DMARC.Reason))
+	if j.DMARC.Record != "" {
+		fmt.Fprintf(w, "       record: %s\n", j.DMARC.Record)
+	}
+	fmt.Fprintf(w, "action: %s", j.Action)
+	if j.Action != "accept" {
+		fmt.Fprintf(w, " (%s %s %s)", j.SMTPCode, j.SMTPEnhanced, j.SMTPText)
+	}
+	fmt.Fprintf(w, "%s\n", prefixed("; ", j.Reason))
+	if j.Problem != "" {
+		fmt.Fprintf(w, "problem: %s\n", j.Problem)
+	}
+	if len(j.RemovedForged) > 0 {
+		fmt.Fprintf(w, "forged Authentication-Results removed: %v\n", j.RemovedForged)
+	}
+	fmt.Fprintf(w, "%s\n", j.AuthenticationResults)
+	fmt.Fprintf(w, "(%.1f ms)\n", float64(r.Elapsed)/float64(time.Millisecond))
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

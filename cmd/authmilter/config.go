@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/milter"
+)
+
+// Config is the whole configuration file. Every key, with its default and
+// meaning, is in contrib/authmilter.toml; a test keeps the two in step.
+type Config struct {
+	// Listen is where the MTA connects: "inet:host:port", "inet6:[addr]:port"
+	// or "unix:/path".
+	Listen string `toml:"listen"`
+	// SocketMode is the permission of a unix socket, in octal.
+	SocketMode string `toml:"socket_mode"`
+	// ShutdownTimeout bounds how long SIGTERM waits for messages in flight.
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+
+	auth.Config // authserv_id, trusted_networks, [spf], [dkim], [dmarc], [policy], [limits]
+
+	DNS     DNSConfig     `toml:"dns"`
+	Milter  milter.Config `toml:"milter"`
+	Log     LogConfig     `toml:"log"`
+	Metrics MetricsConfig `toml:"metrics"`
+}
+
+// DNSConfig is the [dns] table.
+type DNSConfig struct {
+	Servers        []string      `toml:"servers"`
+	Timeout        time.Duration `toml:"timeout"`
+	Attempts       int           `toml:"attempts"`
+	CacheSize      int           `toml:"cache_size"`
+	MinTTL         time.Duration `toml:"min_ttl"`
+	MaxTTL         time.Duration `toml:"max_ttl"`
+	NegativeMaxTTL time.Duration `toml:"negative_max_ttl"`
+	TempFailTTL    time.Duration `toml:"tempfail_ttl"`
+}
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	Format string `toml:"format"` // "text" or "json"
+	Level  string `toml:"level"`  // "debug", "info", "warn", "error"
+}
+
+// MetricsConfig is the [metrics] table.
+type MetricsConfig struct {
+	// Listen is host:port for /metrics and /healthz; empty: off.
+	Listen string `toml:"listen"`
+}
+
+// defaultConfig is the configuration with no file at all.
+func defaultConfig() Config {
+	return Config{
+		Listen:          "inet:127.0.0.1:8893",
+		SocketMode:      "0660",
+		ShutdownTimeout: 30 * time.Second,
+		Config:          auth.DefaultConfig(),
+		DNS: DNSConfig{
+			Timeout: dns.DefaultTimeout, Attempts: 2, CacheSize: 100000,
+			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
+		},
+		Milter: milter.DefaultConfig(),
+		Log:    LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// loadConfig reads path over the defaults ("" means no file). Unknown keys
+// and bad values are errors that name the key.
+func loadConfig(path string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			var pe toml.ParseError
+			if errors.As(err, &pe) {
+				return cfg, fmt.Errorf("%s: %s", path, pe.ErrorWithPosition())
+			}
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+func (c *Config) validate() error {
+	if _, _, err := parseListen(c.Listen); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if _, err := parseMode(c.SocketMode); err != nil {
+		return fmt.Errorf("socket_mode: %w", err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.DNS.Timeout <= 0:
+		return fmt.Errorf("dns.timeout: must be positive, got %s", c.DNS.Timeout)
+	case c.DNS.Attempts < 1:
+		return fmt.Errorf("dns.attempts: must be at least 1, got %d", c.DNS.Attempts)
+	case c.DNS.MaxTTL < c.DNS.MinTTL:
+		return fmt.Errorf("dns.max_ttl: %s is below dns.min_ttl %s", c.DNS.MaxTTL, c.DNS.MinTTL)
+	}
+	for _, s := range c.DNS.Servers {
+		if s == "" || strings.ContainsAny(s, " /") {
+			return fmt.Errorf("dns.servers: %q is not host:port", s)
+		}
+	}
+	if err := c.Milter.Validate(); err != nil {
+		return err
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: must be \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	return nil
+}
+
+// resolverConfig maps [dns] onto the resolver's configuration.
+func (c *Config) resolverConfig() dns.Config {
+	return dns.Config{
+		Servers: c.DNS.Servers, Timeout: c.DNS.Timeout, Attempts: c.DNS.Attempts,
+		CacheSize: c.DNS.CacheSize, MinTTL: c.DNS.MinTTL, MaxTTL: c.DNS.MaxTTL,
+		NegativeMaxTTL: c.DNS.NegativeMaxTTL, TempFailTTL: c.DNS.TempFailTTL,
+	}
+}
+
+// parseMode reads an octal file mode such as "0660".
+func parseMode(s string) (os.FileMode, error) {
+	var m uint32
+	if _, err := fmt.Sscanf(s, "%o", &m); err != nil || m > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal mode like 0660", s)
+	}
+	return os.FileMode(m), nil
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/milter"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// daemonFlags are the command-line flags of the daemon.
+type daemonFlags struct {
+	config, listen, dns  string
+	checkConfig, version bool
+}
+
+func parseDaemonFlags(args []string, stderr io.Writer) (daemonFlags, error) {
+	var f daemonFlags
+	fs := flag.NewFlagSet("authmilter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "configuration `file` (TOML); without it the defaults apply")
+	fs.StringVar(&f.listen, "listen", "", "listen `address`: inet:host:port, inet6:[addr]:port or unix:/path (overrides the file)")
+	fs.StringVar(&f.dns, "dns", "", "DNS `servers`, comma-separated host:port (overrides the file)")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "check the configuration and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// configure loads the file and applies the flags over it.
+func configure(f daemonFlags) (Config, error) {
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return cfg, err
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	if f.dns != "" {
+		cfg.DNS.Servers = strings.Split(f.dns, ",")
+	}
+	return cfg, cfg.validate()
+}
+
+func runDaemon(args []string, stdout, stderr io.Writer) int {
+	f, err := parseDaemonFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "authmilter:", err)
+		return 2
+	}
+	if f.version {
+		fmt.Fprintln(stdout, "authmilter", version)
+		return 0
+	}
+	cfg, err := configure(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "authmilter: configuration:", err)
+		return 1
+	}
+	if f.checkConfig {
+		fmt.Fprintln(stdout, "configuration ok")
+		return 0
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := serve(cfg, f, log); err != nil {
+		log.Error("authmilter stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// build makes the resolver and evaluator for a configuration.
+func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error) {
+	rc := cfg.resolverConfig()
+	rc.Logger = log
+	res, err := dns.New(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dns: %w", err)
+	}
+	ev, err := auth.New(cfg.Config, res, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, ev, nil
+}
+
+// serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
+func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
+	res, ev, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	obs := newMetrics(res)
+	srv, err := milter.NewServer(cfg.Milter, ev, log, obs)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg.Listen, cfg.SocketMode)
+	if err != nil {
+		return err
+	}
+	stopMetrics, err := obs.serve(cfg.Metrics.Listen, srv, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("authmilter started", "version", version, "listen", cfg.Listen, "authserv_id", ev.Config().AuthservID, "dns", strings.Join(res.Servers(), ","))
+
+	for {
+		select {
+		case err := <-served:
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				cfg = reload(cfg, f, srv, obs, log)
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if strings.HasPrefix(cfg.Listen, "unix:") {
+				os.Remove(strings.TrimPrefix(cfg.Listen, "unix:"))
+			}
+			if err != nil {
+				log.Warn("shutdown timed out", "err", err)
+			}
+			log.Info("authmilter stopped")
+			return nil
+		}
+	}
+}
+
+// reload reads the configuration again. A bad file is refused and the old
+// configuration stays. The listen address cannot change without a restart.
+func reload(old Config, f daemonFlags, srv *milter.Server, obs *metrics, log *slog.Logger) Config {
+	obs.reloaded()
+	cfg, err := configure(f)
+	if err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+		return old
+	}
+	if cfg.Listen != old.Listen {
+		log.Warn("reload: listen changed; it takes effect at the next restart", "listen", cfg.Listen)
+		cfg.Listen = old.Listen
+	}
+	res, ev, err := build(cfg, log)
+	if err != nil {
+		log.Error("reload refused; keeping the running configuration", "err", err)
+		return old
+	}
+	obs.setResolver(res)
+	srv.SetEvaluator(ev)
+	log.Info("configuration reloaded", "authserv_id", ev.Config().AuthservID)
+	return cfg
+}
+
+// parseListen splits "inet:127.0.0.1:8893", "inet6:[::1]:8893" or
+// "unix:/path" into a network and an address.
+func parseListen(s string) (network, addr string, err error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok || rest == "" {
+		return "", "", fmt.Errorf("%q: want inet:host:port, inet6:[addr]:port or unix:/path", s)
+	}
+	switch kind {
+	case "unix", "local":
+		if !strings.HasPrefix(rest, "/") {
+			return "", "", fmt.Errorf("%q: unix socket path must be absolute", s)
+		}
+		return "unix", rest, nil
+	case "inet", "inet6":
+		if _, _, err := net.SplitHostPort(rest); err != nil {
+			// Sendmail's form port@host.
+			if p, h, ok := strings.Cut(rest, "@"); ok {
+				rest = net.JoinHostPort(h, p)
+			} else {
+				return "", "", fmt.Errorf("%q: %v", s, err)
+			}
+		}
+		if kind == "inet6" {
+			return "tcp6", rest, nil
+		}
+		return "tcp", rest, nil
+	}
+	return "", "", fmt.Errorf("%q: unknown socket type %q", s, kind)
+}
+
+func listen(spec, mode string) (net.Listener, error) {
+	network, addr, err := parseListen(spec)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(addr) // a stale socket from a previous run
+		}
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		m, _ := parseMode(mode)
+		if err := os.Chmod(addr, m); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

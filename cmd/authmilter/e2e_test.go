@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
+)
+
+const e2eAuthservID = "mx.authmilter.test"
+
+// e2eWorld is the DNS and signing key shared by the end-to-end cases.
+type e2eWorld struct {
+	dns *dnstest.Server
+	key *rsa.PrivateKey
+}
+
+func newE2EWorld(t *testing.T) *e2eWorld {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	p := base64.StdEncoding.EncodeToString(pub)
+	// TXT strings are limited to 255 bytes: split the key record.
+	keyRR := `"v=DKIM1; k=rsa; p=` + p[:200] + `" "` + p[200:] + `"`
+	zone := `
+pass.test.                 TXT "v=spf1 ip4:127.0.0.1 -all"
+pass.test.                 A   192.0.2.10
+_dmarc.pass.test.          TXT "v=DMARC1; p=reject"
+sel._domainkey.pass.test.  TXT ` + keyRR + `
+reject.test.               TXT "v=spf1 ip4:192.0.2.1 -all"
+reject.test.               A   192.0.2.1
+_dmarc.reject.test.        TXT "v=DMARC1; p=reject"
+quarantine.test.           TXT "v=spf1 ip4:192.0.2.1 -all"
+quarantine.test.           A   192.0.2.1
+_dmarc.quarantine.test.    TXT "v=DMARC1; p=quarantine"
+other.test.                TXT "v=spf1 ip4:127.0.0.0/8 -all"
+other.test.                A   192.0.2.20
+_dmarc.other.test.         TXT "v=DMARC1; p=reject"
+broken.test.               TXT "v=spf1 ip4:127.0.0.1 -all"
+broken.test.               A   192.0.2.30
+_dmarc.broken.test.        TXT "v=DMARC1; p=reject"
+slow.test.                 TXT "v=spf1 ip4:127.0.0.1 -all"
+slow.test.                 A   192.0.2.31
+_dmarc.slow.test.          TXT "v=DMARC1; p=reject"
+client.test.               A   127.0.0.1
+client.test.               TXT "v=spf1 ip4:127.0.0.0/8 -all"
+`
+	srv, err := dnstest.Start(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	srv.ServFail("_dmarc.broken.test.")
+	srv.Drop("_dmarc.slow.test.")
+	return &e2eWorld{dns: srv, key: key}
+}
+
+// message builds a message with CRLF line ends; headers are given raw.
+func message(headers []string, body string) []byte {
+	var b bytes.Buffer
+	for _, h := range headers {
+		b.WriteString(strings.ReplaceAll(h, "\n", "\r\n"))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
+	return b.Bytes()
+}
+
+// sign adds a DKIM-Signature for d=pass.test, s=sel.
+func (w *e2eWorld) sign(t *testing.T, msg []byte, canon dkim.Canonicalization) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	err := dkim.Sign(&out, bytes.NewReader(msg), &dkim.SignOptions{
+		Domain: "pass.test", Selector: "sel", Signer: w.key, Hash: crypto.SHA256,
+		HeaderCanonicalization: canon, BodyCanonicalization: canon,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// headerFields returns the unfolded values of the named fields of a
+// delivered message.
+func headerFields(msg, name string) []string {
+	head, _, _ := strings.Cut(strings.ReplaceAll(msg, "\r\n", "\n"), "\n\n")
+	var out []string
+	lines := strings.Split(head, "\n")
+	for i := 0; i < len(lines); i++ {
+		n, v, ok := strings.Cut(lines[i], ":")
+		if !ok || !strings.EqualFold(n, name) {
+			continue
+		}
+		for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+			i++
+			v += " " + strings.TrimSpace(lines[i])
+		}
+		out = append(out, strings.TrimSpace(v))
+	}
+	return out
+}
+
+// ours returns the Authentication-Results values carrying our authserv-id.
+func ours(msg string) []string {
+	var out []string
+	for _, v := range headerFields(msg, "Authentication-Results") {
+		id, _, _ := strings.Cut(v, ";")
+		if strings.EqualFold(strings.TrimSpace(id), e2eAuthservID) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func mustContain(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s: %q lacks %q", what, s, sub)
+		}
+	}
+}
+
+const e2eConfig = `
+authserv_id = "` + e2eAuthservID + `"
+trusted_networks = ["127.0.0.2/32"]
+[policy]
+quarantine_mode = "header"
+[limits]
+evaluation_timeout = "10s"
+`
+
+// TestEndToEnd runs every case through a real Postfix and a real Sendmail,
+// checking the SMTP reply and the delivered header.
+func TestEndToEnd(t *testing.T) {
+	needMTA(t, "postfix", "/usr/sbin/postfix")
+	w := newE2EWorld(t)
+	d := startDaemon(t, w.dns.Addr, e2eConfig)
+	mtas := []func(*testing.T, string) *mta{startPostfix, startSendmail}
+	for _, start := range mtas {
+		m := start(t, d.Addr)
+		t.Run(m.Name, func(t *testing.T) { runE2ECases(t, w, d, m) })
+	}
+}
+
+func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
+	id := func(s string) string { return fmt.Sprintf("<%s.%s.%d@e2e.test>", s, m.Name, time.Now().UnixNano()) }
+
+	t.Run("aligned pass delivered with one A-R", func(t *testing.T) {
+		mid := id("pass")
+		msg := w.sign(t, message([]string{
+			"From: Alice <alice@pass.test>", "To: u@rcpt.test", "Subject: hello",
+			"Message-ID: " + mid, "Date: Sun, 22 Nov 2026 10:00:00 +0000",
+		}, "Hello.\n"), dkim.CanonicalizationRelaxed)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		got := m.Delivered(t, mid)
+		ar := ours(got)
+		if len(ar) != 1 {
+			t.Fatalf("%d A-R fields with our id, want 1:\n%s", len(ar), got)
+		}
+		mustContain(t, "A-R", ar[0], "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
+	})
+
+	t.Run("spoofed p=reject rejected at end of DATA", func(t *testing.T) {
+		msg := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: pay", "Message-ID: " + id("spoof")}, "Pay now.\n")
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		r := s.Send(t, "ceo@reject.test", "u@rcpt.test", msg)
+		if !strings.HasPrefix(r, "550 5.7.1") || !strings.Contains(r, "reject.test") {
+			t.Fatalf("reply %q, want 550 5.7.1 naming reject.test", r)
+		}
+	})
+
+	t.Run("p=quarantine marked", func(t *testing.T) {
+		mid := id("quar")
+		msg := message([]string{"From: news@quarantine.test", "To: u@rcpt.test", "Subject: q", "Message-ID: " + mid}, "Hmm.\n")
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "news@quarantine.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250 (quarantine by header)", r)
+		}
+		got := m.Delivered(t, mid)
+		if len(headerFields(got, "X-Authmilter-Quarantine")) != 1 {
+			t.Errorf("no X-Authmilter-Quarantine header:\n%s", got)
+		}
+		ar := ours(got)
+		if len(ar) != 1 {
+			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
+		}
+		mustContain(t, "A-R", ar[0], "dmarc=fail", "policy.dmarc=quarantine")
+	})
+
+	for _, c := range []struct{ name, domain string }{{"SERVFAIL", "broken.test"}, {"timeout", "slow.test"}} {
+		t.Run("DNS "+c.name+" tempfails", func(t *testing.T) {
+			msg := message([]string{"From: x@" + c.domain, "To: u@rcpt.test", "Subject: t", "Message-ID: " + id("temp")}, "T.\n")
+			s := dialSMTP(t, m, "127.0.0.1", "client.test")
+			if r := s.Send(t, "x@"+c.domain, "u@rcpt.test", msg); !strings.HasPrefix(r, "451") {
+				t.Fatalf("reply %q, want 451", r)
+			}
+		})
+	}
+
+	t.Run("connection data kept after a rejected message", func(t *testing.T) {
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		spoof := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: 1", "Message-ID: " + id("first")}, "1\n")
+		if r := s.Send(t, "ceo@reject.test", "u@rcpt.test", spoof); !strings.HasPrefix(r, "550") {
+			t.Fatalf("first message: reply %q, want 550", r)
+		}
+		mid := id("second")
+		good := message([]string{"From: a@other.test", "To: u@rcpt.test", "Subject: 2", "Message-ID: " + mid}, "2\n")
+		if r := s.Send(t, "a@other.test", "u@rcpt.test", good); !strings.HasPrefix(r, "250") {
+			t.Fatalf("second message: reply %q, want 250", r)
+		}
+		ar := ours(m.Delivered(t, mid))
+		if len(ar) != 1 {
+			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
+		}
+		mustContain(t, "second message A-R", ar[0], "spf=pass", "smtp.mailfrom=a@other.test", "dmarc=pass")
+	})
+
+	t.Run("simple/simple over unusual header spacing passes", func(t *testing.T) {
+		mid := id("space")
+		msg := w.sign(t, message([]string{
+			"From: alice@pass.test", "To: u@rcpt.test", "Subject:nospace", "X-Tab:\ttabbed",
+			"X-Two:  two spaces", "X-Fold: first\n  second line\n\tthird", "Message-ID: " + mid,
+		}, "Body.\n"), dkim.CanonicalizationSimple)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "other@other.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		ar := ours(m.Delivered(t, mid))
+		if len(ar) != 1 {
+			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
+		}
+		mustContain(t, "A-R", ar[0], "dkim=pass", "header.d=pass.test", "dmarc=pass")
+	})
+
+	t.Run("forged A-R removed, foreign kept", func(t *testing.T) {
+		mid := id("forged")
+		msg := w.sign(t, message([]string{
+			"Authentication-Results: " + e2eAuthservID + "; dkim=pass header.d=bank.test",
+			"authentication-results:  MX.AuthMilter.TEST (forged; really);\n\tdmarc=pass header.from=bank.test",
+			"Authentication-Results: other.example; spf=pass smtp.mailfrom=x.example",
+			"From: alice@pass.test", "To: u@rcpt.test", "Subject: f", "Message-ID: " + mid,
+		}, "F.\n"), dkim.CanonicalizationRelaxed)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		got := m.Delivered(t, mid)
+		ar := ours(got)
+		if len(ar) != 1 || strings.Contains(ar[0], "bank.test") {
+			t.Fatalf("A-R with our id: %q; want only ours:\n%s", ar, got)
+		}
+		foreign := 0
+		for _, v := range headerFields(got, "Authentication-Results") {
+			if strings.HasPrefix(v, "other.example;") {
+				foreign++
+			}
+		}
+		if foreign != 1 {
+			t.Errorf("foreign A-R kept %d times, want 1:\n%s", foreign, got)
+		}
+	})
+
+	t.Run("trusted client skipped", func(t *testing.T) {
+		mid := id("trusted")
+		msg := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: t", "Message-ID: " + mid}, "Local.\n")
+		s := dialSMTP(t, m, "127.0.0.2", "client.test")
+		if r := s.Send(t, "ceo@reject.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250 (trusted, not evaluated)", r)
+		}
+		if ar := ours(m.Delivered(t, mid)); len(ar) != 0 {
+			t.Errorf("trusted client's message got our A-R: %q", ar)
+		}
+	})
+
+	t.Run("20 MB message with flat RSS", func(t *testing.T) {
+		mid := id("big")
+		line := strings.Repeat("0123456789", 7) + "\n"
+		body := strings.Repeat(line, 20<<20/len(line))
+		msg := w.sign(t, message([]string{"From: alice@pass.test", "To: u@rcpt.test", "Subject: big", "Message-ID: " + mid}, body), dkim.CanonicalizationRelaxed)
+		_, peak0 := d.RSS(t)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		ar := ours(m.Delivered(t, mid))
+		if len(ar) != 1 {
+			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
+		}
+		mustContain(t, "A-R", ar[0], "dkim=pass")
+		_, peak1 := d.RSS(t)
+		t.Logf("%s: daemon peak RSS %d KiB before, %d KiB after a %d MiB message", m.Name, peak0>>10, peak1>>10, len(msg)>>20)
+		if grow := peak1 - peak0; grow > 16<<20 {
+			t.Errorf("peak RSS grew by %d MiB for a 20 MiB message; the body must stream", grow>>20)
+		}
+	})
+}

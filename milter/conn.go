@@ -1,0 +1,197 @@
+package milter
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"runtime/debug"
+	"strings"
+
+	gomilter "github.com/emersion/go-milter"
+)
+
+// connFacts are what one SMTP session told us before any message: they
+// survive every message of the session.
+type connFacts struct {
+	clientIP   net.IP
+	clientName string // the MTA's name for the client ("unknown" when unverified)
+	helo       string
+	tls        string // "{tls_version} {cipher}" when the session uses TLS
+	queueID    string // the last queue id seen ({i}), refreshed per message
+	trusted    bool   // the client is in trusted_networks: nothing is evaluated
+}
+
+// session is the go-milter handler for one milter connection. Because every
+// reply is a *reply (Continue() true), go-milter keeps this handler for the
+// whole connection.
+type session struct {
+	srv   *Server
+	conn  *trackedConn // nil when go-milter built us outside its accept loop
+	log   *slog.Logger
+	facts connFacts
+	msg   *message
+}
+
+func newSession(s *Server, c *trackedConn) *session {
+	return &session{srv: s, conn: c, log: s.log}
+}
+
+// macros copies what we need from a macro map before go-milter replaces it.
+func (s *session) macros(m *gomilter.Modifier) {
+	if m == nil || m.Macros == nil {
+		return
+	}
+	if v := m.Macros["i"]; v != "" {
+		s.facts.queueID = v
+		if s.msg != nil {
+			s.msg.env.QueueID = v
+		}
+	}
+	if v := m.Macros["{tls_version}"]; v != "" {
+		s.facts.tls = strings.TrimSpace(v + " " + m.Macros["{cipher}"])
+	}
+	if s.msg != nil {
+		if v := m.Macros["{auth_authen}"]; v != "" {
+			s.msg.env.AuthUser = v
+		}
+	}
+}
+
+// guard turns a panic in a callback into the configured failure reply, with
+// a log line, instead of a dropped connection.
+func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("internal error; answering with the failure action",
+		"stage", stage, "panic", fmt.Sprint(v), "queue_id", s.facts.queueID, "stack", string(debug.Stack()))
+	if s.msg != nil {
+		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
+	}
+	*err = nil
+	if stage == "eom" || s.msg == nil {
+		*resp = s.failureReply()
+		s.endMessage()
+		return
+	}
+	*resp = replyContinue // the failure is answered at end of message
+}
+
+// failureReply answers a message that could not be evaluated with the
+// policy's internal_error_action (default tempfail 451 4.3.0).
+func (s *session) failureReply() *reply {
+	return finalReply(s.srv.eval.Load().FailureDecision())
+}
+
+func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("connect", &resp, &err)
+	s.macros(m)
+	s.facts.clientName = host
+	s.facts.clientIP = addr
+	if addr != nil && s.srv.eval.Load().TrustedClient(addr) {
+		s.facts.trusted = true
+		s.log.Debug("trusted client, not evaluated", "client", addr.String())
+		return replyAccept, nil
+	}
+	return replyContinue, nil
+}
+
+func (s *session) Helo(name string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("helo", &resp, &err)
+	s.macros(m)
+	s.facts.helo = name
+	return replyContinue, nil
+}
+
+func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("mail", &resp, &err)
+	s.endMessage() // a second MAIL FROM without end of message
+	s.startMessage(from)
+	s.macros(m)
+	if s.msg.env.AuthUser != "" {
+		s.log.Debug("authenticated client, message not evaluated", "queue_id", s.facts.queueID)
+		s.endMessage()
+		return replyAccept, nil
+	}
+	s.msg.begin()
+	return replyContinue, nil
+}
+
+func (s *session) RcptTo(rcptTo string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("rcpt", &resp, &err)
+	s.macros(m)
+	return replyContinue, nil
+}
+
+func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("header", &resp, &err)
+	if s.msg != nil {
+		s.msg.am.Header(name, value)
+	}
+	return replyContinue, nil
+}
+
+func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("eoh", &resp, &err)
+	s.macros(m)
+	if s.msg != nil {
+		s.msg.am.EndHeaders()
+	}
+	return replyContinue, nil
+}
+
+func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("body", &resp, &err)
+	if s.msg != nil {
+		s.msg.am.Body(chunk)
+	}
+	return replyContinue, nil
+}
+
+func (s *session) Body(m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	defer s.guard("eom", &resp, &err)
+	s.macros(m)
+	if s.msg == nil {
+		// No MAIL FROM was seen (or it was not evaluated): nothing to add.
+		return replyAccept, nil
+	}
+	r := s.msg.finish(m)
+	s.msg.drop()
+	s.msg = nil
+	if s.conn != nil {
+		s.conn.lastEOM.Store(true) // busy until the final reply is written
+	}
+	return r, nil
+}
+
+func (s *session) Abort(m *gomilter.Modifier) error {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("internal error at abort", "panic", fmt.Sprint(v))
+		}
+	}()
+	s.endMessage()
+	return nil
+}
+
+// startMessage creates the per-message state at MAIL FROM.
+func (s *session) startMessage(from string) {
+	s.msg = newMessage(s, from)
+	if s.conn != nil {
+		s.conn.busy.Store(true)
+	}
+}
+
+// endMessage drops the per-message state (end of message, abort, or a new
+// MAIL FROM); background work for an unfinished message is cancelled.
+func (s *session) endMessage() {
+	if s.msg != nil {
+		s.msg.drop()
+		s.msg = nil
+	}
+	if s.conn != nil {
+		s.conn.busy.Store(false)
+	}
+}

@@ -1,0 +1,149 @@
+package milter
+
+import (
+	"context"
+	"net"
+	"strings"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/policy"
+)
+
+// message is the per-message state, from MAIL FROM to end of message.
+type message struct {
+	s      *session
+	eval   *auth.Evaluator // the evaluator in force at MAIL FROM
+	env    auth.Envelope
+	am     *auth.Message
+	start  time.Time
+	failed string // set when a callback failed: answered with the failure action
+}
+
+func newMessage(s *session, from string) *message {
+	return &message{
+		s:     s,
+		eval:  s.srv.eval.Load(),
+		start: time.Now(),
+		env: auth.Envelope{
+			ClientIP:   s.facts.clientIP,
+			ClientName: s.facts.clientName,
+			Helo:       s.facts.helo,
+			MailFrom:   from,
+			QueueID:    s.facts.queueID,
+		},
+	}
+}
+
+// begin starts the evaluation: SPF runs in the background from here on.
+func (m *message) begin() {
+	m.am = m.eval.NewMessage(context.Background(), m.env)
+}
+
+// drop releases the message's background work.
+func (m *message) drop() {
+	if m.am != nil {
+		m.am.Abort()
+	}
+}
+
+// finish joins the results, edits the header and returns the final reply.
+// Header changes go out through md (buffered by trackedConn and sent in one
+// write with the reply).
+func (m *message) finish(md *gomilter.Modifier) *reply {
+	if m.failed != "" {
+		m.s.log.Error("message not evaluated", "queue_id", m.env.QueueID, "reason", m.failed)
+		return m.s.failureReply()
+	}
+	r := m.am.Finish(context.Background())
+	d := r.Decision
+	if r.Skipped == "" {
+		// Forged Authentication-Results with our authserv-id go first,
+		// highest index first so the remaining indices stay valid
+		// (1-based, counted per field name).
+		for i := len(r.Forged) - 1; i >= 0; i-- {
+			if err := md.ChangeHeader(r.Forged[i], "Authentication-Results", ""); err != nil {
+				return m.writeFailed(err)
+			}
+		}
+		if r.Header != "" {
+			if err := md.InsertHeader(0, "Authentication-Results", toLF(r.Header)); err != nil {
+				return m.writeFailed(err)
+			}
+		}
+		if d.Action == policy.Quarantine {
+			if err := m.quarantine(md, d); err != nil {
+				return m.writeFailed(err)
+			}
+		}
+	}
+	m.logResult(r)
+	if m.s.srv.obs != nil {
+		m.s.srv.obs.MessageDone(r, string(d.Action), time.Since(m.start))
+	}
+	return finalReply(d)
+}
+
+func (m *message) quarantine(md *gomilter.Modifier, d policy.Decision) error {
+	switch d.Quarantine {
+	case "header":
+		return md.InsertHeader(0, "X-Authmilter-Quarantine", "yes ("+safeText(d.Reason)+")")
+	case "accept":
+		return nil
+	default:
+		return md.Quarantine(safeText(orDefault(d.Reason, "DMARC quarantine")))
+	}
+}
+
+func (m *message) writeFailed(err error) *reply {
+	m.s.log.Error("writing header changes failed", "queue_id", m.env.QueueID, "err", err)
+	return m.s.failureReply()
+}
+
+// toLF turns CRLF folds into the bare LF that Postfix and Sendmail expect
+// in header values from a milter.
+func toLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+
+// logResult writes the one info line per message.
+func (m *message) logResult(r *auth.Report) {
+	attrs := []any{
+		"queue_id", m.env.QueueID,
+		"client", ipString(m.env.ClientIP),
+		"helo", m.env.Helo,
+		"mail_from_domain", domainOf(m.env.MailFrom),
+		"from_domain", strings.Join(r.Authors, ","),
+		"action", string(r.Decision.Action),
+		"ms", time.Since(m.start).Milliseconds(),
+	}
+	if r.Skipped != "" {
+		attrs = append(attrs, "skipped", r.Skipped)
+	} else {
+		attrs = append(attrs, "spf", string(r.SPF.Result), "dmarc", r.DMARC.Result, "dmarc_policy", r.DMARC.Policy)
+		for _, k := range r.DKIM {
+			attrs = append(attrs, "dkim", k.Result+":"+k.Domain)
+		}
+		if r.Decision.Reason != "" {
+			attrs = append(attrs, "reason", r.Decision.Reason)
+		}
+		if r.Problem != "" {
+			attrs = append(attrs, "problem", r.Problem)
+		}
+	}
+	m.s.log.Info("message", attrs...)
+}
+
+func ipString(ip net.IP) string {
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}

@@ -1,0 +1,192 @@
+package milter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth"
+)
+
+// Config is the milter part of the configuration ([milter] in TOML).
+type Config struct {
+	// IdleTimeout closes a milter connection on which the MTA sends nothing
+	// for this long (Postfix keeps one per SMTP session).
+	IdleTimeout time.Duration `toml:"idle_timeout"`
+	// WriteTimeout bounds each write to the MTA.
+	WriteTimeout time.Duration `toml:"write_timeout"`
+}
+
+// DefaultConfig returns the defaults used when no file sets a key.
+func DefaultConfig() Config {
+	return Config{IdleTimeout: 10 * time.Minute, WriteTimeout: 30 * time.Second}
+}
+
+// Validate checks the values; errors name the key.
+func (c Config) Validate() error {
+	switch {
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("milter.idle_timeout: must be positive, got %s", c.IdleTimeout)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("milter.write_timeout: must be positive, got %s", c.WriteTimeout)
+	}
+	return nil
+}
+
+// Observer receives events for metrics. All methods must be cheap and safe
+// for concurrent use.
+type Observer interface {
+	SessionOpened()
+	SessionClosed()
+	MessageDone(r *auth.Report, action string, elapsed time.Duration)
+}
+
+// Server is the milter daemon's protocol side.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	eval atomic.Pointer[auth.Evaluator]
+	obs  Observer
+
+	mu        sync.Mutex
+	conns     map[*trackedConn]struct{}
+	listeners []*gomilter.Server
+	closing   bool
+}
+
+// NewServer returns a server evaluating with e. obs may be nil.
+func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}}
+	s.eval.Store(e)
+	return s, nil
+}
+
+// SetEvaluator swaps the evaluator (configuration reload). Messages already
+// started keep the one they began with.
+func (s *Server) SetEvaluator(e *auth.Evaluator) { s.eval.Store(e) }
+
+// Sessions returns the number of open milter connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Serve accepts milter connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	l := &listener{Listener: ln, srv: s}
+	gs := &gomilter.Server{
+		NewMilter: func() gomilter.Milter {
+			c := l.last
+			l.last = nil
+			return newSession(s, c)
+		},
+		Actions:  gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
+		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData,
+		SymList: map[gomilter.Stage][]string{
+			gomilter.StageConnect:  {"j", "_", "{daemon_name}", "{client_addr}", "{client_name}"},
+			gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cert_subject}"},
+			gomilter.StageMailFrom: {"i", "{auth_type}", "{auth_authen}", "{mail_addr}"},
+			gomilter.StageEOH:      {"i"},
+			gomilter.StageEOM:      {"i", "{msg_id}"},
+		},
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return gomilter.ErrServerClosed
+	}
+	s.listeners = append(s.listeners, gs)
+	s.mu.Unlock()
+	err := gs.Serve(l)
+	if errors.Is(err, gomilter.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) track(c *trackedConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	if s.obs != nil {
+		s.obs.SessionOpened()
+	}
+	return true
+}
+
+func (s *Server) untrack(c *trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		if s.obs != nil {
+			s.obs.SessionClosed()
+		}
+	}
+}
+
+// Shutdown stops accepting connections, closes the idle ones, and waits for
+// messages in flight to get their final reply; when ctx ends first, the
+// rest are closed, and the MTA applies its milter default action (tempfail
+// in our samples) to them: no message is accepted unevaluated.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, gs := range s.listeners {
+		gs.Close()
+	}
+	s.mu.Unlock()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		idle, busy := s.split()
+		for _, c := range idle {
+			c.Close()
+		}
+		if len(busy) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			for _, c := range busy {
+				c.Close()
+			}
+			s.log.Warn("shutdown: closed milter connections with a message in flight; the MTA applies its milter default action", "count", len(busy))
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// split returns the open connections without and with a message in flight.
+func (s *Server) split() (idle, busy []*trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.busy.Load() {
+			busy = append(busy, c)
+		} else {
+			idle = append(idle, c)
+		}
+	}
+	return idle, busy
+}
