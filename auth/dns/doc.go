@@ -23,7 +23,8 @@
 // upstream exchanges by rcode and their latency.
 //
 // Upstream, queries go over UDP with EDNS0 (1232 bytes) and over TCP when the
-// answer is truncated (RFC 7766), with a timeout per attempt and attempts
+// answer is truncated (RFC 7766), without EDNS0 to a server that answers it
+// FORMERR (RFC 6891 section 7), with a timeout per attempt and attempts
 // spread round-robin over the servers. Answers must match the question
 // (RFC 5452); CNAME chains are followed (RFC 1034 section 3.6.2), at most 8
 // links, loops being permanent errors. Names longer than 253 octets, with

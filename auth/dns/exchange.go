@@ -217,6 +217,13 @@ func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint
 
 	start := time.Now()
 	resp, err := r.roundTrip(ctx, "udp", server, q)
+	if err == nil && resp.Rcode == dns.RcodeFormatError && resp.IsEdns0() == nil {
+		// RFC 6891 section 7: a server without EDNS0 support answers
+		// FORMERR without OPT; ask again without it.
+		q.Extra = nil
+		q.Id = dns.Id()
+		resp, err = r.roundTrip(ctx, "udp", server, q)
+	}
 	if err == nil && resp.Truncated || errors.Is(err, errTooBig) {
 		resp, err = r.roundTrip(ctx, "tcp", server, q)
 	}

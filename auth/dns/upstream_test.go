@@ -333,3 +333,21 @@ func TestServersRoundRobin(t *testing.T) {
 		t.Errorf("stats: %+v", s)
 	}
 }
+
+func TestNoEDNSServer(t *testing.T) {
+	// An old server: FORMERR (without OPT) to queries with OPT.
+	addr := serveFunc(t, func(w mdns.ResponseWriter, req *mdns.Msg) {
+		if req.IsEdns0() != nil {
+			m := new(mdns.Msg)
+			m.SetRcode(req, mdns.RcodeFormatError)
+			m.Extra = nil
+			w.WriteMsg(m)
+			return
+		}
+		w.WriteMsg(txtReply(req, req.Question[0].Name, "plain"))
+	})
+	r := resolverFor(t, addr)
+	if txt, err := r.LookupTXT(context.Background(), "old.test"); err != nil || txt[0] != "plain" {
+		t.Errorf("LookupTXT = %q, %v", txt, err)
+	}
+}
