@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/authmilter/authmilter/auth/dns"
 	msgauth "github.com/emersion/go-msgauth/dkim"
@@ -16,6 +17,9 @@ const (
 	reasonSHA1  = "rsa-sha1 not accepted (RFC 8301)"
 	reasonLimit = "signature limit reached"
 )
+
+// futureSkew is the clock drift tolerated on t= before it is logged.
+const futureSkew = 5 * time.Minute
 
 // evaluate decides the Result of signature i. The checks run in a fixed
 // order, the first that applies decides (doc.go lists it).
@@ -36,7 +40,12 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 		return set(PermError, errReason(s.err))
 	}
 	sig := s.sig
-	if sig.expired(v.opts.Now()) {
+	now := v.opts.Now()
+	if sig.timestamp >= 0 && time.Unix(sig.timestamp, 0).After(now.Add(futureSkew)) {
+		// RFC 6376 §3.5 t=: not an error; noted for the operator.
+		v.log.Debug("dkim: signature timestamp in the future", "index", i, "t", sig.timestamp)
+	}
+	if sig.expired(now) {
 		return set(Fail, "signature expired") // RFC 6376 §3.5 x=; decided: fail
 	}
 
