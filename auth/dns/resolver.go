@@ -89,6 +89,9 @@ type entry struct {
 	cause   error  // nil, or ErrNXDomain, ErrNoData, ErrServFail, ...
 	server  string
 	expires time.Time
+	// cutShort: a timeout due to the deadline of the flight's context
+	// (its first caller's), before the attempts were spent.
+	cutShort bool
 }
 
 // Lookup returns the records of type qtype (dns.TypeTXT, TypeA, TypeAAAA,
@@ -140,20 +143,28 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*entr
 		return nil, false, ctxError(err, name)
 	}
 
-	leader := false
-	ch := r.flight.DoChan(key.name+"/"+strconv.Itoa(int(qtype)), func() (any, error) {
-		leader = true
-		return r.resolve(ctx, key), nil
-	})
-	select {
-	case res := <-ch:
-		if !leader {
-			r.stats.coalesced.Add(1)
+	flightKey := key.name + "/" + strconv.Itoa(int(qtype))
+	for try := 0; ; try++ {
+		leader := false
+		ch := r.flight.DoChan(flightKey, func() (any, error) {
+			leader = true
+			return r.resolve(ctx, key), nil
+		})
+		select {
+		case res := <-ch:
+			e := res.Val.(*entry)
+			if !leader {
+				r.stats.coalesced.Add(1)
+				if e.cutShort && try == 0 && ctx.Err() == nil {
+					// The flight ended at its first caller's deadline,
+					// not ours: fly again.
+					continue
+				}
+			}
+			return e, false, e.error(name)
+		case <-ctx.Done():
+			return nil, false, ctxError(ctx.Err(), name)
 		}
-		e := res.Val.(*entry)
-		return e, false, e.error(name)
-	case <-ctx.Done():
-		return nil, false, ctxError(ctx.Err(), name)
 	}
 }
 
@@ -175,6 +186,13 @@ func (r *Resolver) cached(name string, qtype uint16) bool {
 // a context that the first caller's cancellation does not end (the other
 // callers wait for it) but that keeps its deadline.
 func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
+	if r.cache != nil {
+		// A caller that missed the cache just before the previous flight
+		// for key filled it and ended starts a new flight: serve it.
+		if e, ok := r.cache.Peek(key); ok && r.cfg.Now().Before(e.expires) {
+			return e
+		}
+	}
 	ctx = context.WithoutCancel(ctx)
 	if d, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -182,6 +200,7 @@ func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
 		defer cancel()
 	}
 	e := r.fetch(ctx, key)
+	e.cutShort = e.cause == ErrTimeout && ctx.Err() != nil
 	ttl := r.ttlFor(e)
 	e.expires = r.cfg.Now().Add(ttl)
 	e.ans.TTL = ttl

@@ -351,3 +351,22 @@ func TestNoEDNSServer(t *testing.T) {
 		t.Errorf("LookupTXT = %q, %v", txt, err)
 	}
 }
+
+// TestShortDeadlineDoesNotFailOthers: a lookup joining the flight of a
+// caller with a shorter deadline is not failed by that deadline.
+func TestShortDeadlineDoesNotFailOthers(t *testing.T) {
+	srv, r, _ := setup(t, zone, func(c *dns.Config) { c.Timeout = 5 * time.Second })
+	srv.Delay("example.com", 150*time.Millisecond)
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	shortErr := make(chan error)
+	go func() { _, err := r.LookupTXT(short, "example.com"); shortErr <- err }()
+	time.Sleep(10 * time.Millisecond) // let the short lookup lead the flight
+	txt, err := r.LookupTXT(context.Background(), "example.com")
+	if err != nil || len(txt) != 1 {
+		t.Errorf("long lookup: %q, %v", txt, err)
+	}
+	if err := <-shortErr; !dns.IsTemporary(err) {
+		t.Errorf("short lookup: %v, want a temporary error", err)
+	}
+}
