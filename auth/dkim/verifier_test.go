@@ -341,3 +341,55 @@ func TestVerifyReadError(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("disk on fire") }
+
+// TestMixedSignatures: several signatures with different outcomes in one
+// message (go-msgauth's parallel path), in header order.
+func TestMixedSignatures(t *testing.T) {
+	r := newFakeResolver()
+	rec := keyRecordFor(t, testEdKey, "")
+	r.add("relaxed._domainkey.example.com", rec)
+	r.add("simple._domainkey.example.com", rec)
+	r.fail("sf._domainkey.example.net", dns.ErrServFail)
+	msg := sign(t, testMessage, "example.net", "sf", testEdKey, nil)
+	msg = sign(t, msg, "example.com", "simple", testEdKey, func(o *msgauth.SignOptions) { o.BodyCanonicalization = "simple" })
+	msg = sign(t, msg, "example.com", "relaxed", testEdKey, nil)
+	// Whitespace changes in the body: relaxed survives, simple does not.
+	msg = strings.Replace(msg, "We lost the game.", "We lost  the game.  ", 1)
+	got := verifyAllChunkings(t, []byte(msg), Options{Resolver: r})
+	want := []struct{ sel, result string }{{"relaxed", Pass}, {"simple", Fail}, {"sf", TempError}}
+	if len(got) != len(want) {
+		t.Fatalf("%d results: %+v", len(got), got)
+	}
+	for i, w := range want {
+		if got[i].Selector != w.sel || got[i].Result != w.result {
+			t.Errorf("signature %d: %+v, want s=%s %s", i, got[i], w.sel, w.result)
+		}
+	}
+}
+
+// TestAbortMidBody: Abort after part of the body leaves no goroutine.
+func TestAbortMidBody(t *testing.T) {
+	r := newFakeResolver()
+	r.add("a._domainkey.example.com", keyRecordFor(t, testEdKey, ""))
+	r.add("b._domainkey.example.com", keyRecordFor(t, testEdKey, ""))
+	msg := sign(t, sign(t, testMessage, "example.com", "a", testEdKey, nil), "example.com", "b", testEdKey, nil)
+	before := runtime.NumGoroutine()
+	for range 20 {
+		v := NewVerifier(context.Background(), Options{Resolver: r})
+		v.Write([]byte(msg[:len(msg)-10]))
+		v.Abort()
+		if res := v.Close(); len(res) != 0 {
+			t.Fatalf("Close after Abort: %+v", res)
+		}
+	}
+	var after int
+	for range 100 {
+		if after = runtime.NumGoroutine(); after <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after > before {
+		t.Fatalf("goroutines: %d before, %d after Abort", before, after)
+	}
+}
