@@ -366,7 +366,8 @@ func TestShortDeadlineDoesNotFailOthers(t *testing.T) {
 	if err != nil || len(txt) != 1 {
 		t.Errorf("long lookup: %q, %v", txt, err)
 	}
-	if err := <-shortErr; !dns.IsTemporary(err) {
+	// Usually a timeout; nil if the scheduler started it after the answer.
+	if err := <-shortErr; err != nil && !dns.IsTemporary(err) {
 		t.Errorf("short lookup: %v, want a temporary error", err)
 	}
 }
