@@ -82,7 +82,10 @@ func loadConfig(path string) (Config, error) {
 		if err != nil {
 			var pe toml.ParseError
 			if errors.As(err, &pe) {
-				return cfg, fmt.Errorf("%s: %s", path, pe.ErrorWithPosition())
+				if pe.LastKey != "" {
+					return cfg, fmt.Errorf("%s: line %d: %s: %s", path, pe.Position.Line, pe.LastKey, pe.Message)
+				}
+				return cfg, fmt.Errorf("%s: line %d: %s", path, pe.Position.Line, pe.Message)
 			}
 			return cfg, fmt.Errorf("%s: %w", path, err)
 		}

@@ -120,10 +120,11 @@ func daemonBinary(t *testing.T) string {
 
 // daemon is a running authmilter process.
 type daemon struct {
-	Addr string // host:port of the milter socket
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan error
+	Addr    string // host:port of the milter socket
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	done    chan error
+	stopped bool
 }
 
 // startDaemon runs authmilter with the given TOML configuration (listen and
@@ -158,9 +159,10 @@ func startDaemon(t *testing.T, dnsAddr, extra string) *daemon {
 
 // Stop sends SIGTERM and waits for a clean exit.
 func (d *daemon) Stop(t *testing.T) {
-	if d.cmd.ProcessState != nil {
+	if d.stopped {
 		return
 	}
+	d.stopped = true
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-d.done:

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// TestContribConfigMatchesStruct keeps contrib/authmilter.toml true: it names
+// every key of Config, and its values are exactly the defaults.
+func TestContribConfigMatchesStruct(t *testing.T) {
+	const path = "../../contrib/authmilter.toml"
+	var probe Config
+	md, err := toml.DecodeFile(path, &probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFile := map[string]bool{}
+	for _, k := range md.Keys() {
+		inFile[k.String()] = true
+	}
+	var missing []string
+	for _, k := range tomlKeys(reflect.TypeOf(Config{}), "") {
+		if !inFile[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("contrib/authmilter.toml lacks keys: %s", strings.Join(missing, ", "))
+	}
+	got, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultConfig()
+	if err := want.validate(); err != nil {
+		t.Fatal(err)
+	}
+	normalize := func(c *Config) {
+		// An empty list in the file and a nil default mean the same.
+		if len(c.DNS.Servers) == 0 {
+			c.DNS.Servers = nil
+		}
+		if len(c.Policy.TrustedForwarders) == 0 {
+			c.Policy.TrustedForwarders = nil
+		}
+		if len(c.Policy.AllowDomains) == 0 {
+			c.Policy.AllowDomains = nil
+		}
+	}
+	normalize(&got)
+	normalize(&want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("contrib/authmilter.toml values differ from the defaults:\n file: %+v\n code: %+v", got, want)
+	}
+}
+
+// tomlKeys lists the dotted TOML keys of a struct type (embedded structs
+// flattened, as the decoder does).
+func tomlKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			keys = append(keys, tomlKeys(f.Type, prefix)...)
+			continue
+		}
+		name := f.Tag.Get("toml")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			keys = append(keys, tomlKeys(f.Type, key+".")...)
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for _, c := range []struct{ file, key string }{
+		{"bogus = 1\n", "bogus"},
+		{"[dns]\ntimeout = \"soon\"\n", "dns.timeout"},
+		{"[dkim]\nmax_signatures = \"ten\"\n", "dkim.max_signatures"},
+		{"[dkim]\nmin_rsa_bits = 512\n", "dkim.min_rsa_bits"},
+		{"trusted_networks = [\"10.0.0.0/33\"]\n", "trusted_networks"},
+		{"listen = \"tcp:1\"\n", "listen"},
+		{"[policy]\nreject_action = \"bounce\"\n", "policy.reject_action"},
+		{"[log]\nformat = \"xml\"\n", "log.format"},
+		{"[milter]\nidle_timeout = \"0s\"\n", "milter.idle_timeout"},
+		{"[spf]\nmax_lookups = 0\n", "spf.max_lookups"},
+	} {
+		path := t.TempDir() + "/c.toml"
+		if err := writeFile(path, c.file); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
+		}
+	}
+}
+
+func TestNoConfigFileWorks(t *testing.T) {
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "inet:127.0.0.1:8893" || cfg.AuthservID == "" {
+		t.Errorf("defaults: listen %q authserv_id %q", cfg.Listen, cfg.AuthservID)
+	}
+}
+
+func TestParseListen(t *testing.T) {
+	for in, want := range map[string]string{
+		"inet:127.0.0.1:8893": "tcp 127.0.0.1:8893",
+		"inet6:[::1]:8893":    "tcp6 [::1]:8893",
+		"unix:/run/a/a.sock":  "unix /run/a/a.sock",
+		"inet:8893@127.0.0.1": "tcp 127.0.0.1:8893",
+		"local:/run/a/a.sock": "unix /run/a/a.sock",
+		"unix:relative.sock":  "error",
+		"tcp:127.0.0.1:8893":  "error",
+		"inet:127.0.0.1":      "error",
+		"":                    "error",
+	} {
+		n, a, err := parseListen(in)
+		got := n + " " + a
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("parseListen(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }

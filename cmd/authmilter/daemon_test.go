@@ -1,0 +1,125 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
+)
+
+// milterRoundTrip sends one small message through the daemon with go-milter's
+// client, as an MTA would, and returns the inserted A-R value and the action.
+func milterRoundTrip(t *testing.T, addr string) (ar string, act *gomilter.Action) {
+	t.Helper()
+	c := gomilter.NewClientWithOptions("tcp", addr, gomilter.ClientOptions{
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
+	})
+	defer c.Close()
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	steps := []func() (*gomilter.Action, error){
+		func() (*gomilter.Action, error) {
+			return s.Conn("client.test", gomilter.FamilyInet, 4321, "198.51.100.7")
+		},
+		func() (*gomilter.Action, error) { return s.Helo("client.test") },
+		func() (*gomilter.Action, error) { return s.Mail("<a@other.test>", nil) },
+		func() (*gomilter.Action, error) { return s.Rcpt("<u@rcpt.test>", nil) },
+		func() (*gomilter.Action, error) { return s.HeaderField("From", " a@other.test") },
+		func() (*gomilter.Action, error) { return s.HeaderField("Subject", " hi") },
+		func() (*gomilter.Action, error) { return s.HeaderEnd() },
+		func() (*gomilter.Action, error) { return s.BodyChunk([]byte("hello\r\n")) },
+	}
+	for i, step := range steps {
+		a, err := step()
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if a.Code != gomilter.ActContinue {
+			t.Fatalf("step %d: action %c, want continue", i, a.Code)
+		}
+	}
+	mods, act, err := s.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if m.Code == gomilter.ActInsertHeader && m.HeaderName == "Authentication-Results" {
+			ar = m.HeaderValue
+		}
+	}
+	return ar, act
+}
+
+// TestDaemonReloadAndStop: SIGHUP applies a new configuration to new
+// messages, a bad file is refused and the old configuration kept, SIGTERM
+// exits 0.
+func TestDaemonReloadAndStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv, err := dnstest.Start(`other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.other.test. TXT "v=DMARC1; p=reject"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	d := startDaemon(t, srv.Addr, `authserv_id = "first.test"`)
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+
+	ar, act := milterRoundTrip(t, d.Addr)
+	if !strings.HasPrefix(ar, "first.test;") || act.Code != gomilter.ActAccept {
+		t.Fatalf("before reload: A-R %q action %c", ar, act.Code)
+	}
+	rewrite := func(id string) {
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(b), `authserv_id = "first.test"`, id, 1)
+		if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLog := func(sub string) {
+		t.Helper()
+		for i := 0; i < 100 && !strings.Contains(d.log.String(), sub); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(d.log.String(), sub) {
+			t.Fatalf("log lacks %q:\n%s", sub, d.log.String())
+		}
+	}
+
+	rewrite(`authserv_id = "second.test"`)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("configuration reloaded")
+	ar, _ = milterRoundTrip(t, d.Addr)
+	if !strings.HasPrefix(ar, "second.test;") {
+		t.Fatalf("after reload: A-R %q, want second.test", ar)
+	}
+
+	b, _ := os.ReadFile(conf)
+	os.WriteFile(conf, append(b, []byte("\nnot_a_key = 1\n")...), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("reload refused")
+	ar, _ = milterRoundTrip(t, d.Addr)
+	if !strings.HasPrefix(ar, "second.test;") {
+		t.Fatalf("after a refused reload: A-R %q, want the old second.test", ar)
+	}
+	d.Stop(t)
+	if d.cmd.ProcessState == nil || d.cmd.ProcessState.ExitCode() != 0 {
+		t.Fatalf("exit: %v", d.cmd.ProcessState)
+	}
+	if !strings.Contains(d.log.String(), "authmilter stopped") {
+		t.Errorf("no stop line in log")
+	}
+}
