@@ -170,6 +170,9 @@ func TestCacheDisabledAndEviction(t *testing.T) {
 	for _, n := range []string{"t60", "long", "t60", "c", "t60", "long"} {
 		lookupTXT(t, r, n+".example.com")
 	}
+	if n := r.Stats().CacheEntries; n != 2 {
+		t.Errorf("CacheEntries = %d, want 2", n)
+	}
 	// LRU of 2: long was evicted by c, t60 stayed.
 	got := fmt.Sprint(srv.Queries("t60.example.com", mdns.TypeTXT), srv.Queries("long.example.com", mdns.TypeTXT))
 	if got != "1 2" {
@@ -205,5 +208,14 @@ func TestCoalescing(t *testing.T) {
 	s := r.Stats()
 	if s.Hits+s.Misses != n || s.Coalesced == 0 || s.UpstreamQueries != 1 {
 		t.Errorf("stats: %+v", s)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	srv, r, _ := setup(t, ttlZone, nil)
+	lookupTXT(t, r, "t60.example.com")
+	r.Purge()
+	if a := lookupTXT(t, r, "t60.example.com"); a.FromCache || srv.Queries("t60.example.com", mdns.TypeTXT) != 2 {
+		t.Errorf("after Purge: %+v", a)
 	}
 }

@@ -29,8 +29,9 @@ type Config struct {
 	// ResolvConf is the file read when Servers is empty
 	// (default /etc/resolv.conf).
 	ResolvConf string
-	// Timeout bounds one attempt (default 2 s); the context's deadline, if
-	// sooner, bounds it too.
+	// Timeout bounds one attempt, its TCP retry included (default 2 s);
+	// the context's deadline, if sooner, bounds it too. A lookup takes at
+	// most Timeout × Attempts, plus one attempt per CNAME target asked.
 	Timeout time.Duration
 	// Attempts is how many queries one lookup may send, spread round-robin
 	// over Servers (default 2).

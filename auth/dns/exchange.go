@@ -215,17 +215,22 @@ func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint
 	q.AuthenticatedData = true // RFC 6840 section 5.7: we want the AD bit
 	q.SetEdns0(ednsSize, false)
 
+	// One deadline for the attempt, a TCP retry included.
 	start := time.Now()
-	resp, err := r.roundTrip(ctx, "udp", server, q)
+	deadline := start.Add(r.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	resp, err := r.roundTrip(ctx, deadline, "udp", server, q)
 	if err == nil && resp.Rcode == dns.RcodeFormatError && resp.IsEdns0() == nil {
 		// RFC 6891 section 7: a server without EDNS0 support answers
 		// FORMERR without OPT; ask again without it.
 		q.Extra = nil
 		q.Id = dns.Id()
-		resp, err = r.roundTrip(ctx, "udp", server, q)
+		resp, err = r.roundTrip(ctx, deadline, "udp", server, q)
 	}
 	if err == nil && resp.Truncated || errors.Is(err, errTooBig) {
-		resp, err = r.roundTrip(ctx, "tcp", server, q)
+		resp, err = r.roundTrip(ctx, deadline, "tcp", server, q)
 	}
 	r.stats.observe(time.Since(start), resp, err)
 	if err != nil {
@@ -237,13 +242,9 @@ func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint
 // errTooBig: a UDP answer did not fit the buffer (a server ignoring EDNS0).
 var errTooBig = errors.New("dns: answer too big for UDP")
 
-// roundTrip makes one exchange over network ("udp" or "tcp") within
-// min(ctx deadline, now+Timeout). A closed context closes the connection.
-func (r *Resolver) roundTrip(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
-	deadline := time.Now().Add(r.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+// roundTrip makes one exchange over network ("udp" or "tcp") before
+// deadline. A closed context closes the connection.
+func (r *Resolver) roundTrip(ctx context.Context, deadline time.Time, network, server string, q *dns.Msg) (*dns.Msg, error) {
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.DialContext(ctx, network, server)
 	if err != nil {

@@ -377,5 +377,12 @@ func lower(s string) string {
 	return s
 }
 
+// Purge empties the cache (after a configuration reload, say).
+func (r *Resolver) Purge() {
+	if r.cache != nil {
+		r.cache.Purge()
+	}
+}
+
 // Servers returns the upstream servers the resolver queries, as host:port.
 func (r *Resolver) Servers() []string { return slices.Clone(r.cfg.Servers) }

@@ -17,6 +17,9 @@ var LatencyBounds = [...]time.Duration{
 
 // Stats are the resolver's counters since New.
 type Stats struct {
+	// CacheEntries is the number of cached answers, expired ones not yet
+	// dropped included.
+	CacheEntries int
 	// Hits are lookups answered from the cache (negative answers too).
 	Hits uint64
 	// Misses are lookups not answered from the cache, Coalesced included.
@@ -83,6 +86,9 @@ func (r *Resolver) Stats() Stats {
 		UpstreamQueries: c.upstream.Load(),
 		LatencySum:      time.Duration(c.latency.Load()),
 		Rcodes:          make(map[string]uint64),
+	}
+	if r.cache != nil {
+		s.CacheEntries = r.cache.Len()
 	}
 	for i := range c.rcodes {
 		if n := c.rcodes[i].Load(); n > 0 {
