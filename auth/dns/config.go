@@ -30,8 +30,9 @@ type Config struct {
 	// (default /etc/resolv.conf).
 	ResolvConf string
 	// Timeout bounds one attempt, its TCP retry included (default 2 s);
-	// the context's deadline, if sooner, bounds it too. A lookup takes at
-	// most Timeout × Attempts, plus one attempt per CNAME target asked.
+	// the context's deadline, if sooner, bounds it too. A query takes at
+	// most Timeout × Attempts; a lookup makes one query, and up to 3 more
+	// for targets of CNAME chains that leave the answer.
 	Timeout time.Duration
 	// Attempts is how many queries one lookup may send, spread round-robin
 	// over Servers (default 2).
