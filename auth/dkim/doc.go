@@ -28,21 +28,21 @@
 //  2. A DKIM-Signature that breaks RFC 6376 §3.5/§6.1.1 (tag-list syntax,
 //     v= not 1, a required tag missing, unknown a= or c=, i= outside d=,
 //     From not signed, q= without dns/txt, bad l=/t=/x=): permerror.
-//  3. x= in the past: fail, "signature expired" (RFC 6376 §3.5 x= lets
-//     verifiers treat expired signatures as invalid; we decided fail). A t=
-//     in the future is not an error (clocks drift; RFC 6376 §3.5 t= only
-//     says it SHOULD be checked against x=).
+//  3. x= in the past: fail, "signature expired". RFC 6376 §6.1.1 lets
+//     verifiers ignore an expired signature with PERMFAIL (signature
+//     expired); the project decided fail (issue 4). A t= in the future is
+//     not an error (clocks drift); it is logged at debug.
 //  4. a=rsa-sha1: policy, "rsa-sha1 not accepted (RFC 8301)": RFC 8301 §3.1
 //     says verifiers MUST NOT consider such signatures valid; RFC 8601 §2.7.1
 //     calls "signed, but some aspect not acceptable" policy. KeyBits is still
 //     reported when the key could be fetched.
 //  5. No usable key (RFC 6376 §6.1.2): a temporary DNS failure is temperror
-//     (RFC 6376 §6.1.2 step 2: TEMPFAIL); NXDOMAIN/NODATA, several TXT
-//     records (§3.6.2.2), a malformed or revoked (p= empty) record is
-//     permerror.
+//     (step 2: TEMPFAIL); NXDOMAIN/NODATA (step 3), several TXT records
+//     (§3.6.2.2), a malformed (step 5) or revoked (step 7, p= empty)
+//     record is permerror.
 //  6. The key does not fit the signature: k= not matching a=, key h= without
 //     sha256, s= without email, t=s with i= in a subdomain: permerror
-//     (§6.1.2 steps 5-6, §3.6.1). A key h= allowing only sha1 is policy,
+//     (§6.1.2 steps 6 and 8, §3.6.1). A key h= allowing only sha1 is policy,
 //     "rsa-sha1 not accepted (RFC 8301)".
 //  7. An RSA key under Options.MinRSABits (default and minimum 1024): policy,
 //     "rsa key too short (N bits)" (RFC 8301 §3.2: verifiers MUST NOT

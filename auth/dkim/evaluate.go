@@ -46,7 +46,7 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 		v.log.Debug("dkim: signature timestamp in the future", "index", i, "t", sig.timestamp)
 	}
 	if sig.expired(now) {
-		return set(Fail, "signature expired") // RFC 6376 §3.5 x=; decided: fail
+		return set(Fail, "signature expired") // RFC 6376 §3.5 x=, §6.1.1; issue 4: fail
 	}
 
 	// The key, as far as it can be had; rsa-sha1 is refused whatever the
@@ -65,11 +65,11 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 	keyAlgo, _, _ := strings.Cut(sig.algorithm, "-")
 	switch {
 	case key.keyType != keyAlgo:
-		return set(PermError, "key type k="+key.keyType+" does not match a=") // §6.1.2 step 6
+		return set(PermError, "key type k="+key.keyType+" does not match a=") // §6.1.2 step 8
 	case !key.allowsHash("sha256") && key.allowsHash("sha1"):
 		return set(Policy, reasonSHA1) // key h= allows only sha1: RFC 8301 §3.1
 	case !key.allowsHash("sha256"):
-		return set(PermError, "key h= excludes sha256") // §6.1.2 step 5
+		return set(PermError, "key h= excludes sha256") // §6.1.2 step 6
 	case !key.forEmail():
 		return set(PermError, "key s= excludes email") // §3.6.1 s=
 	case key.hasFlag("s") && !strictIdentity(sig):
