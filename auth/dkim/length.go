@@ -49,8 +49,8 @@ func (c *lengthCheck) verify(fields []string, s *sigState, k *keyRecord) (string
 	case c.n > c.limit:
 		return Policy, fmt.Sprintf("l= leaves %d bytes unsigned", c.n-c.limit)
 	case c.n < c.limit:
-		// §6.1.1 invites treating this as an invalid signature: the signed
-		// body cannot be the one we have.
+		// The body we have is shorter than the body that was signed: the
+		// signature cannot be evaluated (OpenDKIM, too, rejects it).
 		return PermError, "l= exceeds the body length"
 	}
 	bh, err := base64.StdEncoding.DecodeString(s.sig.bodyHash)
