@@ -276,3 +276,5 @@ func isClosed(err error) bool {
 	return err != nil && (errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "EOF") ||
 		strings.Contains(err.Error(), "reset") || (errors.As(err, &ne) && !ne.Timeout()))
 }
+
+func runtimeGoroutines() int { return runtime.NumGoroutine() }
