@@ -153,7 +153,7 @@ func lookupReason(err error) string {
 	if errors.As(err, &de) {
 		return shorten(strings.TrimPrefix(de.Err, "dns: "))
 	}
-	return shorten(err.Error())
+	return errReason(err)
 }
 
 // strictIdentity reports whether the domain of i= equals d= (§3.6.1 t=s).

@@ -2,6 +2,7 @@ package dkim
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -72,8 +73,18 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Resolver == nil {
+		o.Resolver = noResolver{}
+	}
 	return o
 }
+
+// ErrNoResolver is the lookup error when Options.Resolver is nil.
+var ErrNoResolver = errors.New("dkim: no resolver configured")
+
+type noResolver struct{}
+
+func (noResolver) LookupTXT(context.Context, string) ([]string, error) { return nil, ErrNoResolver }
 
 // Result is the outcome for one DKIM-Signature field.
 type Result struct {

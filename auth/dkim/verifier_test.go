@@ -393,3 +393,11 @@ func TestAbortMidBody(t *testing.T) {
 		t.Fatalf("goroutines: %d before, %d after Abort", before, after)
 	}
 }
+
+func TestNilResolver(t *testing.T) {
+	msg := sign(t, testMessage, "example.com", "sel", testEdKey, nil)
+	got := one(t, Verify(context.Background(), strings.NewReader(msg), Options{}))
+	if got.Result != PermError || got.Reason != "key lookup: no resolver configured" {
+		t.Errorf("got %+v", got)
+	}
+}
