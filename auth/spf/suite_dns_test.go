@@ -16,11 +16,7 @@ import (
 // dnsServerDiffs lists the RFC 7208 suite cases whose expected result the
 // in-process DNS server cannot reproduce, with the reason. The fake-resolver
 // run (TestRFC7208Suite) passes them all.
-var dnsServerDiffs = map[string]string{
-	"macro-mania-in-domain": "the target name has spaces (from %_); auth/dns refuses to query " +
-		"such names (dns: permanent failure), which RFC 2181 §11 allows, so a:... does not " +
-		"match and -all gives fail instead of pass",
-}
+var dnsServerDiffs = map[string]string{}
 
 // TestRFC7208SuiteDNSServer runs the RFC 7208 suite once more through the
 // production path: *dns.Resolver (with its cache) against dnstest serving

@@ -83,6 +83,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	log := newLogger(cfg.Log, stderr)
+	// go-milter reports dropped connections and protocol errors through the
+	// standard log package: route it into the same structured log.
+	slog.SetDefault(log.With("component", "go-milter"))
 	if err := serve(cfg, f, log); err != nil {
 		log.Error("authmilter stopped", "err", err)
 		return 1
