@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -206,6 +207,14 @@ func (v *Verifier) startBody() {
 // runLibrary is go-msgauth's goroutine.
 func (v *Verifier) runLibrary(pr *io.PipeReader) {
 	defer close(v.libDone)
+	defer func() {
+		// A panic on hostile input must not take the daemon down: every
+		// signature left to go-msgauth then ends as neutral.
+		if p := recover(); p != nil {
+			v.libVerifs, v.libErr = nil, fmt.Errorf("dkim: go-msgauth panicked: %v", p)
+			pr.CloseWithError(errLibDone)
+		}
+	}()
 	v.libVerifs, v.libErr = msgauth.VerifyWithOptions(pr, &msgauth.VerifyOptions{
 		LookupTXT:        v.lookupTXT,
 		MaxVerifications: v.opts.MaxSignatures,
