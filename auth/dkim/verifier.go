@@ -202,6 +202,9 @@ func (v *Verifier) startBody() {
 		v.pw = nil
 	}
 	v.hdr = nil
+	if len(v.checks) == 0 {
+		v.fields = nil // only the l= path hashes the header itself
+	}
 }
 
 // runLibrary is go-msgauth's goroutine.
