@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -121,5 +125,82 @@ _dmarc.other.test. TXT "v=DMARC1; p=reject"`)
 	}
 	if !strings.Contains(d.log.String(), "authmilter stopped") {
 		t.Errorf("no stop line in log")
+	}
+}
+
+// TestMetricsEndpoint: with metrics.listen set, /healthz answers and
+// /metrics carries the message, result, DNS and session metrics.
+func TestMetricsEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv, err := dnstest.Start(`other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.other.test. TXT "v=DMARC1; p=reject"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	mport := freePort(t)
+	d := startDaemon(t, srv.Addr, fmt.Sprintf("authserv_id = \"m.test\"\n[metrics]\nlisten = \"127.0.0.1:%d\"\n", mport))
+	milterRoundTrip(t, d.Addr)
+	milterRoundTrip(t, d.Addr)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", mport, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	if h := get("/healthz"); strings.TrimSpace(h) != "ok" {
+		t.Errorf("/healthz = %q", h)
+	}
+	m := get("/metrics")
+	for _, want := range []string{
+		`authmilter_messages_total{action="accept"} 2`,
+		`authmilter_results_total{method="dmarc",result="pass"} 2`,
+		`authmilter_results_total{method="spf",result="pass"} 2`,
+		`authmilter_eom_latency_seconds_count 2`,
+		"authmilter_sessions_active",
+		"authmilter_dns_cache_hits_total",
+		"authmilter_dns_cache_misses_total",
+		"authmilter_dns_coalesced_total",
+		`authmilter_dns_upstream_total{rcode="NOERROR"}`,
+		"authmilter_dns_upstream_latency_seconds_bucket",
+		"authmilter_config_reloads_total 0",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// TestUnixSocketListen: a unix socket gets the configured mode, and a stale
+// socket from an earlier run is replaced.
+func TestUnixSocketListen(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/authmilter.sock"
+	for i := 0; i < 2; i++ { // the second round finds the first's socket
+		ln, err := listen("unix:"+path, "0620")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o620 || fi.Mode()&os.ModeSocket == 0 {
+			t.Errorf("mode %v, want socket 0620", fi.Mode())
+		}
+		if i == 0 {
+			// Leave the file behind as a crashed daemon would.
+			ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		}
+		ln.Close()
 	}
 }
