@@ -20,3 +20,12 @@ getent group smmsp >/dev/null || groupadd -r smmsp
 getent passwd smmsp >/dev/null || useradd -r -g smmsp -d /nonexistent -s /usr/sbin/nologin smmsp
 echo "postfix: $(postconf -d mail_version 2>/dev/null)"
 echo "sendmail: $SENDMAIL_ROOT/usr/libexec/sendmail/sendmail"
+# Container test (cmd/authmilter/container_test.go, shared/docs/CONTAINERS.md):
+# podman builds docker/Dockerfile and runs it with runc. About 25 s on a fresh
+# machine; skipped when already there.
+if ! command -v podman >/dev/null || ! command -v buildah >/dev/null || ! command -v runc >/dev/null; then
+  apt-get install -y -qq --no-install-recommends podman buildah runc >/dev/null
+fi
+# systemd-analyze verifies contrib/systemd/authmilter.service (systemd_test.go).
+command -v systemd-analyze >/dev/null || apt-get install -y -qq --no-install-recommends systemd >/dev/null
+echo "podman: $(podman --version)"
