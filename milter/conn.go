@@ -34,7 +34,11 @@ type session struct {
 }
 
 func newSession(s *Server, c *trackedConn) *session {
-	return &session{srv: s, conn: c, log: s.log}
+	ss := &session{srv: s, conn: c, log: s.log}
+	if c != nil {
+		c.release = ss.endMessage
+	}
+	return ss
 }
 
 // macros copies what we need from a macro map before go-milter replaces it.

@@ -160,7 +160,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		idle, busy := s.split()
 		for _, c := range idle {
-			c.Close()
+			c.shut()
 		}
 		if len(busy) == 0 {
 			return nil
@@ -168,7 +168,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for _, c := range busy {
-				c.Close()
+				c.shut()
 			}
 			s.log.Warn("shutdown: closed milter connections with a message in flight; the MTA applies its milter default action", "count", len(busy))
 			return ctx.Err()

@@ -23,15 +23,70 @@ type trackedConn struct {
 	closed  atomic.Bool
 	onClose func()
 
+	// release drops the session's message in flight. It is set before the
+	// session starts and called once, in the session's goroutine, when the
+	// connection ends (read or write error, QUIT, or go-milter closing it):
+	// a message whose MTA went away must not keep its DNS lookups and its
+	// DKIM verifier goroutine alive.
+	release func()
+
+	// Where the reader is in the packet stream: rhdr collects the 4-byte
+	// length, rleft counts the bytes of the packet still to come.
+	rhdr  [4]byte
+	rhdrN int
+	rleft int
+
 	wmu     sync.Mutex
 	pending []byte // bytes of packets not yet complete, or held modifications
 }
 
+// Read sets the idle deadline when a new packet begins, not on every read:
+// a whole packet must arrive within IdleTimeout of the previous one, so an
+// MTA (or anything else on the socket) trickling a byte at a time cannot
+// hold the session forever.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.idle > 0 {
+	if c.idle > 0 && c.rhdrN == 0 {
 		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.advance(p[:n])
+	if err != nil {
+		c.end() // go-milter ends the session on any read error
+	}
+	return n, err
+}
+
+// advance follows the packet framing (a 4-byte big-endian length, then that
+// many bytes) over the bytes just read.
+func (c *trackedConn) advance(b []byte) {
+	for len(b) > 0 {
+		if c.rhdrN < 4 {
+			k := copy(c.rhdr[c.rhdrN:], b)
+			c.rhdrN += k
+			b = b[k:]
+			if c.rhdrN == 4 {
+				c.rleft = int(binary.BigEndian.Uint32(c.rhdr[:]))
+				if c.rleft == 0 {
+					c.rhdrN = 0
+				}
+			}
+			continue
+		}
+		k := min(len(b), c.rleft)
+		c.rleft -= k
+		b = b[k:]
+		if c.rleft == 0 {
+			c.rhdrN = 0
+		}
+	}
+}
+
+// end runs release once; only the session's goroutine calls it.
+func (c *trackedConn) end() {
+	if f := c.release; f != nil {
+		c.release = nil
+		f()
+	}
 }
 
 // Write buffers milter packets that modify the message ('h', 'i', 'm', 'q',
@@ -56,6 +111,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 		if !isModification(code) {
 			// Everything up to here goes out; a partial packet stays.
 			if err := c.send(c.pending[:off]); err != nil {
+				c.end() // go-milter ends the session on a write error
 				return 0, err
 			}
 			if c.lastEOM.Swap(false) {
@@ -89,7 +145,11 @@ func isModification(code byte) bool {
 	return false
 }
 
+// Close is called by go-milter, in the session's goroutine, when the
+// session ends: the message in flight, if any, is released first. Other
+// goroutines use shut.
 func (c *trackedConn) Close() error {
+	c.end()
 	if c.closed.Swap(true) {
 		return nil
 	}
@@ -127,3 +187,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		return t, nil
 	}
 }
+
+// shut closes the socket from outside the session (shutdown): the session's
+// pending read fails, and go-milter then calls Close in its goroutine.
+func (c *trackedConn) shut() { c.Conn.Close() }
