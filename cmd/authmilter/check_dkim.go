@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 
 	"github.com/authmilter/authmilter/auth/dkim"
-	"github.com/authmilter/authmilter/auth/dns"
 )
 
 // checkDKIM is "authmilter check dkim": it verifies the DKIM signatures of
@@ -19,41 +15,14 @@ import (
 // prints one result per signature. Exit status 0 when verified (whatever the
 // results), 1 when the message could not be read, 2 on usage errors.
 func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("authmilter check dkim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("dns", "", "DNS server `HOST:PORT` for key lookups (default: resolv.conf)")
-	timeout := fs.Duration("dns-timeout", 0, "timeout of one DNS attempt (default 2s)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] < message.eml")
-		fs.PrintDefaults()
+	f := newCheckFlags("authmilter check dkim",
+		"authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] < message.eml", stderr)
+	if code, ok := f.parse(args); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "authmilter check dkim: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	case *server != "" && !isHostPort(*server):
-		fmt.Fprintf(stderr, "authmilter check dkim: -dns %q is not HOST:PORT\n", *server)
-		return 2
-	case *timeout < 0:
-		fmt.Fprintln(stderr, "authmilter check dkim: -dns-timeout must not be negative")
-		return 2
-	}
-	cfg := dns.Config{Timeout: *timeout}
-	if *server != "" {
-		cfg.Servers = []string{*server}
-	}
-	r, err := dns.New(cfg)
+	r, err := f.resolver()
 	if err != nil {
-		fmt.Fprintf(stderr, "authmilter check dkim: %v\n", err)
-		return 2
+		return f.usageError("%v", err)
 	}
 
 	v := dkim.NewVerifier(context.Background(), dkim.Options{Resolver: r})
@@ -63,7 +32,7 @@ func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	results := v.Close()
-	if *asJSON {
+	if f.json {
 		return printDKIMJSON(stdout, stderr, results)
 	}
 	if len(results) == 0 {
@@ -125,12 +94,6 @@ func printDKIMJSON(stdout, stderr io.Writer, results []dkim.Result) int {
 		return 1
 	}
 	return 0
-}
-
-// isHostPort reports whether s is HOST:PORT.
-func isHostPort(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	return err == nil && host != "" && port != ""
 }
 
 // crlfWriter turns bare LF line ends into CRLF, across write boundaries,

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,54 +17,29 @@ import (
 // from stdin with exactly the code the daemon runs (auth.Evaluator fed field
 // by field), and prints the results, the decision and the header.
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("authmilter check message", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ipFlag := fs.String("ip", "", "client IP `address` (required)")
-	helo := fs.String("helo", "", "HELO/EHLO `name` (required)")
-	mailFrom := fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
-	server := fs.String("dns", "", "DNS server `HOST:PORT` for all lookups (default: the configuration, else resolv.conf)")
-	timeout := fs.Duration("dns-timeout", 0, "timeout of one DNS attempt (default: the configuration's)")
-	config := fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	f := newCheckFlags("authmilter check message",
+		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml", stderr)
+	ipFlag := f.fs.String("ip", "", "client IP `address` (required)")
+	helo := f.fs.String("helo", "", "HELO/EHLO `name` (required)")
+	mailFrom := f.fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
+	if code, ok := f.parse(args); !ok {
+		return code
 	}
 	ip := net.ParseIP(*ipFlag)
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "authmilter check message: unexpected argument %q\n", fs.Arg(0))
-		return 2
 	case ip == nil:
-		fmt.Fprintf(stderr, "authmilter check message: -ip %q is not an IP address\n", *ipFlag)
-		return 2
+		return f.usageError("-ip %q is not an IP address", *ipFlag)
 	case *helo == "":
-		fmt.Fprintln(stderr, "authmilter check message: -helo is required")
-		return 2
-	case *server != "" && !validServer(*server):
-		fmt.Fprintf(stderr, "authmilter check message: -dns %q is not HOST:PORT\n", *server)
-		return 2
-	case *timeout < 0:
-		fmt.Fprintln(stderr, "authmilter check message: -dns-timeout must not be negative")
-		return 2
+		return f.usageError("-helo is required")
 	}
 	cfg, err := loadConfig(*config)
 	if err != nil {
-		fmt.Fprintln(stderr, "authmilter check message: configuration:", err)
-		return 2
+		return f.usageError("configuration: %v", err)
 	}
-	if *server != "" {
-		cfg.DNS.Servers = []string{*server}
-	}
-	if *timeout > 0 {
-		cfg.DNS.Timeout = *timeout
-	}
+	rc := cfg.resolverConfig()
+	f.apply(&rc)
+	cfg.DNS.Servers, cfg.DNS.Timeout = rc.Servers, rc.Timeout
 	_, ev, err := build(cfg, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
@@ -78,7 +51,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 1
 	}
-	if *asJSON {
+	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")

@@ -3,15 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"strconv"
-	"strings"
 
-	"github.com/authmilter/authmilter/auth/dns"
 	"github.com/authmilter/authmilter/auth/spf"
 )
 
@@ -20,72 +15,35 @@ import (
 // results. Exit status 0 when evaluated (whatever the result), 2 on usage
 // errors.
 func checkSPF(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("authmilter check spf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ipFlag := fs.String("ip", "", "client IP `address` (required)")
-	helo := fs.String("helo", "", "HELO/EHLO `name` (required)")
-	mailFrom := fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
-	server := fs.String("dns", "", "DNS server `HOST:PORT` for all lookups (default: resolv.conf)")
-	timeout := fs.Duration("dns-timeout", 0, "timeout of one DNS attempt (default 2s)")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: authmilter check spf -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	f := newCheckFlags("authmilter check spf",
+		"authmilter check spf -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-json]", stderr)
+	ipFlag := f.fs.String("ip", "", "client IP `address` (required)")
+	helo := f.fs.String("helo", "", "HELO/EHLO `name` (required)")
+	mailFrom := f.fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	if code, ok := f.parse(args); !ok {
+		return code
 	}
 	ip := net.ParseIP(*ipFlag)
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "authmilter check spf: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
 	case ip == nil:
-		fmt.Fprintf(stderr, "authmilter check spf: -ip %q is not an IP address\n", *ipFlag)
-		return 2
+		return f.usageError("-ip %q is not an IP address", *ipFlag)
 	case *helo == "":
-		fmt.Fprintln(stderr, "authmilter check spf: -helo is required")
-		return 2
-	case *server != "" && !validServer(*server):
-		fmt.Fprintf(stderr, "authmilter check spf: -dns %q is not HOST:PORT\n", *server)
-		return 2
-	case *timeout < 0:
-		fmt.Fprintln(stderr, "authmilter check spf: -dns-timeout must not be negative")
-		return 2
+		return f.usageError("-helo is required")
 	}
-	cfg := dns.Config{Timeout: *timeout}
-	if *server != "" {
-		cfg.Servers = []string{*server}
-	}
-	r, err := dns.New(cfg)
+	r, err := f.resolver()
 	if err != nil {
-		fmt.Fprintf(stderr, "authmilter check spf: %v\n", err)
-		return 2
+		return f.usageError("%v", err)
 	}
 	c := &spf.Checker{Resolver: r}
 	ctx := context.Background()
 	h := c.CheckHelo(ctx, ip, *helo)
 	m := c.CheckMailFrom(ctx, ip, *helo, *mailFrom)
-	if *asJSON {
+	if f.json {
 		return printSPFJSON(stdout, stderr, m, h)
 	}
 	printSPFOutcome(stdout, ip, h)
 	printSPFOutcome(stdout, ip, m)
 	return 0
-}
-
-// validServer accepts HOST:PORT, or an IP address alone (port 53).
-func validServer(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return net.ParseIP(strings.Trim(s, "[]")) != nil
-	}
-	n, err := strconv.Atoi(port)
-	return err == nil && n > 0 && n < 65536 && host != "" && !strings.ContainsAny(host, " /")
 }
 
 func printSPFOutcome(w io.Writer, ip net.IP, o spf.Outcome) {
