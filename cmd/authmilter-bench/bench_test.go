@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/milter"
+)
+
+var (
+	corpusOnce sync.Once
+	corpusDir  string
+	corpusErr  error
+)
+
+// testCorpus generates one small corpus for the package's tests.
+func testCorpus(tb testing.TB) *Corpus {
+	tb.Helper()
+	corpusOnce.Do(func() {
+		dir, err := mkdirTemp()
+		if err != nil {
+			corpusErr = err
+			return
+		}
+		corpusDir = dir
+		corpusErr = Generate(GenConfig{Dir: dir, Messages: 60, Seed: 7, MaxSize: 64 << 10})
+	})
+	if corpusErr != nil {
+		tb.Fatal(corpusErr)
+	}
+	c, err := LoadCorpus(corpusDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func startNull(tb testing.TB, proto uint32) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := &NullMilter{Protocol: proto}
+	go n.Serve(ln)
+	tb.Cleanup(n.Close)
+	return ln.Addr().String()
+}
+
+// startAuthmilter runs the daemon's milter server in-process against the
+// corpus zone on dnstest.
+func startAuthmilter(tb testing.TB, c *Corpus) string {
+	tb.Helper()
+	d, err := StartDNS(c.Zone, 0, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(d.Close)
+	res, err := dns.New(dns.Config{Servers: []string{d.Srv.Addr}, Timeout: 2 * time.Second, Attempts: 2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := auth.DefaultConfig()
+	cfg.AuthservID = "bench.test"
+	ev, err := auth.New(cfg, res, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := milter.NewServer(milter.DefaultConfig(), ev, nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return ln.Addr().String()
+}
+
+func TestCorpusSplit(t *testing.T) {
+	c := testCorpus(t)
+	kinds := map[string]bool{}
+	for _, m := range c.Messages {
+		kinds[m.Kind] = true
+		if len(m.Headers) < 8 || len(m.Body) == 0 {
+			t.Fatalf("%s: %d header fields, %d body bytes", m.File, len(m.Headers), len(m.Body))
+		}
+		if m.Size < 2<<10 || m.Size > 64<<10+4<<10 {
+			t.Errorf("%s: size %d outside 2 KB..64 KB", m.File, m.Size)
+		}
+		for _, f := range m.Headers {
+			if strings.Contains(f.Value, "\r") {
+				t.Fatalf("%s: %s has a CR; folds must be bare LF", m.File, f.Name)
+			}
+		}
+		if !bytes.HasSuffix(m.Body, []byte("\r\n")) {
+			t.Fatalf("%s: body does not end in CRLF", m.File)
+		}
+	}
+	if len(kinds) < 8 {
+		t.Errorf("only %d kinds in 60 messages", len(kinds))
+	}
+}
+
+func TestRunNull(t *testing.T) {
+	c := testCorpus(t)
+	for _, tc := range []struct {
+		name  string
+		proto uint32
+	}{
+		{"no-reply", 0},
+		{"reply-all", pNoUnknown | pNoData | pHdrLeadSpc},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startNull(t, tc.proto)
+			res, err := Run(c, RunConfig{Targets: []string{addr}, Sessions: 4, Messages: 60, PerConn: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors > 0 || res.Actions["accept"] != 60 {
+				t.Fatalf("actions %v, %d errors: %v", res.Actions, res.Errors, res.FirstErr)
+			}
+		})
+	}
+}
+
+// TestRunAuthmilter drives the real milter server: every message must get
+// the action the corpus expects, so the corpus, the client and the daemon
+// agree on what is spoofed and what is aligned.
+func TestRunAuthmilter(t *testing.T) {
+	c := testCorpus(t)
+	addr := startAuthmilter(t, c)
+	res, err := Run(c, RunConfig{Targets: []string{addr}, Sessions: 4, Messages: 60, PerConn: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors > 0 {
+		t.Fatalf("%d errors: %v", res.Errors, res.FirstErr)
+	}
+	if res.Expected != 60 {
+		for _, m := range c.Messages {
+			s, _, err := openSession([]string{addr}, 0, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := s.send(m); o.Action != m.Expect {
+				t.Errorf("%s (%s): action %s, want %s %v", m.File, m.Kind, o.Action, m.Expect, o.Replies)
+			}
+			s.close()
+		}
+	}
+	if res.Actions["reject"] == 0 || res.Actions["accept"] == 0 {
+		t.Errorf("actions %v: want both rejects and accepts", res.Actions)
+	}
+}
+
+// TestChainAppliesHeaders checks that a chain hands the second milter the
+// header the first one inserted, as Postfix's cleanup does.
+func TestChainAppliesHeaders(t *testing.T) {
+	h := []Field{{"From", " a@example.com"}, {"Subject", " x"}}
+	got := applyMods(h, []mod{
+		{code: repInsHeader, index: 0, name: "Authentication-Results", value: "x; dkim=pass"},
+		{code: repAddHeader, name: "X-Tail", value: "1"},
+		{code: repChgHeader, index: 1, name: "Subject", value: ""},
+	})
+	want := []Field{{"Authentication-Results", " x; dkim=pass"}, {"From", " a@example.com"}, {"X-Tail", " 1"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+}
+
+func TestStream(t *testing.T) {
+	c := testCorpus(t)
+	addr := startNull(t, 0)
+	r, err := Stream([]string{addr}, c.Messages[0], 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Action != "accept" || r.Bytes != 2<<20 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// BenchmarkAuthmilter measures the in-process daemon under 8 sessions:
+//
+//	go test -run XXX -bench Authmilter -cpuprofile cpu.out ./cmd/authmilter-bench/
+func BenchmarkAuthmilter(b *testing.B) {
+	c := testCorpus(b)
+	addr := startAuthmilter(b, c)
+	if _, err := Run(c, RunConfig{Targets: []string{addr}, Sessions: 8, Messages: len(c.Messages), PerConn: 1}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	res, err := Run(c, RunConfig{Targets: []string{addr}, Sessions: 8, Messages: b.N, PerConn: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Errors > 0 {
+		b.Fatal(res.FirstErr)
+	}
+	b.ReportMetric(res.Rate, "msgs/s")
+	b.ReportMetric(msf(res.EOM[2]), "eom-p99-ms")
+}
+
+func BenchmarkNull(b *testing.B) {
+	c := testCorpus(b)
+	addr := startNull(b, 0)
+	b.ResetTimer()
+	res, err := Run(c, RunConfig{Targets: []string{addr}, Sessions: 8, Messages: b.N, PerConn: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(res.Rate, "msgs/s")
+}

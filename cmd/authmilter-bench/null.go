@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+)
+
+// nullProtocol is what the null milter asks for: no reply to anything but
+// end of message, no DATA and no unknown commands. It still receives every
+// header and body chunk, so it costs the generator what a real milter costs
+// in bytes, and nothing else: the harness's ceiling.
+const nullProtocol = pNRConn | pNRHelo | pNRMail | pNRRcpt | pNRHdr | pNREOH | pNRBody |
+	pNoUnknown | pNoData | pHdrLeadSpc
+
+// NullMilter accepts every message at end of message and does no work.
+type NullMilter struct {
+	// Protocol is the protocol mask it negotiates (nullProtocol by default;
+	// pNoUnknown|pNoData|pHdrLeadSpc makes it reply to every command).
+	Protocol uint32
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// Serve accepts connections on ln until Close.
+func (n *NullMilter) Serve(ln net.Listener) error {
+	n.mu.Lock()
+	n.ln = ln
+	n.conns = map[net.Conn]struct{}{}
+	n.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		n.mu.Lock()
+		n.conns[c] = struct{}{}
+		n.mu.Unlock()
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.handle(c)
+			n.mu.Lock()
+			delete(n.conns, c)
+			n.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops the listener and every connection.
+func (n *NullMilter) Close() {
+	n.mu.Lock()
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	for c := range n.conns {
+		c.Close()
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+func (n *NullMilter) handle(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 64<<10)
+	var buf []byte
+	proto := n.Protocol
+	if proto == 0 {
+		proto = nullProtocol
+	}
+	cont := []byte{0, 0, 0, 1, repContinue}
+	accept := []byte{0, 0, 0, 1, repAccept}
+	for {
+		cmd, data, err := readPacket(r, &buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				return
+			}
+			return
+		}
+		var out []byte
+		switch cmd {
+		case cmdOptNeg:
+			if len(data) < 12 {
+				return
+			}
+			offered := binary.BigEndian.Uint32(data[8:])
+			var p packetWriter
+			p.w = c
+			opt := make([]byte, 12)
+			binary.BigEndian.PutUint32(opt[0:], protoVersion)
+			binary.BigEndian.PutUint32(opt[4:], 0)
+			binary.BigEndian.PutUint32(opt[8:], proto&offered)
+			proto &= offered
+			p.packet(cmdOptNeg, opt)
+			if p.flush() != nil {
+				return
+			}
+			continue
+		case cmdMacro, cmdAbort:
+		case cmdQuit:
+			return
+		case cmdEOM:
+			out = accept
+		case cmdConnect:
+			out = replyUnless(proto, pNRConn, cont)
+		case cmdHelo:
+			out = replyUnless(proto, pNRHelo, cont)
+		case cmdMail:
+			out = replyUnless(proto, pNRMail, cont)
+		case cmdRcpt:
+			out = replyUnless(proto, pNRRcpt, cont)
+		case cmdData:
+			out = replyUnless(proto, pNRData, cont)
+		case cmdHeader:
+			out = replyUnless(proto, pNRHdr, cont)
+		case cmdEOH:
+			out = replyUnless(proto, pNREOH, cont)
+		case cmdBody:
+			out = replyUnless(proto, pNRBody, cont)
+		default:
+			out = cont
+		}
+		if out != nil {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func replyUnless(proto, nr uint32, rep []byte) []byte {
+	if proto&nr != 0 {
+		return nil
+	}
+	return rep
+}
