@@ -9,15 +9,21 @@ package main
 import (
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"gopkg.in/yaml.v3"
 )
 
 // needPodman skips the test when podman or runc is missing, unless
@@ -278,5 +284,146 @@ func checkUnprivileged(t *testing.T, p *podman, name string) {
 	// The same as podman reports it.
 	if top := p.must(t, time.Minute, "top", name, "user", "comm"); !strings.Contains(top, "65534") {
 		t.Errorf("podman top: %q, want user 65534", top)
+	}
+}
+
+// composeFile is the part of docker/compose.yaml the test checks.
+type composeFile struct {
+	Services map[string]struct {
+		Build struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		} `yaml:"build"`
+		Image           string            `yaml:"image"`
+		Entrypoint      []string          `yaml:"entrypoint"`
+		Command         []string          `yaml:"command"`
+		Environment     map[string]string `yaml:"environment"`
+		Volumes         []string          `yaml:"volumes"`
+		ReadOnly        bool              `yaml:"read_only"`
+		CapDrop         []string          `yaml:"cap_drop"`
+		SecurityOpt     []string          `yaml:"security_opt"`
+		StopGracePeriod string            `yaml:"stop_grace_period"`
+		Expose          []string          `yaml:"expose"`
+		DependsOn       []string          `yaml:"depends_on"`
+	} `yaml:"services"`
+}
+
+// TestComposeFiles checks docker/compose.yaml against what it refers to,
+// as no compose engine runs here: the files it mounts exist, the authmilter
+// command and docker/authmilter.toml pass the daemon's own flag and
+// configuration checks, the stop grace period covers shutdown_timeout, and
+// docker/postfix-milter.sh (run on a scratch Postfix configuration, where
+// postconf is installed) points Postfix's smtpd_milters at the authmilter
+// service on the port the Dockerfile exposes.
+func TestComposeFiles(t *testing.T) {
+	const dir = "../../docker"
+	b, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	am, ok := c.Services["authmilter"]
+	if !ok {
+		t.Fatal("compose.yaml: no authmilter service")
+	}
+	pf, ok := c.Services["postfix"]
+	if !ok {
+		t.Fatal("compose.yaml: no postfix service")
+	}
+	if got := filepath.Join(dir, am.Build.Context, am.Build.Dockerfile); filepath.Clean(got) != filepath.Clean(filepath.Join(dir, "Dockerfile")) {
+		t.Errorf("authmilter builds %s, want docker/Dockerfile", got)
+	}
+	if !am.ReadOnly || strings.Join(am.CapDrop, ",") != "ALL" || !slices.Contains(am.SecurityOpt, "no-new-privileges:true") {
+		t.Errorf("authmilter: read_only %v, cap_drop %v, security_opt %v; want true, [ALL], no-new-privileges", am.ReadOnly, am.CapDrop, am.SecurityOpt)
+	}
+	for name, s := range c.Services {
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if _, err := os.Stat(filepath.Join(dir, src)); err != nil {
+				t.Errorf("%s mounts %s: %v", name, src, err)
+			}
+		}
+	}
+
+	// The daemon's command line: the image's entry point, then command.
+	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ENTRYPOINT (\[.*\])$`).FindSubmatch(df)
+	if m == nil {
+		t.Fatal("Dockerfile: no ENTRYPOINT in exec form")
+	}
+	var entry []string
+	if err := json.Unmarshal(m[1], &entry); err != nil {
+		t.Fatalf("Dockerfile ENTRYPOINT: %v", err)
+	}
+	f, err := parseDaemonFlags(append(entry[1:], am.Command...), io.Discard)
+	if err != nil {
+		t.Fatalf("authmilter command %q: %v", append(entry, am.Command...), err)
+	}
+	conf := ""
+	for _, v := range am.Volumes {
+		src, rest, _ := strings.Cut(v, ":")
+		if dst, _, _ := strings.Cut(rest, ":"); dst == f.config {
+			conf = filepath.Join(dir, src)
+		}
+	}
+	if conf == "" {
+		t.Fatalf("-config %s is not mounted", f.config)
+	}
+	f.config = conf
+	cfg, err := configure(f)
+	if err != nil {
+		t.Fatalf("authmilter configuration: %v", err)
+	}
+	_, listenAddr, _ := parseListen(cfg.Listen)
+	_, port, _ := net.SplitHostPort(listenAddr)
+	if !regexp.MustCompile(`(?m)^EXPOSE `+port+`$`).Match(df) || !slices.Contains(am.Expose, port) {
+		t.Errorf("listen %s: port %s not exposed by the Dockerfile and compose.yaml", cfg.Listen, port)
+	}
+	grace, err := time.ParseDuration(am.StopGracePeriod)
+	if err != nil || grace <= cfg.ShutdownTimeout {
+		t.Errorf("stop_grace_period %q must exceed shutdown_timeout %s", am.StopGracePeriod, cfg.ShutdownTimeout)
+	}
+
+	// Postfix: the wrapper script on a scratch configuration directory.
+	wantMilter := "inet:authmilter:" + port
+	if pf.Environment["AUTHMILTER_MILTER"] != wantMilter || !slices.Contains(pf.DependsOn, "authmilter") {
+		t.Errorf("postfix: AUTHMILTER_MILTER %q, depends_on %v; want %s and authmilter", pf.Environment["AUTHMILTER_MILTER"], pf.DependsOn, wantMilter)
+	}
+	if _, err := exec.LookPath("postconf"); err != nil {
+		t.Skip("postconf not installed; the Postfix wrapper script is not run")
+	}
+	pdir := t.TempDir()
+	for _, n := range []string{"main.cf", "master.cf"} {
+		if err := os.WriteFile(filepath.Join(pdir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("sh", filepath.Join(dir, "postfix-milter.sh"), "echo", "started")
+	cmd.Env = append(os.Environ(), "MAIL_CONFIG="+pdir, "AUTHMILTER_MILTER="+wantMilter,
+		"AUTHMILTER_SNIPPET=../../contrib/postfix/main.cf")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "started\n") {
+		t.Fatalf("postfix-milter.sh: %v\n%s", err, out)
+	}
+	for k, want := range map[string]string{
+		"smtpd_milters":         wantMilter,
+		"non_smtpd_milters":     "",
+		"milter_default_action": "tempfail",
+		"milter_protocol":       "6",
+		"milter_mail_macros":    "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}",
+	} {
+		got, err := exec.Command("postconf", "-c", pdir, "-h", k).Output()
+		if err != nil {
+			t.Fatalf("postconf -h %s: %v", k, err)
+		}
+		if strings.TrimSpace(string(got)) != want {
+			t.Errorf("after postfix-milter.sh: %s = %q, want %q", k, strings.TrimSpace(string(got)), want)
+		}
 	}
 }
