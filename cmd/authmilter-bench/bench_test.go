@@ -152,7 +152,7 @@ func TestRunAuthmilter(t *testing.T) {
 	}
 	if res.Expected != 60 {
 		for _, m := range c.Messages {
-			s, _, err := openSession([]string{addr}, 0, m)
+			s, _, err := openSession([]string{addr}, true, 0, m)
 			if err != nil {
 				t.Fatal(err)
 			}

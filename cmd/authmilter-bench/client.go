@@ -35,13 +35,14 @@ type milterConn struct {
 	actions uint32
 	proto   uint32
 	symlist [numStages][]string
+	quick   bool // TCP quick-ack before each read
 	off     bool // accepted or rejected for the whole session
 	offMsg  bool // accepted for the rest of this message
 }
 
 // dialMilter connects and negotiates as Postfix does: protocol 6, every
 // action and every protocol step offered.
-func dialMilter(addr string) (*milterConn, error) {
+func dialMilter(addr string, quick bool) (*milterConn, error) {
 	network := "tcp"
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", p
@@ -50,7 +51,7 @@ func dialMilter(addr string) (*milterConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &milterConn{c: c, r: bufio.NewReaderSize(c, 16<<10), w: packetWriter{w: c}}
+	m := &milterConn{c: c, r: bufio.NewReaderSize(c, 16<<10), w: packetWriter{w: c}, quick: quick}
 	var opt [12]byte
 	binary.BigEndian.PutUint32(opt[0:], protoVersion)
 	binary.BigEndian.PutUint32(opt[4:], mtaActions)
@@ -145,6 +146,9 @@ func (m *milterConn) wait() (reply, error) {
 	if err := m.flush(); err != nil {
 		return rep, err
 	}
+	if m.quick {
+		quickAck(m.c)
+	}
 	m.c.SetReadDeadline(time.Now().Add(ioTimeout))
 	for {
 		cmd, data, err := readPacket(m.r, &m.buf)
@@ -221,7 +225,7 @@ type session struct {
 
 // openSession connects to every milter and sends connect and HELO for the
 // client of msg.
-func openSession(addrs []string, id int, msg *Message) (*session, Outcome, error) {
+func openSession(addrs []string, quick bool, id int, msg *Message) (*session, Outcome, error) {
 	s := &session{id: id, vals: map[string]string{
 		"j": "mx.inbox.example", "{daemon_name}": "mx.inbox.example", "{daemon_addr}": "127.0.0.1",
 		"v": "Postfix 3.7.11", "_": "unknown [" + msg.ClientIP + "]",
@@ -229,7 +233,7 @@ func openSession(addrs []string, id int, msg *Message) (*session, Outcome, error
 		"{client_port}": "41234",
 	}}
 	for _, a := range addrs {
-		m, err := dialMilter(a)
+		m, err := dialMilter(a, quick)
 		if err != nil {
 			s.close()
 			return nil, Outcome{}, err

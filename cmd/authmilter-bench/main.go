@@ -133,6 +133,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	pids := fs.String("pid", "", "target `PIDs`, comma-separated, for RSS")
 	label := fs.String("label", "run", "label of the RESULT line")
 	metrics := fs.String("metrics", "", "authmilter metrics `URL`: DNS counters before and after")
+	noQuick := fs.Bool("no-quickack", false, "do not set TCP quick-ack before reads (delayed-ACK stalls show)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := RunConfig{Targets: strings.Split(*target, ","), Sessions: *c, Messages: *n, Duration: *dur,
-		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label}
+		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label, NoQuick: *noQuick}
 	var before map[string]float64
 	if *metrics != "" {
 		if before, err = scrapeDNS(*metrics); err != nil {

@@ -25,6 +25,7 @@ type RunConfig struct {
 	Warmup   int // messages sent first and not counted (warms DNS caches)
 	PIDs     []int
 	Label    string
+	NoQuick  bool // no TCP quick-ack: measure delayed-ACK stalls too
 }
 
 // Result is the outcome of a run.
@@ -109,7 +110,7 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 				}
 				n := min(cfg.PerConn, cfg.Messages-i)
 				first := c.Messages[i%len(c.Messages)]
-				s, refused, err := openSession(cfg.Targets, w, first)
+				s, refused, err := openSession(cfg.Targets, !cfg.NoQuick, w, first)
 				if err != nil {
 					for range n {
 						record(first, Outcome{Action: "error", Err: err})

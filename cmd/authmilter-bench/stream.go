@@ -18,7 +18,7 @@ type StreamResult struct {
 // RSS every 10 ms. The header is that of msg (a signed corpus message, so
 // the body is hashed all the way).
 func Stream(targets []string, msg *Message, mb int, pids []int) (*StreamResult, error) {
-	s, refused, err := openSession(targets, 0, msg)
+	s, refused, err := openSession(targets, true, 0, msg)
 	if err != nil {
 		return nil, err
 	}

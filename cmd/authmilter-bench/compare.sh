@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# compare.sh — authmilter against the Debian OpenDKIM → OpenDMARC pair and
+# the null milter (the harness's ceiling), on one corpus, in one run, at 8
+# and 32 concurrent sessions; then a 50 MB message through authmilter (RSS
+# growth) and a cold-cache run with 50 ms DNS answers (coalescing).
+#
+#   cmd/authmilter-bench/compare.sh [-n MESSAGES] [-s "8 32"] [-w WORKDIR]
+#
+# Needs root (apt-get, a DNS forwarder on 127.0.0.77:53, unshare -m to give
+# OpenDKIM/OpenDMARC a resolv.conf naming it). Everything is on loopback.
+# Not part of `go test ./...`: it takes a few minutes.
+set -euo pipefail
+
+N=4000
+SESSIONS="8 32"
+WORK=/tmp/authmilter-compare
+while getopts "n:s:w:" o; do
+	case $o in
+	n) N=$OPTARG ;;
+	s) SESSIONS=$OPTARG ;;
+	w) WORK=$OPTARG ;;
+	*) echo "usage: $0 [-n MESSAGES] [-s \"8 32\"] [-w WORKDIR]" >&2; exit 2 ;;
+	esac
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+mkdir -p "$WORK/bin"
+BIN=$WORK/bin
+
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+if ! command -v opendkim >/dev/null || ! command -v opendmarc >/dev/null || [ ! -f /usr/share/publicsuffix/public_suffix_list.dat ]; then
+	echo "== installing opendkim opendmarc publicsuffix"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opendkim opendmarc publicsuffix >/dev/null
+fi
+# The packages start daemons of their own on some systems; ours use other ports.
+
+echo "== building"
+(cd "$ROOT" && go build -o "$BIN/authmilter" ./cmd/authmilter && go build -o "$BIN/authmilter-bench" ./cmd/authmilter-bench)
+if [ ! -f "$WORK/corpus/manifest.json" ]; then
+	"$BIN/authmilter-bench" gen -dir "$WORK/corpus" -messages 400
+fi
+CORPUS=$WORK/corpus
+
+wait_port() { # host port
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing listens on $1:$2" >&2
+	exit 1
+}
+
+echo "== starting DNS, authmilter, OpenDKIM, OpenDMARC, null milter"
+"$BIN/authmilter-bench" dns -corpus "$CORPUS" -addr-file "$WORK/dns.addr" -forward 127.0.0.77:53 >"$WORK/dns.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/dns.addr" ] && break; sleep 0.1; done
+DNS=$(cat "$WORK/dns.addr")
+
+"$BIN/authmilter" -config "$HERE/authmilter.toml" -dns "$DNS" >"$WORK/authmilter.log" 2>&1 &
+AM=$!
+PIDS+=($AM)
+
+echo "nameserver 127.0.0.77" >"$WORK/resolv.conf"
+for f in opendkim opendmarc; do sed "s#@RUN@#$WORK#" "$HERE/$f.conf" >"$WORK/$f.conf"; done
+unshare -m sh -c "mount --bind $WORK/resolv.conf /etc/resolv.conf && exec opendkim -f -x $WORK/opendkim.conf" >"$WORK/opendkim.log" 2>&1 &
+DK=$!
+PIDS+=($DK)
+unshare -m sh -c "mount --bind $WORK/resolv.conf /etc/resolv.conf && exec opendmarc -f -c $WORK/opendmarc.conf" >"$WORK/opendmarc.log" 2>&1 &
+DM=$!
+PIDS+=($DM)
+
+"$BIN/authmilter-bench" null -listen 127.0.0.1:18890 >"$WORK/null.log" 2>&1 &
+PIDS+=($!)
+for p in 18890 18891 18892 18893; do wait_port 127.0.0.1 $p; done
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+bench() { # label sessions target pids extra...
+	local label=$1 c=$2 target=$3 pids=$4
+	shift 4
+	"$BIN/authmilter-bench" run -corpus "$CORPUS" -target "$target" -c "$c" -n "$N" -duration 40s \
+		-label "$label" ${pids:+-pid "$pids"} "$@" | tee -a "$RESULTS"
+}
+for c in $SESSIONS; do
+	bench null "$c" 127.0.0.1:18890 ""
+	bench authmilter "$c" 127.0.0.1:18893 "$AM" -warmup 400 -metrics http://127.0.0.1:18894/metrics
+	bench opendkim+opendmarc "$c" 127.0.0.1:18891,127.0.0.1:18892 "$DK,$DM" -warmup 400
+done
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== 50 MB message through authmilter"
+"$BIN/authmilter-bench" stream -corpus "$CORPUS" -target 127.0.0.1:18893 -mb 50 -pid "$AM" | tee -a "$RESULTS"
+
+echo "== cold cache: every DNS answer 50 ms late, a fresh authmilter"
+"$BIN/authmilter-bench" dns -corpus "$CORPUS" -dns-delay 50ms -addr-file "$WORK/dns-slow.addr" >"$WORK/dns-slow.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do [ -s "$WORK/dns-slow.addr" ] && break; sleep 0.1; done
+cat >"$WORK/cold.toml" <<EOT
+listen = "inet:127.0.0.1:18895"
+authserv_id = "bench.authmilter"
+[log]
+level = "warn"
+[metrics]
+listen = "127.0.0.1:18896"
+EOT
+"$BIN/authmilter" -config "$WORK/cold.toml" -dns "$(cat "$WORK/dns-slow.addr")" >"$WORK/authmilter-cold.log" 2>&1 &
+PIDS+=($!)
+wait_port 127.0.0.1 18895
+"$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18895 -c 8 -n 800 -duration 60s \
+	-label authmilter-cold -metrics http://127.0.0.1:18896/metrics | tee -a "$RESULTS"
+
+echo
+echo "== summary"
+awk '
+/^RESULT/ {
+	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
+	key = v["label"] "@" v["sessions"]
+	rate[key] = v["rate"]
+	printf "%-22s %3s sessions %8.0f msgs/s  EOM p50 %7.2f p95 %7.2f p99 %7.2f ms  RSS max %6.1f MB  expected %s/%s  %s\n",
+		v["label"], v["sessions"], v["rate"], v["eom_p50_ms"], v["eom_p95_ms"], v["eom_p99_ms"], v["rss_max_kb"] / 1024, v["expected"], v["msgs"], v["actions"]
+	if (!(v["sessions"] in seen)) { seen[v["sessions"]] = 1; order[++n] = v["sessions"] }
+}
+/^DNS label=authmilter-cold/ { print "cold cache: " $0 }
+/^STREAM/ { print "50 MB stream: " $0 }
+END {
+	for (i = 1; i <= n; i++) {
+		s = order[i]
+		a = rate["authmilter@" s]; p = rate["opendkim+opendmarc@" s]; z = rate["null@" s]
+		if (a && p && z) printf "ratios at %s sessions: authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, a / p, 100 * a / z
+	}
+}' "$RESULTS"
