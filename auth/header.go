@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/authmilter/authmilter/auth/authres"
@@ -56,8 +57,16 @@ func (e *Evaluator) header(r *Report) string {
 	if r.HELO.Result != "" && r.HELO.Domain != "" {
 		heloRes = &authres.SPFResult{Result: string(r.HELO.Result), Identity: r.HELO.Domain, Reason: r.HELO.Reason}
 	}
-	dk := make([]authres.DKIMResult, 0, len(r.DKIM))
-	for _, d := range r.DKIM {
+	dk := make([]authres.DKIMResult, 0, min(len(r.DKIM), e.cfg.DKIM.MaxSignatures+1))
+	for i, d := range r.DKIM {
+		if i == e.cfg.DKIM.MaxSignatures {
+			// Signatures past the limit were not verified: one line says
+			// so, instead of one each (1,000 signatures made a 114 KB
+			// field, over Postfix's header_size_limit).
+			dk = append(dk, authres.DKIMResult{Result: "policy",
+				Reason: fmt.Sprintf("%d more signatures not verified", len(r.DKIM)-i)})
+			break
+		}
 		dk = append(dk, authres.DKIMResult{
 			Result: d.Result, Domain: d.Domain, Identity: d.Identifier, Selector: d.Selector,
 			Signature: d.HeaderB, Reason: d.Reason,

@@ -184,6 +184,8 @@ func (m *Message) Header(name, value string) {
 		m.overLimit = fmt.Sprintf("more than %d header fields", m.e.cfg.Limits.MaxHeaders)
 	case m.headerBytes > m.e.cfg.Limits.MaxHeaderBytes:
 		m.overLimit = fmt.Sprintf("header block larger than %d bytes", m.e.cfg.Limits.MaxHeaderBytes)
+	case strings.Count(raw, "\n") > m.e.cfg.Limits.MaxFieldLines:
+		m.overLimit = fmt.Sprintf("a header field folded over more than %d lines", m.e.cfg.Limits.MaxFieldLines)
 	}
 	if m.overLimit != "" {
 		m.dkim.Abort()
