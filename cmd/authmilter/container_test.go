@@ -222,6 +222,10 @@ func TestContainer(t *testing.T) {
 		}
 	})
 
+	t.Run("default entry point listens on 0.0.0.0:8893", func(t *testing.T) {
+		checkDefaultListen(t, p, image)
+	})
+
 	// SIGTERM from podman stop reaches the daemon as PID 1 and it exits 0.
 	p.must(t, time.Minute, "stop", "-t", "40", name)
 	stopped = true
@@ -230,6 +234,51 @@ func TestContainer(t *testing.T) {
 	}
 	logs := p.must(t, time.Minute, "logs", name)
 	mustContain(t, "container log", logs, "authmilter started", "shutting down", "authmilter stopped")
+}
+
+// checkDefaultListen runs the image with its own entry point unchanged (as
+// compose.yaml does) in a network namespace of its own, so that port 8893
+// cannot clash with anything on the host, and finds its listening socket in
+// /proc/PID/net/tcp, which shows the sockets of the process's namespace.
+func checkDefaultListen(t *testing.T, p *podman, image string) {
+	const name = "authmilter-container-test-default"
+	p.run(time.Minute, "rm", "-f", "-t", "0", name)
+	// -dns only because a namespace without a network has no resolv.conf servers.
+	p.must(t, 2*time.Minute, "run", "-d", "--name", name, "--network=none", "--read-only", "--cap-drop=ALL",
+		image, "-dns", "127.0.0.1:53")
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := p.run(time.Minute, "logs", name)
+			t.Logf("container log:\n%s", logs)
+		}
+		p.run(time.Minute, "rm", "-f", "-t", "0", name)
+	})
+	pid := p.must(t, time.Minute, "inspect", "-f", "{{.State.Pid}}", name)
+	// Go listens on 0.0.0.0 with a dual-stack IPv6 socket where it can.
+	port := fmt.Sprintf(":%04X", 8893)
+	want := map[string]string{"tcp": "00000000" + port, "tcp6": "00000000000000000000000000000000" + port}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var seen []byte
+		for file, local := range want {
+			b, err := os.ReadFile("/proc/" + pid + "/net/" + file)
+			if err != nil {
+				continue // no IPv6 in the kernel: no tcp6
+			}
+			seen = append(seen, b...)
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				f := strings.Fields(line)
+				if len(f) > 3 && f[1] == local && f[3] == "0A" { // 0A: LISTEN
+					t.Logf("container %s listens on %s (/proc/%s/net/%s)", name, local, pid, file)
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket listening on 0.0.0.0:8893 in the container after 15s:\n%s", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // checkImage checks the final stage: one layer (the binary), the user,
