@@ -107,7 +107,11 @@ func daemonBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "authmilter")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("AUTHMILTER_RACE") == "1" {
+			args = append(args, "-race") // the daemon itself under the race detector
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -168,6 +172,9 @@ func (d *daemon) Stop(t *testing.T) {
 	case err := <-d.done:
 		if err != nil {
 			t.Errorf("authmilter exited with %v", err)
+		}
+		if strings.Contains(d.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in the daemon")
 		}
 	case <-time.After(40 * time.Second):
 		d.cmd.Process.Kill()
