@@ -14,6 +14,16 @@ import (
 func rawField(name, value string) string {
 	var b strings.Builder
 	b.Grow(len(name) + len(value) + 4)
+	if strings.ContainsAny(name, "\r\n") {
+		// No MTA sends a line break in a field name; anything else on the
+		// socket might, to plant a field of its own in what DKIM sees.
+		name = strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, name)
+	}
 	b.WriteString(name)
 	b.WriteByte(':')
 	writeCRLF(&b, value)
