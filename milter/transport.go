@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bufio"
 	"encoding/binary"
 	"net"
 	"sync"
@@ -36,6 +37,11 @@ type trackedConn struct {
 	rhdrN int
 	rleft int
 
+	// br buffers reads: go-milter reads each packet's length and body
+	// straight from the connection, two system calls per packet, and with
+	// the no-reply steps the MTA sends many packets in one segment.
+	br *bufio.Reader
+
 	wmu     sync.Mutex
 	pending []byte // bytes of packets not yet complete, or held modifications
 }
@@ -45,15 +51,27 @@ type trackedConn struct {
 // MTA (or anything else on the socket) trickling a byte at a time cannot
 // hold the session forever.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.idle > 0 && c.rhdrN == 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(connReader{c}, 16<<10)
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.br.Read(p)
 	c.advance(p[:n])
 	if err != nil {
 		c.end() // go-milter ends the session on any read error
 	}
 	return n, err
+}
+
+// connReader is what the read buffer reads from: the connection, with the
+// idle deadline set when the reader (go-milter) is between packets.
+type connReader struct{ c *trackedConn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.idle > 0 && c.rhdrN == 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	return c.Conn.Read(p)
 }
 
 // advance follows the packet framing (a 4-byte big-endian length, then that
