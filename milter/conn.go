@@ -75,12 +75,31 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
 	}
 	*err = nil
+	if noReply(stage) {
+		// The MTA waits for no reply at this stage; a message in flight
+		// is answered with the failure action at end of message.
+		*resp = nil
+		return
+	}
 	if stage == "eom" || s.msg == nil {
 		*resp = s.failureReply()
 		s.endMessage()
 		return
 	}
 	*resp = replyContinue // the failure is answered at end of message
+}
+
+// noReply reports whether the MTA expects no reply at a stage: the stages
+// Server.Serve negotiates with SMFIP_NR_* (RCPT, each header, end of
+// header, each body chunk). Their handlers return a nil Response, which
+// go-milter does not write; the MTA streams the message without waiting a
+// round trip per header and per chunk.
+func noReply(stage string) bool {
+	switch stage {
+	case "rcpt", "header", "eoh", "body":
+		return true
+	}
+	return false
 }
 
 // failureReply answers a message that could not be evaluated with the
@@ -126,7 +145,7 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 func (s *session) RcptTo(rcptTo string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("rcpt", &resp, &err)
 	s.macros(m)
-	return replyContinue, nil
+	return nil, nil // SMFIP_NR_RCPT: no reply
 }
 
 func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
@@ -134,7 +153,7 @@ func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilte
 	if s.msg != nil {
 		s.msg.am.Header(name, value)
 	}
-	return replyContinue, nil
+	return nil, nil // SMFIP_NR_HDR: no reply
 }
 
 func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp gomilter.Response, err error) {
@@ -143,7 +162,7 @@ func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp go
 	if s.msg != nil {
 		s.msg.am.EndHeaders()
 	}
-	return replyContinue, nil
+	return nil, nil // SMFIP_NR_EOH: no reply
 }
 
 func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (resp gomilter.Response, err error) {
@@ -151,7 +170,7 @@ func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (resp gomilter.R
 	if s.msg != nil {
 		s.msg.am.Body(chunk)
 	}
-	return replyContinue, nil
+	return nil, nil // SMFIP_NR_BODY: no reply
 }
 
 func (s *session) Body(m *gomilter.Modifier) (resp gomilter.Response, err error) {

@@ -36,6 +36,10 @@ type trackedConn struct {
 	rhdr  [4]byte
 	rhdrN int
 	rleft int
+	// rcmd is the command byte of the packet being read (or last read);
+	// rcmdNext says the next byte read is one.
+	rcmd     byte
+	rcmdNext bool
 
 	// br buffers reads: go-milter reads each packet's length and body
 	// straight from the connection, two system calls per packet, and with
@@ -84,11 +88,15 @@ func (c *trackedConn) advance(b []byte) {
 			b = b[k:]
 			if c.rhdrN == 4 {
 				c.rleft = int(binary.BigEndian.Uint32(c.rhdr[:]))
+				c.rcmdNext = c.rleft > 0
 				if c.rleft == 0 {
 					c.rhdrN = 0
 				}
 			}
 			continue
+		}
+		if c.rcmdNext {
+			c.rcmd, c.rcmdNext = b[0], false
 		}
 		k := min(len(b), c.rleft)
 		c.rleft -= k
@@ -125,6 +133,14 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 			break
 		}
 		code := c.pending[off+4]
+		if code == 'c' && noReplyCommand(c.rcmd) {
+			// go-milter answers "continue" by itself to a header packet it
+			// cannot split (a NUL in the value): the MTA, told that
+			// headers get no reply, would take it as the answer to its
+			// next command. It is dropped.
+			c.pending = append(c.pending[:off], c.pending[off+4+n:]...)
+			continue
+		}
 		off += 4 + n
 		if !isModification(code) {
 			// Everything up to here goes out; a partial packet stays.
@@ -151,6 +167,17 @@ func (c *trackedConn) send(b []byte) error {
 	}
 	_, err := c.Conn.Write(b)
 	return err
+}
+
+// noReplyCommand reports whether the MTA expects no reply to a command:
+// those negotiated with SMFIP_NR_* in Server.Serve (RCPT, header, end of
+// header, body chunk).
+func noReplyCommand(cmd byte) bool {
+	switch cmd {
+	case 'R', 'L', 'N', 'B':
+		return true
+	}
+	return false
 }
 
 // isModification reports whether a milter response code is a message
