@@ -137,6 +137,11 @@ func (e *testEnv) clientConn() (*gomilter.ClientSession, net.Conn) {
 		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
 	})
 	s, err := c.Session()
+	if d.conn != nil {
+		e.mu.Lock()
+		e.clients = append(e.clients, d.conn)
+		e.mu.Unlock()
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
