@@ -58,6 +58,7 @@ type envOptions struct {
 	auth   func(*auth.Config)
 	milter func(*Config)
 	dns    func(*dns.Config)
+	log    *slog.Logger // default: debug text into testEnv.logs
 }
 
 func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
@@ -84,6 +85,9 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.log != nil {
+		log = o.log
+	}
 	ev, err := auth.New(acfg, res, log)
 	if err != nil {
 		t.Fatal(err)
