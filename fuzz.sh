@@ -36,7 +36,7 @@ run() {
 	else
 		status=FAIL
 	fi
-	last=$(grep '^fuzz: elapsed' "$log" | tail -1)
+	last=$(grep '^fuzz: elapsed.*execs:' "$log" | tail -1)
 	execs=$(echo "$last" | sed -n 's/.*execs: \([0-9]*\).*/\1/p')
 	corpus=$(echo "$last" | sed -n 's/.*(total: \([0-9]*\)).*/\1/p')
 	printf '%-6s %-22s %-16s execs=%-12s corpus=%s\n' "$status" "$name" "$pkg" "${execs:-?}" "${corpus:-?}"
