@@ -172,7 +172,6 @@ func TestContainer(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	const name = "authmilter-container-test"
-	p.run(time.Minute, "rm", "-f", "-t", "0", name) // a leftover of an interrupted run
 	p.must(t, 2*time.Minute, "run", "-d", "--name", name, "--network=host",
 		"--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges",
 		"-v", conf+":/etc/authmilter/authmilter.toml:ro",
@@ -242,7 +241,6 @@ func TestContainer(t *testing.T) {
 // /proc/PID/net/tcp, which shows the sockets of the process's namespace.
 func checkDefaultListen(t *testing.T, p *podman, image string) {
 	const name = "authmilter-container-test-default"
-	p.run(time.Minute, "rm", "-f", "-t", "0", name)
 	// -dns only because a namespace without a network has no resolv.conf servers.
 	p.must(t, 2*time.Minute, "run", "-d", "--name", name, "--network=none", "--read-only", "--cap-drop=ALL",
 		image, "-dns", "127.0.0.1:53")
