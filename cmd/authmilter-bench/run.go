@@ -43,6 +43,12 @@ type Result struct {
 	FirstErr error
 	RSS      RSS
 	Bytes    int64
+	// CPU is the targets' user+system CPU time during the run (from
+	// /proc/PID/stat), summed over the PIDs: steadier than msgs/s when
+	// other processes share the cores.
+	CPU time.Duration
+	// SelfCPU is the generator's own CPU time during the run.
+	SelfCPU time.Duration
 }
 
 // RSS summarizes the targets' resident memory during a run (KiB, summed
@@ -79,6 +85,7 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 	rssDone := make(chan RSS)
 	go func() { rssDone <- sampleRSS(cfg.PIDs, 100*time.Millisecond, stopRSS) }()
 
+	cpu0, self0 := readCPU(cfg.PIDs), readCPU([]int{os.Getpid()})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range cfg.Sessions {
@@ -144,7 +151,8 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(stopRSS)
-	res := &Result{Label: cfg.Label, Sessions: cfg.Sessions, Elapsed: elapsed, Actions: map[string]int{}, RSS: <-rssDone}
+	res := &Result{Label: cfg.Label, Sessions: cfg.Sessions, Elapsed: elapsed, Actions: map[string]int{}, RSS: <-rssDone,
+		CPU: readCPU(cfg.PIDs) - cpu0, SelfCPU: readCPU([]int{os.Getpid()}) - self0}
 	var eom, total []time.Duration
 	for _, o := range outs {
 		eom = append(eom, o.eom...)
@@ -222,6 +230,31 @@ func readRSS(pids []int) int64 {
 	return sum
 }
 
+// readCPU sums utime and stime of the PIDs from /proc/PID/stat (clock
+// ticks of 10 ms on Linux).
+func readCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		sum += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return sum
+}
+
 // Print writes a human report and one machine-readable RESULT line.
 func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "%s: %d sessions, %d messages (%.1f MB) in %.2fs: %.0f msgs/s\n",
@@ -237,17 +270,22 @@ func (r *Result) Print(w io.Writer) {
 	for _, k := range keys {
 		acts = append(acts, fmt.Sprintf("%s=%d", k, r.Actions[k]))
 	}
-	fmt.Fprintf(w, "  actions: %s; as the corpus expects: %d/%d\n", strings.Join(acts, " "), r.Expected, r.Messages)
+	cpuPerMsg, selfPerMsg := 0.0, 0.0
+	if r.Messages > 0 {
+		cpuPerMsg = float64(r.CPU.Microseconds()) / float64(r.Messages)
+		selfPerMsg = float64(r.SelfCPU.Microseconds()) / float64(r.Messages)
+	}
+	fmt.Fprintf(w, "  actions: %s; as the corpus expects: %d/%d; generator CPU %.0f us/msg\n", strings.Join(acts, " "), r.Expected, r.Messages, selfPerMsg)
 	if r.RSS.Start > 0 {
-		fmt.Fprintf(w, "  target RSS: start %.1f MB, max %.1f MB, end %.1f MB\n",
-			float64(r.RSS.Start)/1024, float64(r.RSS.Max)/1024, float64(r.RSS.End)/1024)
+		fmt.Fprintf(w, "  target RSS: start %.1f MB, max %.1f MB, end %.1f MB; target CPU %.0f us/msg\n",
+			float64(r.RSS.Start)/1024, float64(r.RSS.Max)/1024, float64(r.RSS.End)/1024, cpuPerMsg)
 	}
 	if r.FirstErr != nil {
 		fmt.Fprintf(w, "  errors: %d, first: %v\n", r.Errors, r.FirstErr)
 	}
-	fmt.Fprintf(w, "RESULT label=%s sessions=%d msgs=%d rate=%.1f eom_p50_ms=%.3f eom_p95_ms=%.3f eom_p99_ms=%.3f rss_start_kb=%d rss_max_kb=%d expected=%d errors=%d actions=%s\n",
+	fmt.Fprintf(w, "RESULT label=%s sessions=%d msgs=%d rate=%.1f eom_p50_ms=%.3f eom_p95_ms=%.3f eom_p99_ms=%.3f rss_start_kb=%d rss_max_kb=%d cpu_us_msg=%.0f gen_cpu_us_msg=%.0f expected=%d errors=%d actions=%s\n",
 		r.Label, r.Sessions, r.Messages, r.Rate, msf(r.EOM[0]), msf(r.EOM[1]), msf(r.EOM[2]),
-		r.RSS.Start, r.RSS.Max, r.Expected, r.Errors, strings.Join(acts, ","))
+		r.RSS.Start, r.RSS.Max, cpuPerMsg, selfPerMsg, r.Expected, r.Errors, strings.Join(acts, ","))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", msf(d)) }
