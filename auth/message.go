@@ -310,6 +310,14 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		r.FromError = "multiple"
 	case err != nil:
 		r.FromError = "malformed"
+	case len(authors) > m.e.cfg.DMARC.MaxFromDomains:
+		// Only max_from_domains domains would be evaluated: a forger
+		// could list harmless domains first and the one whose p=reject
+		// it escapes last. Such a From is treated as unusable (RFC 9989
+		// §11.5 leaves the choice to the receiver), which fails closed.
+		r.FromError = "malformed"
+		r.Problem = fmt.Sprintf("From names %d author domains, more than dmarc.max_from_domains (%d)",
+			len(authors), m.e.cfg.DMARC.MaxFromDomains)
 	}
 	r.Authors = authors
 	if r.FromError == "" && m.overLimit == "" {
