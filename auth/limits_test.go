@@ -99,6 +99,13 @@ func TestLimitsEnforced(t *testing.T) {
 					t.Errorf("spf %+v", r.SPF)
 				}
 			}},
+		{"max_from_domains: the p=reject domain listed last", func(c *auth.Config) { c.DMARC.MaxFromDomains = 2 }, "a@sender.test",
+			"From: <a@x.test>, <b@y.test>, <ceo@sender.test>\r\n\r\nbody\r\n", "more than dmarc.max_from_domains (2)", "permerror", "reject",
+			func(t *testing.T, r *auth.Report) {
+				if r.FromError != "malformed" || r.Decision.Code != "550" {
+					t.Errorf("from error %q, decision %+v", r.FromError, r.Decision)
+				}
+			}},
 		{"evaluation_timeout", func(c *auth.Config) { c.Limits.EvaluationTimeout = 300 * time.Millisecond }, "a@sender.block.test",
 			"From: <a@block.test>\r\n\r\nbody\r\n", "", "temperror", "tempfail",
 			func(t *testing.T, r *auth.Report) {
