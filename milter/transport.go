@@ -40,6 +40,9 @@ type trackedConn struct {
 	// rcmdNext says the next byte read is one.
 	rcmd     byte
 	rcmdNext bool
+	// inject is read by go-milter before anything else from the
+	// connection: an ABORT after each end of message (see advance).
+	inject []byte
 
 	// br buffers reads: go-milter reads each packet's length and body
 	// straight from the connection, two system calls per packet, and with
@@ -57,6 +60,11 @@ type trackedConn struct {
 func (c *trackedConn) Read(p []byte) (int, error) {
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(connReader{c}, 16<<10)
+	}
+	if len(c.inject) > 0 {
+		n := copy(p, c.inject)
+		c.inject = c.inject[n:]
+		return n, nil
 	}
 	n, err := c.br.Read(p)
 	c.advance(p[:n])
@@ -103,9 +111,20 @@ func (c *trackedConn) advance(b []byte) {
 		b = b[k:]
 		if c.rleft == 0 {
 			c.rhdrN = 0
+			if c.rcmd == 'E' && len(b) == 0 {
+				// go-milter keeps every header field of the connection
+				// in a map that only ABORT clears, and Sendmail sends no
+				// ABORT after end of message: go-milter reads one of our
+				// own next (it answers ABORT with nothing; our Abort has
+				// no message left to drop).
+				c.inject = append(c.inject[:0], abortPacket...)
+			}
 		}
 	}
 }
+
+// abortPacket is SMFIC_ABORT.
+var abortPacket = []byte{0, 0, 0, 1, 'A'}
 
 // end runs release once; only the session's goroutine calls it.
 func (c *trackedConn) end() {
