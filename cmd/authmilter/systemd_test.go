@@ -217,11 +217,15 @@ func TestSystemdAnalyze(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/authmilter", bin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(sa, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
+	// Lines about other units of the machine are not ours to judge.
+	out, err := exec.Command(sa, "verify", path).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "authmilter") {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	} else if len(out) > 0 {
+		t.Logf("systemd-analyze verify said, about other units:\n%s", out)
 	}
 	// Exposure is 0.0 (locked down) to 10.0; --threshold is in tenths.
-	out, err := exec.Command(sa, "security", "--offline=yes", "--threshold=20", "--no-pager", path).CombinedOutput()
+	out, err = exec.Command(sa, "security", "--offline=yes", "--threshold=20", "--no-pager", path).CombinedOutput()
 	m := regexp.MustCompile(`Overall exposure level for authmilter\.service: ([0-9.]+ \S+)`).FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("systemd-analyze security: no overall exposure level (%v):\n%s", err, out)
