@@ -163,6 +163,15 @@ func TestContainer(t *testing.T) {
 		"--build-arg", "BIN_STAGE=prebuilt", "-t", image, buildCtx)
 	checkImage(t, p, image)
 
+	// Without BIN_STAGE the build stage must be the one chosen: buildah 1.28
+	// once skipped it and failed with "build: image not known". No Go image
+	// exists here, so the build stops at pulling it, by name.
+	out, err := p.run(time.Minute, "build", "--pull=never", "-f", "../../docker/Dockerfile",
+		"--build-arg", "GO_IMAGE=localhost/authmilter-no-such-go:test", buildCtx)
+	if err == nil || !strings.Contains(out, "authmilter-no-such-go") {
+		t.Errorf("default build: want a failure at the missing GO_IMAGE, got %v:\n%s", err, out)
+	}
+
 	w := newE2EWorld(t)
 	confDir := t.TempDir()
 	conf := filepath.Join(confDir, "authmilter.toml")
