@@ -36,6 +36,8 @@ type trackedConn struct {
 	rhdr  [4]byte
 	rhdrN int
 	rleft int
+	// pktStart is when go-milter began reading the current packet.
+	pktStart time.Time
 	// rcmd is the command byte of the packet being read (or last read);
 	// rcmdNext says the next byte read is one.
 	rcmd     byte
@@ -80,8 +82,15 @@ type connReader struct{ c *trackedConn }
 
 func (r connReader) Read(p []byte) (int, error) {
 	c := r.c
-	if c.idle > 0 && c.rhdrN == 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	if c.idle > 0 {
+		// Between packets the MTA has idle_timeout for the next one;
+		// within one, idle_timeout from its start, however long
+		// processing the packets buffered before it took.
+		start := time.Now()
+		if c.rhdrN != 0 {
+			start = c.pktStart
+		}
+		c.Conn.SetReadDeadline(start.Add(c.idle))
 	}
 	return c.Conn.Read(p)
 }
@@ -91,6 +100,9 @@ func (r connReader) Read(p []byte) (int, error) {
 func (c *trackedConn) advance(b []byte) {
 	for len(b) > 0 {
 		if c.rhdrN < 4 {
+			if c.rhdrN == 0 {
+				c.pktStart = time.Now()
+			}
 			k := copy(c.rhdr[c.rhdrN:], b)
 			c.rhdrN += k
 			b = b[k:]
