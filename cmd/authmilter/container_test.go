@@ -234,6 +234,20 @@ func TestContainer(t *testing.T) {
 		checkDefaultListen(t, p, image)
 	})
 
+	// SIGHUP reaches PID 1 in the container and reloads the mounted file.
+	p.must(t, time.Minute, "kill", "-s", "HUP", name)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		logs, _ := p.run(time.Minute, "logs", name)
+		if strings.Contains(logs, "configuration reloaded") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"configuration reloaded\" in the container log 15s after SIGHUP:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// SIGTERM from podman stop reaches the daemon as PID 1 and it exits 0.
 	p.must(t, time.Minute, "stop", "-t", "40", name)
 	stopped = true
@@ -241,7 +255,7 @@ func TestContainer(t *testing.T) {
 		t.Errorf("container exit code %s after podman stop, want 0", code)
 	}
 	logs := p.must(t, time.Minute, "logs", name)
-	mustContain(t, "container log", logs, "authmilter started", "shutting down", "authmilter stopped")
+	mustContain(t, "container log", logs, "authmilter started", "configuration reloaded", "shutting down", "authmilter stopped")
 }
 
 // checkDefaultListen runs the image with its own entry point unchanged (as
