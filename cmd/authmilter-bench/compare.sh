@@ -4,7 +4,11 @@
 # and 32 concurrent sessions; then a 50 MB message through authmilter (RSS
 # growth) and a cold-cache run with 50 ms DNS answers (coalescing).
 #
-#   cmd/authmilter-bench/compare.sh [-n MESSAGES] [-s "8 32"] [-w WORKDIR]
+#   cmd/authmilter-bench/compare.sh [-n MESSAGES] [-s "8 32"] [-r REPEATS] [-w WORKDIR] [-a AUTHMILTER]
+#
+# Each (target, sessions) is run REPEATS times, interleaved; the summary
+# takes the median msgs/s. -a runs a prebuilt authmilter binary (e.g. an
+# older commit's) instead of building this tree's.
 #
 # Needs root (apt-get, a DNS forwarder on 127.0.0.77:53, unshare -m to give
 # OpenDKIM/OpenDMARC a resolv.conf naming it). Everything is on loopback.
@@ -13,13 +17,17 @@ set -euo pipefail
 
 N=4000
 SESSIONS="8 32"
+REPEATS=1
 WORK=/tmp/authmilter-compare
-while getopts "n:s:w:" o; do
+AMBIN=
+while getopts "n:s:r:w:a:" o; do
 	case $o in
 	n) N=$OPTARG ;;
 	s) SESSIONS=$OPTARG ;;
+	r) REPEATS=$OPTARG ;;
 	w) WORK=$OPTARG ;;
-	*) echo "usage: $0 [-n MESSAGES] [-s \"8 32\"] [-w WORKDIR]" >&2; exit 2 ;;
+	a) AMBIN=$OPTARG ;;
+	*) echo "usage: $0 [-n MESSAGES] [-s \"8 32\"] [-r REPEATS] [-w WORKDIR] [-a AUTHMILTER]" >&2; exit 2 ;;
 	esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +51,7 @@ fi
 
 echo "== building"
 (cd "$ROOT" && go build -o "$BIN/authmilter" ./cmd/authmilter && go build -o "$BIN/authmilter-bench" ./cmd/authmilter-bench)
+if [ -n "$AMBIN" ]; then cp "$AMBIN" "$BIN/authmilter"; fi
 if [ ! -f "$WORK/corpus/manifest.json" ]; then
 	"$BIN/authmilter-bench" gen -dir "$WORK/corpus" -messages 400
 fi
@@ -91,10 +100,16 @@ bench() { # label sessions target pids extra...
 	"$BIN/authmilter-bench" run -corpus "$CORPUS" -target "$target" -c "$c" -n "$N" -duration 40s \
 		-label "$label" ${pids:+-pid "$pids"} "$@" | tee -a "$RESULTS"
 }
+# Warm every cache (authmilter's DNS cache, the pair's libunbound and
+# resolver paths) once; later runs need no warmup.
+"$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18893 -c 8 -n 400 -label warm >/dev/null
+"$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18891,127.0.0.1:18892 -c 8 -n 400 -label warm >/dev/null
 for c in $SESSIONS; do
-	bench null "$c" 127.0.0.1:18890 "$NU"
-	bench authmilter "$c" 127.0.0.1:18893 "$AM" -warmup 400 -metrics http://127.0.0.1:18894/metrics
-	bench opendkim+opendmarc "$c" 127.0.0.1:18891,127.0.0.1:18892 "$DK,$DM" -warmup 400
+	for _ in $(seq "$REPEATS"); do
+		bench null "$c" 127.0.0.1:18890 "$NU"
+		bench authmilter "$c" 127.0.0.1:18893 "$AM" -metrics http://127.0.0.1:18894/metrics
+		bench opendkim+opendmarc "$c" 127.0.0.1:18891,127.0.0.1:18892 "$DK,$DM"
+	done
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -124,10 +139,16 @@ wait_port 127.0.0.1 18895
 echo
 echo "== summary"
 awk '
+function median(list,    a, n, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
 /^RESULT/ {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
 	key = v["label"] "@" v["sessions"]
-	rate[key] = v["rate"]
+	rates[key] = rates[key] " " v["rate"]
+	cpu[key] = cpu[key] " " (v["cpu_us_msg"] + v["gen_cpu_us_msg"])
 	printf "%-20s %3s sessions %6.0f msgs/s  EOM p50 %6.2f p95 %6.2f p99 %7.2f ms  RSS max %5.1f MB  CPU/msg milter %5d us gen %4d us  expected %s/%s  %s\n",
 		v["label"], v["sessions"], v["rate"], v["eom_p50_ms"], v["eom_p95_ms"], v["eom_p99_ms"], v["rss_max_kb"] / 1024, v["cpu_us_msg"], v["gen_cpu_us_msg"], v["expected"], v["msgs"], v["actions"]
 	if (!(v["sessions"] in seen)) { seen[v["sessions"]] = 1; order[++n] = v["sessions"] }
@@ -137,7 +158,9 @@ awk '
 END {
 	for (i = 1; i <= n; i++) {
 		s = order[i]
-		a = rate["authmilter@" s]; p = rate["opendkim+opendmarc@" s]; z = rate["null@" s]
-		if (a && p && z) printf "ratios at %s sessions: authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, a / p, 100 * a / z
+		a = median(rates["authmilter@" s]); p = median(rates["opendkim+opendmarc@" s]); z = median(rates["null@" s])
+		if (a && p && z) printf "median msgs/s at %s sessions: null %.0f, authmilter %.0f, pair %.0f; authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, z, a, p, a / p, 100 * a / z
+		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s])
+		if (a && p && z) printf "CPU per message (milter + generator, median) at %s sessions: null %d us, authmilter %d us, pair %d us: CPU-bound capacity authmilter / pair = %.1fx, authmilter / null = %.0f%%\n", s, z, a, p, p / a, 100 * z / a
 	}
 }' "$RESULTS"
