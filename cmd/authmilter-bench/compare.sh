@@ -66,6 +66,14 @@ wait_port() { # host port
 	exit 1
 }
 
+for p in 18890 18891 18892 18893 18894 18895 18896; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		echo "port 127.0.0.1:$p is in use: stop what listens there first" >&2
+		exit 1
+	fi
+done
+
+rm -f "$WORK/dns.addr" "$WORK/dns-slow.addr" # never read a previous run's address
 echo "== starting DNS, authmilter, OpenDKIM, OpenDMARC, null milter"
 "$BIN/authmilter-bench" dns -corpus "$CORPUS" -addr-file "$WORK/dns.addr" -forward 127.0.0.77:53 >"$WORK/dns.log" 2>&1 &
 PIDS+=($!)
@@ -89,6 +97,12 @@ PIDS+=($DM)
 NU=$!
 PIDS+=($NU)
 for p in 18890 18891 18892 18893; do wait_port 127.0.0.1 $p; done
+for p in "${PIDS[@]}"; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		echo "a daemon exited at start; see $WORK/*.log" >&2
+		exit 1
+	fi
+done
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
