@@ -257,3 +257,16 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, a := range []string{"127.0.0.1:8893", "[::1]:25", "localhost:1", "127.0.0.77:53", "unix:/run/x.sock"} {
+		if err := loopbackOnly(a); err != nil {
+			t.Errorf("%s: %v", a, err)
+		}
+	}
+	for _, a := range []string{"198.51.100.1:25", "0.0.0.0:8893", "example.com:25", "10.0.0.1:1", "nonsense"} {
+		if loopbackOnly(a) == nil {
+			t.Errorf("%s accepted", a)
+		}
+	}
+}

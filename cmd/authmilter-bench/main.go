@@ -105,6 +105,9 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := loopbackOnly(*listen); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -148,7 +151,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := RunConfig{Targets: strings.Split(*target, ","), Sessions: *c, Messages: *n, Duration: *dur,
+	targets, err := loopbackTargets(*target)
+	if err != nil {
+		return err
+	}
+	cfg := RunConfig{Targets: targets, Sessions: *c, Messages: *n, Duration: *dur,
 		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label, NoQuick: *noQuick}
 	var before map[string]float64
 	if *metrics != "" {
@@ -203,7 +210,11 @@ func cmdStream(args []string, stdout, stderr io.Writer) error {
 			break
 		}
 	}
-	r, err := Stream(strings.Split(*target, ","), msg, *mb, pl)
+	targets, err := loopbackTargets(*target)
+	if err != nil {
+		return err
+	}
+	r, err := Stream(targets, msg, *mb, pl)
 	if err != nil {
 		return err
 	}
@@ -213,6 +224,35 @@ func cmdStream(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "STREAM mb=%d seconds=%.2f rss_start_kb=%d rss_max_kb=%d growth_kb=%d action=%s\n",
 		*mb, r.Elapsed.Seconds(), r.RSS.Start, r.RSS.Max, r.RSS.Max-r.RSS.Start, r.Action)
 	return nil
+}
+
+// loopbackOnly refuses an address that is not a unix socket or a loopback
+// host:port: the bench never sends traffic anywhere else.
+func loopbackOnly(addr string) error {
+	if strings.HasPrefix(addr, "unix:") {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q: only loopback addresses (127.0.0.0/8, ::1) or unix:/path", addr)
+	}
+	return nil
+}
+
+func loopbackTargets(list string) ([]string, error) {
+	targets := strings.Split(list, ",")
+	for _, t := range targets {
+		if err := loopbackOnly(t); err != nil {
+			return nil, err
+		}
+	}
+	return targets, nil
 }
 
 func parsePIDs(s string) ([]int, error) {
