@@ -145,10 +145,11 @@ level = "warn"
 listen = "127.0.0.1:18896"
 EOT
 "$BIN/authmilter" -config "$WORK/cold.toml" -dns "$(cat "$WORK/dns-slow.addr")" >"$WORK/authmilter-cold.log" 2>&1 &
-PIDS+=($!)
+COLD=$!
+PIDS+=($COLD)
 wait_port 127.0.0.1 18895
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18895 -c 8 -n 800 -duration 60s \
-	-label authmilter-cold -metrics http://127.0.0.1:18896/metrics | tee -a "$RESULTS"
+	-label authmilter-cold -pid "$COLD" -metrics http://127.0.0.1:18896/metrics | tee -a "$RESULTS"
 
 echo
 echo "== summary"
