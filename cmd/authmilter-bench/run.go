@@ -67,20 +67,11 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 			return nil, err
 		}
 	}
-	var next atomic.Int64
 	deadline := time.Now().Add(cfg.Duration)
 	if cfg.Duration <= 0 {
 		deadline = time.Now().Add(time.Hour)
 	}
-	type workerOut struct {
-		eom, total []time.Duration
-		actions    map[string]int
-		expected   int
-		errs       int
-		firstErr   error
-		bytes      int64
-	}
-	outs := make([]workerOut, cfg.Sessions)
+	r := &runner{c: c, cfg: cfg, deadline: deadline, outs: make([]workerOut, cfg.Sessions)}
 	stopRSS := make(chan struct{})
 	rssDone := make(chan RSS)
 	go func() { rssDone <- sampleRSS(cfg.PIDs, 100*time.Millisecond, stopRSS) }()
@@ -92,60 +83,7 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := &outs[w]
-			o.actions = map[string]int{}
-			record := func(msg *Message, out Outcome) {
-				o.actions[out.Action]++
-				if out.Err != nil {
-					o.errs++
-					if o.firstErr == nil {
-						o.firstErr = out.Err
-					}
-					return
-				}
-				if out.Action == msg.Expect {
-					o.expected++
-				}
-				o.eom = append(o.eom, out.EOM)
-				o.total = append(o.total, out.Total)
-				o.bytes += int64(msg.Size)
-			}
-			for time.Now().Before(deadline) {
-				i := int(next.Add(int64(cfg.PerConn))) - cfg.PerConn
-				if i >= cfg.Messages {
-					return
-				}
-				n := min(cfg.PerConn, cfg.Messages-i)
-				first := c.Messages[i%len(c.Messages)]
-				s, refused, err := openSession(cfg.Targets, !cfg.NoQuick, w, first)
-				if err != nil {
-					for range n {
-						record(first, Outcome{Action: "error", Err: err})
-					}
-					continue
-				}
-				if s == nil { // refused at connect or HELO
-					for range n {
-						record(first, refused)
-					}
-					continue
-				}
-				for j := range n {
-					// One client per session: later messages reuse its address.
-					msg := c.Messages[(i+j)%len(c.Messages)]
-					if j > 0 && msg.ClientIP != first.ClientIP {
-						m := *msg
-						m.ClientIP, m.Helo = first.ClientIP, first.Helo
-						msg = &m
-					}
-					out := s.send(msg)
-					record(msg, out)
-					if out.Err != nil {
-						break
-					}
-				}
-				s.close()
-			}
+			r.worker(w)
 		}()
 	}
 	wg.Wait()
@@ -154,7 +92,7 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 	res := &Result{Label: cfg.Label, Sessions: cfg.Sessions, Elapsed: elapsed, Actions: map[string]int{}, RSS: <-rssDone,
 		CPU: readCPU(cfg.PIDs) - cpu0, SelfCPU: readCPU([]int{os.Getpid()}) - self0}
 	var eom, total []time.Duration
-	for _, o := range outs {
+	for _, o := range r.outs {
 		eom = append(eom, o.eom...)
 		total = append(total, o.total...)
 		for k, v := range o.actions {
@@ -172,6 +110,83 @@ func Run(c *Corpus, cfg RunConfig) (*Result, error) {
 	res.EOM = percentiles(eom)
 	res.Total = percentiles(total)
 	return res, nil
+}
+
+// runner is one Run's shared state; each worker owns outs[w].
+type runner struct {
+	c        *Corpus
+	cfg      RunConfig
+	deadline time.Time
+	next     atomic.Int64
+	outs     []workerOut
+}
+
+type workerOut struct {
+	eom, total []time.Duration
+	actions    map[string]int
+	expected   int
+	errs       int
+	firstErr   error
+	bytes      int64
+}
+
+func (o *workerOut) record(msg *Message, out Outcome) {
+	o.actions[out.Action]++
+	if out.Err != nil {
+		o.errs++
+		if o.firstErr == nil {
+			o.firstErr = out.Err
+		}
+		return
+	}
+	if out.Action == msg.Expect {
+		o.expected++
+	}
+	o.eom = append(o.eom, out.EOM)
+	o.total = append(o.total, out.Total)
+	o.bytes += int64(msg.Size)
+}
+
+// worker is one SMTP client: sessions of PerConn messages, one after the
+// other, until the count or the deadline is reached.
+func (r *runner) worker(w int) {
+	cfg, o := r.cfg, &r.outs[w]
+	o.actions = map[string]int{}
+	for time.Now().Before(r.deadline) {
+		i := int(r.next.Add(int64(cfg.PerConn))) - cfg.PerConn
+		if i >= cfg.Messages {
+			return
+		}
+		n := min(cfg.PerConn, cfg.Messages-i)
+		first := r.c.Messages[i%len(r.c.Messages)]
+		s, refused, err := openSession(cfg.Targets, !cfg.NoQuick, w, first)
+		if err != nil || s == nil { // failed, or refused at connect or HELO
+			if err != nil {
+				refused = Outcome{Action: "error", Err: err}
+			}
+			for range n {
+				o.record(first, refused)
+			}
+			continue
+		}
+		for j := range n {
+			// One client per session: later messages take its address and
+			// HELO (their expected action assumes their own: with
+			// -per-conn > 1 the "as expected" count is only indicative).
+			msg := r.c.Messages[(i+j)%len(r.c.Messages)]
+			if j > 0 && msg.ClientIP != first.ClientIP {
+				m := *msg
+				m.ClientIP, m.Helo = first.ClientIP, first.Helo
+				msg = &m
+			}
+			out := s.send(msg)
+			o.record(msg, out)
+			if out.Err != nil {
+				break
+			}
+		}
+		s.close()
+	}
 }
 
 // percentiles returns p50, p95 and p99.
