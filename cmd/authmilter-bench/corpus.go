@@ -66,6 +66,9 @@ var kinds = []kind{
 	{name: "spf-only-include", weight: 10, expect: "accept", from: "news.example.net", mail: "news.example.net", good: true},
 	{name: "spf-only-redirect", weight: 6, expect: "accept", from: "shop.example.org", mail: "shop.example.org", good: true},
 	{name: "subdomain-dkim-org", weight: 8, expect: "accept", from: "mail.example.com", mail: "mail.example.com", good: true, sign: []string{"rsa.example.com"}},
+	// Forwarded: the client is not in SPF, only the signature aligns.
+	{name: "forwarded-rsa", weight: 6, expect: "accept", from: "example.com", mail: "example.com", good: false, sign: []string{"rsa.example.com"}},
+	{name: "forwarded-ed25519", weight: 4, expect: "accept", from: "example.net", mail: "example.net", good: false, sign: []string{"ed.example.net"}},
 	{name: "third-party-signed", weight: 5, expect: "accept", from: "example.org", mail: "example.org", good: false, sign: []string{"rsa.example.com"}},
 	{name: "broken-body-spf-pass", weight: 5, expect: "accept", from: "example.net", mail: "example.net", good: true, sign: []string{"rsa.example.net"}, broken: "body"},
 	{name: "missing-key-spf-pass", weight: 3, expect: "accept", from: "example.com", mail: "example.com", good: true, sign: []string{"gone.example.com"}},
