@@ -222,6 +222,13 @@ func (c *relaxedBody) write(p []byte) {
 	for _, ch := range p {
 		switch ch {
 		case ' ', '\t':
+			if cr { // a CR followed by WSP is a lone one (go-msgauth: "\r \n" is CR, SP, CRLF)
+				for ; pairs > 0; pairs-- {
+					c.held = append(c.held, crlf...)
+				}
+				c.held = append(c.held, '\r')
+				cr = false
+			}
 			wsp = true
 		case '\r':
 			wsp = false
