@@ -1,9 +1,9 @@
 #!/bin/sh
 # fuzz.sh — run every Go fuzz target of authmilter for a while and print the totals.
 #
-#   ./fuzz.sh [MINUTES]          # default 10 minutes per target
-#   JOBS=2 PARALLEL=1 ./fuzz.sh 10
-#   TARGETS='./milter:FuzzSession ./auth:FuzzFeed' ./fuzz.sh 5
+#   .ci/fuzz.sh [MINUTES]          # default 10 minutes per target
+#   JOBS=2 PARALLEL=1 .ci/fuzz.sh 10
+#   TARGETS='./milter:FuzzSession ./auth:FuzzFeed' .ci/fuzz.sh 5
 #
 # Targets are found with grep (func FuzzXxx in *_test.go) unless TARGETS
 # lists PKG:NAME pairs. JOBS targets run at the same time, each with
@@ -16,7 +16,7 @@ MIN=${1:-10}
 JOBS=${JOBS:-2}
 PARALLEL=${PARALLEL:-1}
 OUT=${OUT:-/tmp/authmilter-fuzz}
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 
 if [ -z "${TARGETS:-}" ]; then
