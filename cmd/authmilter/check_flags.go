@@ -57,6 +57,36 @@ func (c *checkFlags) parse(args []string) (code int, ok bool) {
 	return 0, true
 }
 
+// envelopeFlags are -ip, -helo and -mail-from, for the checks that need an
+// SMTP envelope.
+type envelopeFlags struct {
+	ip       string
+	helo     string
+	mailFrom string
+}
+
+// addEnvelope registers -ip, -helo and -mail-from.
+func (c *checkFlags) addEnvelope() *envelopeFlags {
+	e := &envelopeFlags{}
+	c.fs.StringVar(&e.ip, "ip", "", "client IP `address` (required)")
+	c.fs.StringVar(&e.helo, "helo", "", "HELO/EHLO `name` (required)")
+	c.fs.StringVar(&e.mailFrom, "mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	return e
+}
+
+// check validates the envelope flags after parse; a non-zero code is the
+// exit status of a usage error.
+func (e *envelopeFlags) check(c *checkFlags) (net.IP, int) {
+	ip := net.ParseIP(e.ip)
+	switch {
+	case ip == nil:
+		return nil, c.usageError("-ip %q is not an IP address", e.ip)
+	case e.helo == "":
+		return nil, c.usageError("-helo is required")
+	}
+	return ip, 0
+}
+
 // usageError reports a usage problem and returns exit code 2.
 func (c *checkFlags) usageError(format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, fmt.Sprintf(format, args...))

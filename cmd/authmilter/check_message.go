@@ -19,19 +19,14 @@ import (
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check message",
 		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml", stderr)
-	ipFlag := f.fs.String("ip", "", "client IP `address` (required)")
-	helo := f.fs.String("helo", "", "HELO/EHLO `name` (required)")
-	mailFrom := f.fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	ef := f.addEnvelope()
 	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
-	ip := net.ParseIP(*ipFlag)
-	switch {
-	case ip == nil:
-		return f.usageError("-ip %q is not an IP address", *ipFlag)
-	case *helo == "":
-		return f.usageError("-helo is required")
+	ip, code := ef.check(f)
+	if code != 0 {
+		return code
 	}
 	cfg, err := loadConfig(*config)
 	if err != nil {
@@ -45,7 +40,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 2
 	}
-	env := auth.Envelope{ClientIP: ip, Helo: *helo, MailFrom: strings.Trim(*mailFrom, "<>")}
+	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>")}
 	r, err := ev.EvaluateReader(context.Background(), env, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)

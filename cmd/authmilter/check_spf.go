@@ -17,18 +17,13 @@ import (
 func checkSPF(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check spf",
 		"authmilter check spf -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-json]", stderr)
-	ipFlag := f.fs.String("ip", "", "client IP `address` (required)")
-	helo := f.fs.String("helo", "", "HELO/EHLO `name` (required)")
-	mailFrom := f.fs.String("mail-from", "", "MAIL FROM `address`; empty for the null sender <>")
+	ef := f.addEnvelope()
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
-	ip := net.ParseIP(*ipFlag)
-	switch {
-	case ip == nil:
-		return f.usageError("-ip %q is not an IP address", *ipFlag)
-	case *helo == "":
-		return f.usageError("-helo is required")
+	ip, code := ef.check(f)
+	if code != 0 {
+		return code
 	}
 	r, err := f.resolver()
 	if err != nil {
@@ -36,8 +31,8 @@ func checkSPF(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	c := &spf.Checker{Resolver: r}
 	ctx := context.Background()
-	h := c.CheckHelo(ctx, ip, *helo)
-	m := c.CheckMailFrom(ctx, ip, *helo, *mailFrom)
+	h := c.CheckHelo(ctx, ip, ef.helo)
+	m := c.CheckMailFrom(ctx, ip, ef.helo, ef.mailFrom)
 	if f.json {
 		return printSPFJSON(stdout, stderr, m, h)
 	}
