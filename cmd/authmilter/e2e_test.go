@@ -157,35 +157,44 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// checkAlignedPass sends a message whose SPF and DKIM both align with the
+// author domain: it must be delivered with exactly one A-R of ours, all pass.
+func checkAlignedPass(t *testing.T, w *e2eWorld, m *mta, mid string) {
+	t.Helper()
+	msg := w.sign(t, message([]string{
+		"From: Alice <alice@pass.test>", "To: u@rcpt.test", "Subject: hello",
+		"Message-ID: " + mid, "Date: Sun, 22 Nov 2026 10:00:00 +0000",
+	}, "Hello.\n"), dkim.CanonicalizationRelaxed)
+	s := dialSMTP(t, m, "127.0.0.1", "client.test")
+	if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250", r)
+	}
+	got := m.Delivered(t, mid)
+	ar := ours(got)
+	if len(ar) != 1 {
+		t.Fatalf("%d A-R fields with our id, want 1:\n%s", len(ar), got)
+	}
+	mustContain(t, "A-R", ar[0], "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
+}
+
+// checkSpoofRejected sends a From of a p=reject domain from a client its SPF
+// does not allow, unsigned: 550 5.7.1 naming the domain at end of DATA.
+func checkSpoofRejected(t *testing.T, m *mta, mid string) {
+	t.Helper()
+	msg := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: pay", "Message-ID: " + mid}, "Pay now.\n")
+	s := dialSMTP(t, m, "127.0.0.1", "client.test")
+	r := s.Send(t, "ceo@reject.test", "u@rcpt.test", msg)
+	if !strings.HasPrefix(r, "550 5.7.1") || !strings.Contains(r, "reject.test") {
+		t.Fatalf("reply %q, want 550 5.7.1 naming reject.test", r)
+	}
+}
+
 func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 	id := func(s string) string { return fmt.Sprintf("<%s.%s.%d@e2e.test>", s, m.Name, time.Now().UnixNano()) }
 
-	t.Run("aligned pass delivered with one A-R", func(t *testing.T) {
-		mid := id("pass")
-		msg := w.sign(t, message([]string{
-			"From: Alice <alice@pass.test>", "To: u@rcpt.test", "Subject: hello",
-			"Message-ID: " + mid, "Date: Sun, 22 Nov 2026 10:00:00 +0000",
-		}, "Hello.\n"), dkim.CanonicalizationRelaxed)
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250", r)
-		}
-		got := m.Delivered(t, mid)
-		ar := ours(got)
-		if len(ar) != 1 {
-			t.Fatalf("%d A-R fields with our id, want 1:\n%s", len(ar), got)
-		}
-		mustContain(t, "A-R", ar[0], "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
-	})
+	t.Run("aligned pass delivered with one A-R", func(t *testing.T) { checkAlignedPass(t, w, m, id("pass")) })
 
-	t.Run("spoofed p=reject rejected at end of DATA", func(t *testing.T) {
-		msg := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: pay", "Message-ID: " + id("spoof")}, "Pay now.\n")
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		r := s.Send(t, "ceo@reject.test", "u@rcpt.test", msg)
-		if !strings.HasPrefix(r, "550 5.7.1") || !strings.Contains(r, "reject.test") {
-			t.Fatalf("reply %q, want 550 5.7.1 naming reject.test", r)
-		}
-	})
+	t.Run("spoofed p=reject rejected at end of DATA", func(t *testing.T) { checkSpoofRejected(t, m, id("spoof")) })
 
 	t.Run("p=quarantine marked", func(t *testing.T) {
 		mid := id("quar")
