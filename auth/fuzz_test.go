@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
 
 // FuzzRawField: a field whose line ends are CRLF, handed over the way an
@@ -49,22 +49,6 @@ func FuzzRawField(f *testing.F) {
 	})
 }
 
-// nxResolver answers every question with NXDOMAIN, at once.
-type nxResolver struct{}
-
-func (nxResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, name)
-}
-func (nxResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, host)
-}
-func (nxResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, name)
-}
-func (nxResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, addr)
-}
-
 // FuzzFeed runs arbitrary bytes through the entry point the milter and the
 // check command share (split into fields, reconstructed, streamed into DKIM,
 // From parsed, DMARC decided): it never panics, always decides, and the
@@ -82,7 +66,7 @@ func FuzzFeed(f *testing.F) {
 	}
 	cfg := DefaultConfig()
 	cfg.AuthservID = "mx.test"
-	ev, err := New(cfg, nxResolver{}, nil)
+	ev, err := New(cfg, dnstest.NXResolver{}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -14,24 +14,8 @@ import (
 	"time"
 
 	"github.com/authmilter/authmilter/auth"
-	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
-
-// nxResolver answers every question with NXDOMAIN, at once.
-type nxResolver struct{}
-
-func (nxResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, name)
-}
-func (nxResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, host)
-}
-func (nxResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, name)
-}
-func (nxResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, addr)
-}
 
 // pipeListener hands the server the far ends of net.Pipe pairs.
 type pipeListener struct {
@@ -116,7 +100,7 @@ func FuzzSession(f *testing.F) {
 	acfg := auth.DefaultConfig()
 	acfg.AuthservID = "mx.fuzz.test"
 	acfg.TrustedNetworks = nil
-	ev, err := auth.New(acfg, nxResolver{}, lg)
+	ev, err := auth.New(acfg, dnstest.NXResolver{}, lg)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package dnstest
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -23,4 +25,25 @@ func StartResolver(tb testing.TB, zone string) (*Server, *dns.Resolver) {
 		tb.Fatal(err)
 	}
 	return srv, r
+}
+
+// NXResolver answers every lookup at once with the NXDOMAIN error the real
+// resolver returns, without a server: for tests and fuzz targets that must
+// not wait on DNS.
+type NXResolver struct{}
+
+func (NXResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return nil, dns.NewError(dns.ErrNXDomain, name)
+}
+
+func (NXResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
+	return nil, dns.NewError(dns.ErrNXDomain, host)
+}
+
+func (NXResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return nil, dns.NewError(dns.ErrNXDomain, name)
+}
+
+func (NXResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return nil, dns.NewError(dns.ErrNXDomain, addr)
 }
