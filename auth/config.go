@@ -17,7 +17,8 @@ type Config struct {
 	// default: the host name.
 	AuthservID string `toml:"authserv_id"`
 	// TrustedNetworks are client networks that are not evaluated at all
-	// (local submission, the MTA itself). Default: loopback only.
+	// (local submission, the MTA itself) while policy.skip_trusted is on.
+	// Default: loopback only.
 	TrustedNetworks []string `toml:"trusted_networks"`
 
 	SPF    SPFConfig     `toml:"spf"`

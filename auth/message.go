@@ -65,8 +65,20 @@ func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
 // Config returns the validated configuration in use.
 func (e *Evaluator) Config() Config { return e.cfg }
 
-// TrustedClient reports whether a client address is in trusted_networks:
-// such clients are not evaluated at all.
+// Why a message is not evaluated (Message.Skipped).
+const (
+	skipTrusted       = "trusted network"
+	skipAuthenticated = "authenticated client"
+)
+
+// SkipsClient reports whether a client is not evaluated at all: it is in
+// trusted_networks and policy.skip_trusted is on (the default).
+func (e *Evaluator) SkipsClient(ip net.IP) bool {
+	return e.cfg.Policy.SkipTrusted && e.TrustedClient(ip)
+}
+
+// TrustedClient reports whether a client address is in trusted_networks
+// (IPv4-mapped IPv6 counts as IPv4).
 func (e *Evaluator) TrustedClient(ip net.IP) bool {
 	a, ok := netip.AddrFromSlice(ip)
 	return ok && inPrefixes(e.cfg.trusted, a)
@@ -120,10 +132,10 @@ func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Message{e: e, env: env, start: time.Now(), ctx: ctx, cancel: cancel, spfDone: make(chan struct{})}
 	switch {
-	case env.ClientIP != nil && e.TrustedClient(env.ClientIP):
-		m.skip = "trusted network"
-	case env.AuthUser != "":
-		m.skip = "authenticated client"
+	case env.ClientIP != nil && e.SkipsClient(env.ClientIP):
+		m.skip = skipTrusted
+	case env.AuthUser != "" && e.cfg.Policy.SkipAuthenticated:
+		m.skip = skipAuthenticated
 	}
 	if m.skip != "" {
 		close(m.spfDone)
@@ -274,7 +286,9 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	defer m.cancel()
 	r := &Report{Envelope: m.env, Skipped: m.skip}
 	if m.skip != "" {
-		r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{Trusted: true})
+		r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
+			Trusted: m.skip == skipTrusted, Authenticated: m.skip == skipAuthenticated,
+		})
 		r.Elapsed = time.Since(m.start)
 		return r
 	}
@@ -336,6 +350,8 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
+		Trusted:       m.env.ClientIP != nil && m.e.TrustedClient(m.env.ClientIP),
+		Authenticated: m.env.AuthUser != "",
 		InternalError: m.internalError != nil,
 	})
 	r.Header = m.e.header(r)

@@ -113,7 +113,7 @@ func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomi
 	s.macros(m)
 	s.facts.clientName = host
 	s.facts.clientIP = addr
-	if addr != nil && s.srv.eval.Load().TrustedClient(addr) {
+	if addr != nil && s.srv.eval.Load().SkipsClient(addr) {
 		s.facts.trusted = true
 		s.log.Debug("trusted client, not evaluated", "client", addr.String())
 		return replyAccept, nil
@@ -133,12 +133,13 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 	s.endMessage() // a second MAIL FROM without end of message
 	s.startMessage(from)
 	s.macros(m)
-	if s.msg.env.AuthUser != "" {
-		s.log.Debug("authenticated client, message not evaluated", "queue_id", s.facts.queueID)
+	s.msg.begin()
+	if why := s.msg.am.Skipped(); why != "" {
+		// A SASL-authenticated client (policy.skip_authenticated).
+		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
 		s.endMessage()
 		return replyAccept, nil
 	}
-	s.msg.begin()
 	return replyContinue, nil
 }
 
