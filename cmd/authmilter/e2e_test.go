@@ -157,6 +157,22 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// deliverOne sends msg on s, requires 250, waits for its delivery and
+// requires exactly one Authentication-Results of ours, which it returns
+// with the delivered message.
+func deliverOne(t *testing.T, s *smtpSession, m *mta, mailFrom string, msg []byte, mid string) (ar, delivered string) {
+	t.Helper()
+	if r := s.Send(t, mailFrom, "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250", r)
+	}
+	delivered = m.Delivered(t, mid)
+	got := ours(delivered)
+	if len(got) != 1 {
+		t.Fatalf("%d A-R fields with our id, want 1: %q\n%s", len(got), got, delivered)
+	}
+	return got[0], delivered
+}
+
 // checkAlignedPass sends a message whose SPF and DKIM both align with the
 // author domain: it must be delivered with exactly one A-R of ours, all pass.
 func checkAlignedPass(t *testing.T, w *e2eWorld, m *mta, mid string) {
@@ -165,16 +181,8 @@ func checkAlignedPass(t *testing.T, w *e2eWorld, m *mta, mid string) {
 		"From: Alice <alice@pass.test>", "To: u@rcpt.test", "Subject: hello",
 		"Message-ID: " + mid, "Date: Sun, 22 Nov 2026 10:00:00 +0000",
 	}, "Hello.\n"), dkim.CanonicalizationRelaxed)
-	s := dialSMTP(t, m, "127.0.0.1", "client.test")
-	if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-		t.Fatalf("reply %q, want 250", r)
-	}
-	got := m.Delivered(t, mid)
-	ar := ours(got)
-	if len(ar) != 1 {
-		t.Fatalf("%d A-R fields with our id, want 1:\n%s", len(ar), got)
-	}
-	mustContain(t, "A-R", ar[0], "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
+	ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+	mustContain(t, "A-R", ar, "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
 }
 
 // checkSpoofRejected sends a From of a p=reject domain from a client its SPF
@@ -199,19 +207,11 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 	t.Run("p=quarantine marked", func(t *testing.T) {
 		mid := id("quar")
 		msg := message([]string{"From: news@quarantine.test", "To: u@rcpt.test", "Subject: q", "Message-ID: " + mid}, "Hmm.\n")
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "news@quarantine.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250 (quarantine by header)", r)
-		}
-		got := m.Delivered(t, mid)
+		ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "news@quarantine.test", msg, mid)
 		if len(headerFields(got, "X-Authmilter-Quarantine")) != 1 {
 			t.Errorf("no X-Authmilter-Quarantine header:\n%s", got)
 		}
-		ar := ours(got)
-		if len(ar) != 1 {
-			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
-		}
-		mustContain(t, "A-R", ar[0], "dmarc=fail", "policy.dmarc=quarantine")
+		mustContain(t, "A-R", ar, "dmarc=fail", "policy.dmarc=quarantine")
 	})
 
 	for _, c := range []struct{ name, domain string }{{"SERVFAIL", "broken.test"}, {"timeout", "slow.test"}} {
@@ -232,14 +232,8 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		}
 		mid := id("second")
 		good := message([]string{"From: a@other.test", "To: u@rcpt.test", "Subject: 2", "Message-ID: " + mid}, "2\n")
-		if r := s.Send(t, "a@other.test", "u@rcpt.test", good); !strings.HasPrefix(r, "250") {
-			t.Fatalf("second message: reply %q, want 250", r)
-		}
-		ar := ours(m.Delivered(t, mid))
-		if len(ar) != 1 {
-			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
-		}
-		mustContain(t, "second message A-R", ar[0], "spf=pass", "smtp.mailfrom=a@other.test", "dmarc=pass")
+		ar, _ := deliverOne(t, s, m, "a@other.test", good, mid)
+		mustContain(t, "second message A-R", ar, "spf=pass", "smtp.mailfrom=a@other.test", "dmarc=pass")
 	})
 
 	t.Run("simple/simple over unusual header spacing passes", func(t *testing.T) {
@@ -248,15 +242,8 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 			"From: alice@pass.test", "To: u@rcpt.test", "Subject:nospace", "X-Tab:\ttabbed",
 			"X-Two:  two spaces", "X-Fold: first\n  second line\n\tthird", "Message-ID: " + mid,
 		}, "Body.\n"), dkim.CanonicalizationSimple)
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "other@other.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250", r)
-		}
-		ar := ours(m.Delivered(t, mid))
-		if len(ar) != 1 {
-			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
-		}
-		mustContain(t, "A-R", ar[0], "dkim=pass", "header.d=pass.test", "dmarc=pass")
+		ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "other@other.test", msg, mid)
+		mustContain(t, "A-R", ar, "dkim=pass", "header.d=pass.test", "dmarc=pass")
 	})
 
 	t.Run("forged A-R removed, foreign kept", func(t *testing.T) {
@@ -267,14 +254,9 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 			"Authentication-Results: other.example; spf=pass smtp.mailfrom=x.example",
 			"From: alice@pass.test", "To: u@rcpt.test", "Subject: f", "Message-ID: " + mid,
 		}, "F.\n"), dkim.CanonicalizationRelaxed)
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250", r)
-		}
-		got := m.Delivered(t, mid)
-		ar := ours(got)
-		if len(ar) != 1 || strings.Contains(ar[0], "bank.test") {
-			t.Fatalf("A-R with our id: %q; want only ours:\n%s", ar, got)
+		ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+		if strings.Contains(ar, "bank.test") {
+			t.Fatalf("the forged A-R survived, ours was dropped: %q\n%s", ar, got)
 		}
 		foreign := 0
 		for _, v := range headerFields(got, "Authentication-Results") {
@@ -305,15 +287,8 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		body := strings.Repeat(line, 20<<20/len(line))
 		msg := w.sign(t, message([]string{"From: alice@pass.test", "To: u@rcpt.test", "Subject: big", "Message-ID: " + mid}, body), dkim.CanonicalizationRelaxed)
 		_, peak0 := d.RSS(t)
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250", r)
-		}
-		ar := ours(m.Delivered(t, mid))
-		if len(ar) != 1 {
-			t.Fatalf("%d A-R fields with our id, want 1", len(ar))
-		}
-		mustContain(t, "A-R", ar[0], "dkim=pass")
+		ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+		mustContain(t, "A-R", ar, "dkim=pass")
 		_, peak1 := d.RSS(t)
 		t.Logf("%s: daemon peak RSS %d KiB before, %d KiB after a %d MiB message", m.Name, peak0>>10, peak1>>10, len(msg)>>20)
 		if grow := peak1 - peak0; grow > 16<<20 {
