@@ -63,6 +63,15 @@ func milterRoundTrip(t *testing.T, addr string) (ar string, act *gomilter.Action
 	return ar, act
 }
 
+// otherTestDNS serves what milterRoundTrip's message needs: other.test
+// publishes SPF for its client and p=reject.
+func otherTestDNS(t *testing.T) *dnstest.Server {
+	t.Helper()
+	srv, _ := dnstest.StartResolver(t, `other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.other.test. TXT "v=DMARC1; p=reject"`)
+	return srv
+}
+
 // TestDaemonReloadAndStop: SIGHUP applies a new configuration to new
 // messages, a bad file is refused and the old configuration kept, SIGTERM
 // exits 0.
@@ -70,12 +79,7 @@ func TestDaemonReloadAndStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon")
 	}
-	srv, err := dnstest.Start(`other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
-_dmarc.other.test. TXT "v=DMARC1; p=reject"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := otherTestDNS(t)
 	d := startDaemon(t, srv.Addr, `authserv_id = "first.test"`)
 	conf := d.cmd.Args[len(d.cmd.Args)-1]
 
@@ -134,12 +138,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon")
 	}
-	srv, err := dnstest.Start(`other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
-_dmarc.other.test. TXT "v=DMARC1; p=reject"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := otherTestDNS(t)
 	mport := freePort(t)
 	d := startDaemon(t, srv.Addr, fmt.Sprintf("authserv_id = \"m.test\"\n[metrics]\nlisten = \"127.0.0.1:%d\"\n", mport))
 	milterRoundTrip(t, d.Addr)
