@@ -1,8 +1,11 @@
 package dkim
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Canonicalization is a canonicalization algorithm.
@@ -23,27 +26,74 @@ var canonicalizers = map[Canonicalization]canonicalizer{
 	CanonicalizationRelaxed: new(relaxedCanonicalizer),
 }
 
+// The body canonicalizers below produce the same octets as those of
+// go-msgauth v0.7.0 (canonical_v070_test.go keeps those as the reference)
+// without allocating per Write: output goes through a scratch buffer taken
+// from bodyBufs and returned on Close, and line breaks that may turn out to
+// be trailing empty lines are held back as a count, not as bytes.
+
+// bodyBufs holds the canonicalizers' scratch buffers.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
+// maxBodyBuf is the largest scratch buffer returned to bodyBufs.
+const maxBodyBuf = 256 << 10
+
+func getBodyBuf() *[]byte { return bodyBufs.Get().(*[]byte) }
+
+func putBodyBuf(b *[]byte) {
+	if b == nil || cap(*b) > maxBodyBuf {
+		return
+	}
+	*b = (*b)[:0]
+	bodyBufs.Put(b)
+}
+
+var crlfBytes = []byte(crlf)
+
+// crlfs is a run of CRLFs written in one piece by writeCRLFs.
+var crlfs = []byte(strings.Repeat(crlf, 512))
+
+// writeCRLFs writes n CRLFs to w.
+func writeCRLFs(w io.Writer, n int) error {
+	for n > 0 {
+		k := n
+		if k > len(crlfs)/2 {
+			k = len(crlfs) / 2
+		}
+		if _, err := w.Write(crlfs[:2*k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
 // crlfFixer fixes any lone LF without a preceding CR.
 type crlfFixer struct {
 	cr bool
 }
 
-func (cf *crlfFixer) Fix(b []byte) []byte {
-	res := make([]byte, 0, len(b))
-	for _, ch := range b {
-		prevCR := cf.cr
-		cf.cr = false
-		switch ch {
-		case '\r':
-			cf.cr = true
-		case '\n':
-			if !prevCR {
-				res = append(res, '\r')
-			}
+// Fix appends b to dst with a CR inserted before every LF that has none.
+func (cf *crlfFixer) Fix(dst, b []byte) []byte {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			cf.cr = b[len(b)-1] == '\r'
+			return append(dst, b...)
 		}
-		res = append(res, ch)
+		prevCR := cf.cr
+		if i > 0 {
+			prevCR = b[i-1] == '\r'
+		}
+		dst = append(dst, b[:i]...)
+		if !prevCR {
+			dst = append(dst, '\r')
+		}
+		dst = append(dst, '\n')
+		cf.cr = false
+		b = b[i+1:]
 	}
-	return res
+	return dst
 }
 
 type simpleCanonicalizer struct{}
@@ -52,55 +102,90 @@ func (c *simpleCanonicalizer) CanonicalizeHeader(s string) string {
 	return s
 }
 
+// simpleBodyCanonicalizer holds back the CRLFs at the end of what it has
+// seen (they are dropped if nothing but line breaks follows, RFC 6376
+// section 3.4.3), and a final CR whose LF may come with the next write.
 type simpleBodyCanonicalizer struct {
 	w         io.Writer
-	crlfBuf   []byte
+	crlfs     int  // CRLFs held back
+	cr        bool // then a CR held back
+	buf       *[]byte
 	crlfFixer crlfFixer
 }
 
 func (c *simpleBodyCanonicalizer) Write(b []byte) (int, error) {
 	written := len(b)
-	b = append(c.crlfBuf, b...)
-
-	b = c.crlfFixer.Fix(b)
-
-	end := len(b)
-	// If it ends with \r, maybe the next write will begin with \n
-	if end > 0 && b[end-1] == '\r' {
+	if c.buf == nil {
+		c.buf = getBodyBuf()
+	}
+	fb := c.crlfFixer.Fix((*c.buf)[:0], b)
+	*c.buf = fb[:0]
+	if len(fb) == 0 {
+		return written, nil
+	}
+	if c.cr && fb[0] == '\n' {
+		// The CR held back and this LF are a CRLF.
+		c.crlfs++
+		c.cr = false
+		fb = fb[1:]
+	}
+	// fb[end:] is a run of CRLFs, perhaps followed by a CR.
+	end := len(fb)
+	if end > 0 && fb[end-1] == '\r' {
 		end--
 	}
-	// Keep all \r\n sequences
-	for end >= 2 {
-		prev := b[end-2]
-		cur := b[end-1]
-		if prev != '\r' || cur != '\n' {
-			break
-		}
+	for end >= 2 && fb[end-2] == '\r' && fb[end-1] == '\n' {
 		end -= 2
 	}
-
-	c.crlfBuf = b[end:]
-
-	var err error
-	if end > 0 {
-		_, err = c.w.Write(b[:end])
+	if end == 0 && !c.cr {
+		// Only line breaks: they extend what is held back.
+		c.crlfs += len(fb) / 2
+		c.cr = len(fb)%2 == 1
+		return written, nil
 	}
-	return written, err
+	// Content follows what is held back (for end == 0, the lone CR held
+	// back is itself content): write both.
+	if err := c.flush(); err != nil {
+		return written, err
+	}
+	if end > 0 {
+		if _, err := c.w.Write(fb[:end]); err != nil {
+			return written, err
+		}
+	}
+	c.crlfs = (len(fb) - end) / 2
+	c.cr = (len(fb)-end)%2 == 1
+	return written, nil
 }
 
-func (c *simpleBodyCanonicalizer) Close() error {
-	// Flush crlfBuf if it ends with a single \r (without a matching \n)
-	if len(c.crlfBuf) > 0 && c.crlfBuf[len(c.crlfBuf)-1] == '\r' {
-		if _, err := c.w.Write(c.crlfBuf); err != nil {
+// flush writes what is held back.
+func (c *simpleBodyCanonicalizer) flush() error {
+	if err := writeCRLFs(c.w, c.crlfs); err != nil {
+		return err
+	}
+	c.crlfs = 0
+	if c.cr {
+		c.cr = false
+		if _, err := c.w.Write(crlfBytes[:1]); err != nil {
 			return err
 		}
 	}
-	c.crlfBuf = nil
-
-	if _, err := c.w.Write([]byte(crlf)); err != nil {
-		return err
-	}
 	return nil
+}
+
+func (c *simpleBodyCanonicalizer) Close() error {
+	putBodyBuf(c.buf)
+	c.buf = nil
+	// The CRLFs held back are trailing empty lines, unless a lone CR ends
+	// the body: then they are content.
+	if c.cr {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	c.crlfs = 0
+	_, err := c.w.Write(crlfBytes)
+	return err
 }
 
 func (c *simpleCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
@@ -122,51 +207,158 @@ func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 	return k + ":" + v + crlf
 }
 
+// maxHeldBreaks bounds the line break octets a relaxed body canonicalizer
+// holds back as bytes. Only line breaks mixed with lone CRs are held as
+// bytes (a run of CRLFs is a count), so only such bodies can reach it.
+const maxHeldBreaks = 1 << 20
+
+// errHeldBreaks is returned by Write when maxHeldBreaks is exceeded.
+var errHeldBreaks = errors.New("dkim: body has too many line breaks mixed with lone CRs")
+
+// relaxedBodyCanonicalizer holds back line breaks until content follows
+// (trailing empty lines are dropped, RFC 6376 section 3.4.4): held (line
+// breaks before a lone CR, as bytes), then crlfs CRLFs, then perhaps a CR
+// whose LF may come next. A run of WSP is held back as one flag.
 type relaxedBodyCanonicalizer struct {
-	w         io.Writer
-	crlfBuf   []byte
-	wsp       bool
-	written   bool
-	crlfFixer crlfFixer
+	w       io.Writer
+	held    []byte
+	crlfs   int
+	cr      bool
+	wsp     bool
+	lastCR  bool // the last input octet was a CR (the crlfFixer state)
+	written bool
+	buf     *[]byte
 }
+
+// ordinary reports the octets that the relaxed body canonicalization
+// copies as they are.
+var ordinary = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	t[' '], t['\t'], t['\r'], t['\n'] = false, false, false, false
+	return t
+}()
 
 func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 	written := len(b)
-
-	b = c.crlfFixer.Fix(b)
-
-	canonical := make([]byte, 0, len(b))
-	for _, ch := range b {
-		if ch == ' ' || ch == '\t' {
+	if c.buf == nil {
+		c.buf = getBodyBuf()
+	}
+	out := (*c.buf)[:0]
+	var err error
+	// pending: something is held back (line breaks or a WSP run).
+	pending := len(c.held) > 0 || c.crlfs > 0 || c.cr || c.wsp
+	for i := 0; i < len(b); {
+		ch := b[i]
+		if ordinary[ch] {
+			j := i + 1
+			for j < len(b) && ordinary[b[j]] {
+				j++
+			}
+			if pending {
+				if c.wsp && c.crlfs == 0 && !c.cr && len(c.held) == 0 {
+					out = append(out, ' ') // the common case: a WSP run inside a line
+					c.wsp = false
+				} else if out, err = c.flush(out); err != nil {
+					break
+				}
+				pending = false
+			}
+			out = append(out, b[i:j]...)
+			i = j
+			c.lastCR = false
+			continue
+		}
+		i++
+		pending = true
+		switch ch {
+		case ' ', '\t':
 			c.wsp = true
-		} else if ch == '\r' || ch == '\n' {
+			c.lastCR = false
+		case '\r':
+			err = c.breakCR()
+			c.lastCR = true
+		case '\n':
+			if !c.lastCR {
+				// A bare LF is taken as CRLF.
+				err = c.breakCR()
+			}
 			c.wsp = false
-			c.crlfBuf = append(c.crlfBuf, ch)
-		} else {
-			if len(c.crlfBuf) > 0 {
-				canonical = append(canonical, c.crlfBuf...)
-				c.crlfBuf = c.crlfBuf[:0]
-			}
-			if c.wsp {
-				canonical = append(canonical, ' ')
-				c.wsp = false
-			}
-
-			canonical = append(canonical, ch)
+			c.cr = false
+			c.crlfs++
+			c.lastCR = false
+		}
+		if err != nil {
+			break
 		}
 	}
-
-	if !c.written && len(canonical) > 0 {
+	if len(out) > 0 {
 		c.written = true
+		if _, werr := c.w.Write(out); err == nil {
+			err = werr
+		}
 	}
-
-	_, err := c.w.Write(canonical)
+	*c.buf = out[:0]
 	return written, err
 }
 
+// breakCR takes a CR. A CR held back before it was a lone one: it and the
+// CRLFs before it are now held as bytes.
+func (c *relaxedBodyCanonicalizer) breakCR() error {
+	c.wsp = false
+	if c.cr {
+		if len(c.held)+2*c.crlfs+1 > maxHeldBreaks {
+			return errHeldBreaks
+		}
+		for ; c.crlfs > 0; c.crlfs-- {
+			c.held = append(c.held, crlf...)
+		}
+		c.held = append(c.held, '\r')
+	}
+	c.cr = true
+	return nil
+}
+
+// flush appends what is held back to out (content follows it). A long run
+// of CRLFs goes straight to the writer.
+func (c *relaxedBodyCanonicalizer) flush(out []byte) ([]byte, error) {
+	out = append(out, c.held...)
+	c.held = c.held[:0]
+	if c.crlfs > 256 {
+		if len(out) > 0 {
+			c.written = true
+			if _, err := c.w.Write(out); err != nil {
+				return out[:0], err
+			}
+			out = out[:0]
+		}
+		if err := writeCRLFs(c.w, c.crlfs); err != nil {
+			return out, err
+		}
+	} else {
+		for k := c.crlfs; k > 0; k-- {
+			out = append(out, crlf...)
+		}
+	}
+	c.crlfs = 0
+	if c.cr {
+		out = append(out, '\r')
+		c.cr = false
+	}
+	if c.wsp {
+		out = append(out, ' ')
+		c.wsp = false
+	}
+	return out, nil
+}
+
 func (c *relaxedBodyCanonicalizer) Close() error {
+	putBodyBuf(c.buf)
+	c.buf = nil
+	c.held = nil
 	if c.written {
-		if _, err := c.w.Write([]byte(crlf)); err != nil {
+		if _, err := c.w.Write(crlfBytes); err != nil {
 			return err
 		}
 	}

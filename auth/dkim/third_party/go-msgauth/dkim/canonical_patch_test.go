@@ -1,0 +1,144 @@
+package dkim
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"strings"
+	"testing"
+)
+
+// canonicalize runs body through wc in writes of the given sizes (cycled;
+// a size of 0 is an empty write).
+func canonicalize(t testing.TB, wc io.WriteCloser, body []byte, sizes []int) {
+	t.Helper()
+	for i := 0; len(body) > 0 || i == 0; i++ {
+		n := 1
+		if len(sizes) > 0 {
+			n = sizes[i%len(sizes)]
+		}
+		if n > len(body) {
+			n = len(body)
+		}
+		if _, err := wc.Write(body[:n]); err != nil {
+			t.Fatal(err)
+		}
+		body = body[n:]
+	}
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compareWithV070 checks that both body canonicalizations give what
+// go-msgauth v0.7.0's give for body written in pieces of the given sizes.
+func compareWithV070(t testing.TB, body []byte, sizes []int) {
+	t.Helper()
+	var got, want bytes.Buffer
+	canonicalize(t, new(simpleCanonicalizer).CanonicalizeBody(&got), body, sizes)
+	canonicalize(t, &v070simpleBodyCanonicalizer{w: &want}, body, sizes)
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("simple %q in %v: got %q, v0.7.0 %q", body, sizes, got.Bytes(), want.Bytes())
+	}
+	got.Reset()
+	want.Reset()
+	canonicalize(t, new(relaxedCanonicalizer).CanonicalizeBody(&got), body, sizes)
+	canonicalize(t, &v070relaxedBodyCanonicalizer{w: &want}, body, sizes)
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("relaxed %q in %v: got %q, v0.7.0 %q", body, sizes, got.Bytes(), want.Bytes())
+	}
+}
+
+func TestBodyCanonicalizersMatchV070(t *testing.T) {
+	bodies := []string{
+		"", "\r\n", "\n", "\r", "\r\r", "\n\r", "\r \n", " \r\n", "a", "a\r", "a\r\r\n",
+		"Hey\r\n\r\nHow r u?", "What about\nLF endings?\n\n", "\r\n\r\r\n",
+		"a \t b\t\r\n \r\n\t\r\nc  \r\n\r\n\r\n", "x\r\ry\r\n\r\n\rz \r",
+		"a\r\n" + strings.Repeat("\r\n", 5000) + "b\r\n" + strings.Repeat("\r\n", 3000),
+		"a" + strings.Repeat("\r\n\r", 700) + "b",
+		strings.Repeat("line with  spaces \t\r\n", 200) + "\r\n \r\n",
+	}
+	sizes := [][]int{nil, {1}, {2}, {3}, {7}, {64}, {1 << 20}, {0, 1, 0, 5}}
+	for _, b := range bodies {
+		for _, s := range sizes {
+			compareWithV070(t, []byte(b), s)
+		}
+	}
+}
+
+func FuzzBodyCanonicalizers(f *testing.F) {
+	f.Add([]byte("a \r\n\r\n"), []byte{1})
+	f.Add([]byte("a\rb\n\r\r\n \t\r\n"), []byte{3, 0, 1})
+	f.Add([]byte("\r\n\r\r\n\n\r \n"), []byte{})
+	f.Fuzz(func(t *testing.T, body, sizes []byte) {
+		var s []int
+		progress := false
+		for _, b := range sizes {
+			s = append(s, int(b))
+			progress = progress || b > 0
+		}
+		if !progress {
+			s = nil // writes of one octet
+		}
+		compareWithV070(t, body, s)
+	})
+}
+
+// TestRelaxedHeldBreaksBounded: line breaks mixed with lone CRs are held
+// as bytes up to maxHeldBreaks, then Write fails instead of growing.
+func TestRelaxedHeldBreaksBounded(t *testing.T) {
+	wc := new(relaxedCanonicalizer).CanonicalizeBody(io.Discard)
+	chunk := []byte(strings.Repeat("\r\r\n", 4096))
+	var err error
+	for i := 0; i < 2*maxHeldBreaks/len(chunk) && err == nil; i++ {
+		_, err = wc.Write(chunk)
+	}
+	if err != errHeldBreaks {
+		t.Fatalf("err = %v, want %v", err, errHeldBreaks)
+	}
+}
+
+// TestBodyCanonicalizersAllocs: no allocation per write once the scratch
+// buffer is warm, and a run of empty lines is held as a count.
+func TestBodyCanonicalizersAllocs(t *testing.T) {
+	text := []byte(strings.Repeat("The quick brown fox  jumps over the lazy dog.\r\n", 1300)) // ~60 KiB
+	blank := []byte(strings.Repeat("\r\n", 30000))
+	for _, c := range []canonicalizer{new(simpleCanonicalizer), new(relaxedCanonicalizer)} {
+		h := sha256.New()
+		wc := c.CanonicalizeBody(h)
+		wc.Write(text) // takes the scratch buffer
+		allocs := testing.AllocsPerRun(50, func() {
+			wc.Write(text)
+			wc.Write(blank)
+		})
+		wc.Close()
+		if allocs != 0 {
+			t.Errorf("%T: %v allocations per write", c, allocs)
+		}
+	}
+}
+
+func BenchmarkBodyCanonicalizer(b *testing.B) {
+	text := []byte(strings.Repeat("The quick brown fox  jumps over the lazy dog.\r\n", 1400))[:64<<10]
+	for _, bc := range []struct {
+		name string
+		new  func(io.Writer) io.WriteCloser
+	}{
+		{"simple", new(simpleCanonicalizer).CanonicalizeBody},
+		{"relaxed", new(relaxedCanonicalizer).CanonicalizeBody},
+		{"simple-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070simpleBodyCanonicalizer{w: w} }},
+		{"relaxed-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070relaxedBodyCanonicalizer{w: w} }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)) * 16)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				wc := bc.new(io.Discard)
+				for j := 0; j < 16; j++ {
+					wc.Write(text)
+				}
+				wc.Close()
+			}
+		})
+	}
+}
