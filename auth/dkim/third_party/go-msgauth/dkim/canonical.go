@@ -2,7 +2,6 @@ package dkim
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -212,8 +211,9 @@ func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 // bytes (a run of CRLFs is a count), so only such bodies can reach it.
 const maxHeldBreaks = 1 << 20
 
-// errHeldBreaks is returned by Write when maxHeldBreaks is exceeded.
-var errHeldBreaks = errors.New("dkim: body has too many line breaks mixed with lone CRs")
+// errHeldBreaks is returned by Write when maxHeldBreaks is exceeded: a
+// permanent failure of that signature's verification.
+var errHeldBreaks error = permFailError("body has too many line breaks mixed with lone CRs")
 
 // relaxedBodyCanonicalizer holds back line breaks until content follows
 // (trailing empty lines are dropped, RFC 6376 section 3.4.4): held (line

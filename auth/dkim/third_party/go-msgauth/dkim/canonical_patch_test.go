@@ -142,3 +142,18 @@ func BenchmarkBodyCanonicalizer(b *testing.B) {
 		})
 	}
 }
+
+// TestHeldBreaksPermFail: through Verify, a body beyond maxHeldBreaks is a
+// permanent failure of the signature, not a stream error.
+func TestHeldBreaksPermFail(t *testing.T) {
+	body := "x" + strings.Repeat("\r\r\n", maxHeldBreaks/2) + "y\r\n"
+	msg := "DKIM-Signature: v=1; a=rsa-sha256; c=simple/relaxed; d=example.com; s=brisbane; h=From; bh=AAAA; b=AAAA\r\n" +
+		"From: a@example.com\r\n\r\n" + body
+	verifs, err := Verify(strings.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(verifs) != 1 || !IsPermFail(verifs[0].Err) || verifs[0].Err != errHeldBreaks {
+		t.Fatalf("verifications %+v, want one with %v", verifs, errHeldBreaks)
+	}
+}
