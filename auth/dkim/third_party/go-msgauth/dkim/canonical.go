@@ -252,9 +252,17 @@ func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 	for i := 0; i < len(b); {
 		ch := b[i]
 		if ordinary[ch] {
+			// The run goes on over single spaces between ordinary octets:
+			// relaxed canonicalization leaves those as they are.
 			j := i + 1
-			for j < len(b) && ordinary[b[j]] {
-				j++
+			for j < len(b) {
+				if ordinary[b[j]] {
+					j++
+				} else if b[j] == ' ' && j+1 < len(b) && ordinary[b[j+1]] {
+					j += 2
+				} else {
+					break
+				}
 			}
 			if pending {
 				if c.wsp && c.crlfs == 0 && !c.cr && len(c.held) == 0 {

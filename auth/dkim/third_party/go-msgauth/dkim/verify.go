@@ -12,9 +12,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
+
+// copyBufs are the buffers verify copies a body through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 type permFailError string
 
@@ -369,7 +373,12 @@ func verify(h header, r io.Reader, sigField, sigValue string, options *VerifyOpt
 	// Check body hash
 	hasher := hash.New()
 	wc := canonicalizers[bodyCan].CanonicalizeBody(hasher)
-	if _, err := io.Copy(wc, r); err != nil {
+	// A pooled copy buffer: with several signatures r is a pipe, and
+	// io.Copy would allocate 32 KiB per signature per message.
+	cb := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(wc, r, *cb)
+	copyBufs.Put(cb)
+	if err != nil {
 		return verif, err
 	}
 	if err := wc.Close(); err != nil {
