@@ -31,6 +31,10 @@ type session struct {
 	log   *slog.Logger
 	facts connFacts
 	msg   *message
+	// heloFailed is set when the HELO callback failed: HELO gets no reply
+	// (SMFIP_NR_HELO), so the session's messages are answered with the
+	// failure action instead.
+	heloFailed bool
 }
 
 func newSession(s *Server, c *trackedConn) *session {
@@ -74,6 +78,9 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 	if s.msg != nil {
 		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
 	}
+	if stage == "helo" {
+		s.heloFailed = true
+	}
 	*err = nil
 	if noReply(stage) {
 		// The MTA waits for no reply at this stage; a message in flight
@@ -96,7 +103,7 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 // round trip per header and per chunk.
 func noReply(stage string) bool {
 	switch stage {
-	case "rcpt", "header", "eoh", "body":
+	case "helo", "rcpt", "header", "eoh", "body":
 		return true
 	}
 	return false
@@ -125,7 +132,7 @@ func (s *session) Helo(name string, m *gomilter.Modifier) (resp gomilter.Respons
 	defer s.guard("helo", &resp, &err)
 	s.macros(m)
 	s.facts.helo = name
-	return replyContinue, nil
+	return nil, nil // SMFIP_NR_HELO: no reply
 }
 
 func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
@@ -203,6 +210,9 @@ func (s *session) Abort(m *gomilter.Modifier) error {
 // startMessage creates the per-message state at MAIL FROM.
 func (s *session) startMessage(from string) {
 	s.msg = newMessage(s, from)
+	if s.heloFailed {
+		s.msg.failed = "internal error at helo"
+	}
 	if s.conn != nil {
 		s.conn.busy.Store(true)
 	}

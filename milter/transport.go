@@ -61,7 +61,8 @@ type trackedConn struct {
 // hold the session forever.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	if c.br == nil {
-		c.br = bufio.NewReaderSize(connReader{c}, 16<<10)
+		c.br = readBufs.Get().(*bufio.Reader)
+		c.br.Reset(connReader{c})
 	}
 	if len(c.inject) > 0 {
 		n := copy(p, c.inject)
@@ -75,6 +76,10 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// readBufs are the connections' read buffers: a connection per message
+// (Postfix's default) would otherwise allocate one per message.
+var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 // connReader is what the read buffer reads from: the connection, with the
 // idle deadline set when the reader (go-milter) is between packets.
@@ -201,11 +206,11 @@ func (c *trackedConn) send(b []byte) error {
 }
 
 // noReplyCommand reports whether the MTA expects no reply to a command:
-// those negotiated with SMFIP_NR_* in Server.Serve (RCPT, header, end of
-// header, body chunk).
+// those negotiated with SMFIP_NR_* in Server.Serve (HELO, RCPT, header, end
+// of header, body chunk).
 func noReplyCommand(cmd byte) bool {
 	switch cmd {
-	case 'R', 'L', 'N', 'B':
+	case 'H', 'R', 'L', 'N', 'B':
 		return true
 	}
 	return false
@@ -226,6 +231,11 @@ func isModification(code byte) bool {
 // goroutines use shut.
 func (c *trackedConn) Close() error {
 	c.end()
+	if c.br != nil {
+		c.br.Reset(nil)
+		readBufs.Put(c.br)
+		c.br = nil
+	}
 	if c.closed.Swap(true) {
 		return nil
 	}
@@ -249,9 +259,6 @@ func (l *listener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
-		}
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
 		}
 		t := &trackedConn{Conn: c, idle: l.srv.cfg.IdleTimeout, writeTimeout: l.srv.cfg.WriteTimeout}
 		t.onClose = func() { l.srv.untrack(t) }

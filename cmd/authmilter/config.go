@@ -55,6 +55,9 @@ type LogConfig struct {
 type MetricsConfig struct {
 	// Listen is host:port for /metrics and /healthz; empty: off.
 	Listen string `toml:"listen"`
+	// Pprof also serves Go's profiler (net/http/pprof) under /debug/pprof/
+	// on Listen. Off by default: profiles show message timing.
+	Pprof bool `toml:"pprof"`
 }
 
 // defaultConfig is the configuration with no file at all.

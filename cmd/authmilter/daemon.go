@@ -123,7 +123,7 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := obs.serve(cfg.Metrics.Listen, srv, log)
+	stopMetrics, err := obs.serve(cfg.Metrics.Listen, cfg.Metrics.Pprof, srv, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -226,7 +226,11 @@ func listen(spec, mode string) (net.Listener, error) {
 			os.Remove(addr) // a stale socket from a previous run
 		}
 	}
-	ln, err := net.Listen(network, addr)
+	// No TCP keepalive on the MTA's connections: Go would set four socket
+	// options per accepted connection for it, and a vanished MTA is noticed
+	// by milter.idle_timeout. (TCP_NODELAY is Go's default.)
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -179,6 +179,26 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
+// TestMetricsPprof: /debug/pprof/ is served only with metrics.pprof = true.
+func TestMetricsPprof(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := otherTestDNS(t)
+	for _, on := range []bool{false, true} {
+		mport := freePort(t)
+		startDaemon(t, srv.Addr, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\npprof = %v\n", mport, on))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", mport))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Errorf("pprof = %v: /debug/pprof/ answered %s, want %d", on, resp.Status, want)
+		}
+	}
+}
+
 // TestUnixSocketListen: a unix socket gets the configured mode, and a stale
 // socket from an earlier run is replaced.
 func TestUnixSocketListen(t *testing.T) {

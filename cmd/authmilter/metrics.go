@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -77,8 +78,9 @@ func (m *metrics) MessageDone(r *auth.Report, action string, eom time.Duration) 
 	m.results.WithLabelValues("dmarc", r.DMARC.Result).Inc()
 }
 
-// serve starts the HTTP endpoint for /metrics and /healthz when addr is set.
-func (m *metrics) serve(addr string, srv *milter.Server, log *slog.Logger) (stop func(), err error) {
+// serve starts the HTTP endpoint for /metrics and /healthz when addr is set,
+// with /debug/pprof/ when withPprof is.
+func (m *metrics) serve(addr string, withPprof bool, srv *milter.Server, log *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -92,6 +94,13 @@ func (m *metrics) serve(addr string, srv *milter.Server, log *slog.Logger) (stop
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
