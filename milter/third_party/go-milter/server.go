@@ -44,6 +44,8 @@ type Milter interface {
 
 	// BodyChunk is called to process next message body chunk data (up to 64KB
 	// in size). Suppress with OptNoBody.
+	// chunk is only valid until BodyChunk returns: the session reuses its
+	// buffer for the next packet (copy what must be kept).
 	BodyChunk(chunk []byte, m *Modifier) (Response, error)
 
 	// Body is called at the end of each message. All changes to message's

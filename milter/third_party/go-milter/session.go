@@ -29,11 +29,48 @@ type milterSession struct {
 	headers  textproto.MIMEHeader
 	macros   map[string]string
 	backend  Milter
+
+	// The session's packet buffers, reused from packet to packet: a body
+	// chunk is up to 64 KiB, and a fresh buffer per packet made most of a
+	// milter's allocations. A packet read is valid until the next
+	// ReadPacket (Milter.BodyChunk's chunk until BodyChunk returns).
+	rhdr [4]byte
+	rmsg Message
+	rbuf []byte
+	wbuf []byte
 }
 
-// ReadPacket reads incoming milter packet
+// maxKeptBuffer bounds the packet buffers a session keeps between packets;
+// a larger packet (up to maxPacketSize) gets a buffer of its own.
+const maxKeptBuffer = 64<<10 + 64
+
+// ReadPacket reads incoming milter packet. The packet (its Data) is valid
+// until the next ReadPacket.
 func (c *milterSession) ReadPacket() (*Message, error) {
-	return readPacket(c.conn, 0)
+	if _, err := io.ReadFull(c.conn, c.rhdr[:]); err != nil {
+		return nil, err
+	}
+	length := binary.BigEndian.Uint32(c.rhdr[:])
+	if length == 0 {
+		return nil, errors.New("milter: invalid zero-length packet")
+	}
+	if length > maxPacketSize {
+		return nil, fmt.Errorf("milter: packet length %d exceeds %d bytes", length, maxPacketSize)
+	}
+	var data []byte
+	if int(length) <= cap(c.rbuf) {
+		data = c.rbuf[:length]
+	} else {
+		data = make([]byte, length)
+		if length <= maxKeptBuffer {
+			c.rbuf = data
+		}
+	}
+	if _, err := io.ReadFull(c.conn, data); err != nil {
+		return nil, err
+	}
+	c.rmsg = Message{Code: data[0], Data: data[1:]}
+	return &c.rmsg, nil
 }
 
 func readPacket(conn net.Conn, timeout time.Duration) (*Message, error) {
@@ -69,9 +106,23 @@ func readPacket(conn net.Conn, timeout time.Duration) (*Message, error) {
 	return &message, nil
 }
 
-// WritePacket sends a milter response packet to socket stream
+// WritePacket sends a milter response packet to socket stream, in one
+// write through the session's buffer.
 func (m *milterSession) WritePacket(msg *Message) error {
-	return writePacket(m.conn, msg, 0)
+	n := 5 + len(msg.Data)
+	b := m.wbuf
+	if n > cap(b) {
+		b = make([]byte, 0, n)
+		if n <= maxKeptBuffer {
+			m.wbuf = b
+		}
+	}
+	b = b[:5]
+	binary.BigEndian.PutUint32(b, uint32(len(msg.Data)+1))
+	b[4] = msg.Code
+	b = append(b, msg.Data...)
+	_, err := m.conn.Write(b)
+	return err
 }
 
 func writePacket(conn net.Conn, msg *Message, timeout time.Duration) error {
