@@ -29,3 +29,5 @@ require (
 )
 
 replace github.com/emersion/go-msgauth => ./auth/dkim/third_party/go-msgauth
+
+replace github.com/emersion/go-milter => ./milter/third_party/go-milter

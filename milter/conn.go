@@ -176,7 +176,7 @@ func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp go
 func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("body", &resp, &err)
 	if s.msg != nil {
-		s.msg.am.Body(chunk)
+		s.msg.am.Body(chunk) // consumed before it returns: go-milter reuses chunk's buffer
 	}
 	return nil, nil // SMFIP_NR_BODY: no reply
 }

@@ -153,9 +153,9 @@ func (c *trackedConn) end() {
 
 // Write buffers milter packets that modify the message ('h', 'i', 'm', 'q',
 // ...) and sends them together with the next packet that is a reply.
-// go-milter writes each packet through its own bufio.Writer, so one packet
-// may arrive in several Write calls; packets are reassembled by their
-// length prefix.
+// go-milter (patched, milter/third_party/go-milter) writes a packet in one
+// Write; v0.5.0 as published used up to three, so packets are still
+// reassembled by their length prefix.
 func (c *trackedConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
