@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,6 +45,20 @@ type milterSession struct {
 // a larger packet (up to maxPacketSize) gets a buffer of its own.
 const maxKeptBuffer = 64<<10 + 64
 
+// packetBufs holds the read buffers of ended sessions: an MTA opens a
+// connection per SMTP session, often per message.
+var packetBufs = sync.Pool{New: func() interface{} { b := make([]byte, 0, maxKeptBuffer); return &b }}
+
+// releaseBuffers returns the session's read buffer to packetBufs.
+func (c *milterSession) releaseBuffers() {
+	if c.rbuf != nil && cap(c.rbuf) == maxKeptBuffer {
+		b := c.rbuf[:0]
+		packetBufs.Put(&b)
+	}
+	c.rbuf = nil
+	c.rmsg = Message{}
+}
+
 // ReadPacket reads incoming milter packet. The packet (its Data) is valid
 // until the next ReadPacket.
 func (c *milterSession) ReadPacket() (*Message, error) {
@@ -57,14 +72,14 @@ func (c *milterSession) ReadPacket() (*Message, error) {
 	if length > maxPacketSize {
 		return nil, fmt.Errorf("milter: packet length %d exceeds %d bytes", length, maxPacketSize)
 	}
+	if c.rbuf == nil {
+		c.rbuf = *packetBufs.Get().(*[]byte)
+	}
 	var data []byte
 	if int(length) <= cap(c.rbuf) {
 		data = c.rbuf[:length]
 	} else {
-		data = make([]byte, length)
-		if length <= maxKeptBuffer {
-			c.rbuf = data
-		}
+		data = make([]byte, length) // beyond maxKeptBuffer: not kept
 	}
 	if _, err := io.ReadFull(c.conn, data); err != nil {
 		return nil, err
@@ -319,6 +334,7 @@ func (m *milterSession) HandleMilterCommands() {
 		}
 
 		m.conn.Close()
+		m.releaseBuffers()
 	}()
 
 	for {
