@@ -230,3 +230,52 @@ func countBaseline() (goroutines, fds int) {
 	time.Sleep(50 * time.Millisecond)
 	return runtimeGoroutines(), openFDs()
 }
+
+// TestPanicAtHelo: HELO gets no reply (SMFIP_NR_HELO), so a HELO callback
+// that failed cannot be answered there; the session's messages are then
+// answered with the failure action (default 451), and a fresh session is
+// evaluated as usual.
+func TestPanicAtHelo(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{})
+	env.client().Close() // the server is serving (stop expects it to be)
+	s := newSession(env.srv, nil)
+	if _, err := s.Connect("client.test", "tcp4", 25, net.ParseIP(sessionIP), nil); err != nil {
+		t.Fatal(err)
+	}
+	heloPanics := func() (resp gomilter.Response, err error) {
+		defer s.guard("helo", &resp, &err)
+		panic("injected")
+	}
+	if resp, err := heloPanics(); resp != nil || err != nil {
+		t.Fatalf("HELO answered %v, %v; want no reply", resp, err)
+	}
+	want := s.failureReply().Response()
+	for i := 0; i < 2; i++ {
+		s.MailFrom("b@other.test", nil)
+		resp, err := s.Body(nil)
+		if err != nil || resp == nil || resp.Response().Code != want.Code || string(resp.Response().Data) != string(want.Data) {
+			t.Fatalf("message %d after a failed HELO: %v, %v; want the failure reply %q", i+1, resp, err, want.Data)
+		}
+	}
+	if !strings.Contains(env.logs.String(), "internal error at helo") {
+		t.Errorf("no log line for the failed HELO:\n%s", env.logs.String())
+	}
+}
+
+// TestNoReplySteps: the steps negotiated without a reply are HELO, RCPT,
+// headers, end of header and body chunks; connect and MAIL keep theirs
+// (trusted and authenticated clients are accepted there).
+func TestNoReplySteps(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{})
+	s := env.client()
+	defer s.Close()
+	for opt, want := range map[gomilter.OptProtocol]bool{
+		gomilter.OptNoHeloReply: true, gomilter.OptNoRcptReply: true, gomilter.OptNoHeaderReply: true,
+		gomilter.OptNoEOHReply: true, gomilter.OptNoBodyReply: true,
+		gomilter.OptNoConnReply: false, gomilter.OptNoMailReply: false,
+	} {
+		if got := s.ProtocolOption(opt); got != want {
+			t.Errorf("protocol option %#x negotiated: %v, want %v", opt, got, want)
+		}
+	}
+}
