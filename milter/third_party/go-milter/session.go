@@ -51,7 +51,7 @@ var packetBufs = sync.Pool{New: func() interface{} { b := make([]byte, 0, maxKep
 
 // releaseBuffers returns the session's read buffer to packetBufs.
 func (c *milterSession) releaseBuffers() {
-	if c.rbuf != nil && cap(c.rbuf) == maxKeptBuffer {
+	if c.rbuf != nil { // only ever taken from packetBufs
 		b := c.rbuf[:0]
 		packetBufs.Put(&b)
 	}

@@ -49,17 +49,17 @@ func putBodyBuf(b *[]byte) {
 
 var crlfBytes = []byte(crlf)
 
-// crlfs is a run of CRLFs written in one piece by writeCRLFs.
-var crlfs = []byte(strings.Repeat(crlf, 512))
+// crlfRun is a run of CRLFs written in one piece by writeCRLFs.
+var crlfRun = []byte(strings.Repeat(crlf, 512))
 
 // writeCRLFs writes n CRLFs to w.
 func writeCRLFs(w io.Writer, n int) error {
 	for n > 0 {
 		k := n
-		if k > len(crlfs)/2 {
-			k = len(crlfs) / 2
+		if k > len(crlfRun)/2 {
+			k = len(crlfRun) / 2
 		}
-		if _, err := w.Write(crlfs[:2*k]); err != nil {
+		if _, err := w.Write(crlfRun[:2*k]); err != nil {
 			return err
 		}
 		n -= k
