@@ -283,18 +283,7 @@ func TestAbort(t *testing.T) {
 		v.Abort()
 		v.Abort()
 	}
-	// Exited goroutines may take a moment to be counted out.
-	var after int
-	for range 100 {
-		if after = runtime.NumGoroutine(); after <= before {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after > before {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("goroutines: %d before, %d after Abort\n%s", before, after, buf[:runtime.Stack(buf, true)])
-	}
+	checkGoroutinesBack(t, before)
 }
 
 func TestHeaderEdgeCases(t *testing.T) {
@@ -382,16 +371,7 @@ func TestAbortMidBody(t *testing.T) {
 			t.Fatalf("Close after Abort: %+v", res)
 		}
 	}
-	var after int
-	for range 100 {
-		if after = runtime.NumGoroutine(); after <= before {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if after > before {
-		t.Fatalf("goroutines: %d before, %d after Abort", before, after)
-	}
+	checkGoroutinesBack(t, before)
 }
 
 func TestNilResolver(t *testing.T) {
@@ -400,4 +380,19 @@ func TestNilResolver(t *testing.T) {
 	if got.Result != PermError || got.Reason != "key lookup: no resolver configured" {
 		t.Errorf("got %+v", got)
 	}
+}
+
+// checkGoroutinesBack fails the test unless the goroutine count comes back
+// to before (exited goroutines may take a moment to be counted out).
+func checkGoroutinesBack(t *testing.T, before int) {
+	t.Helper()
+	var after int
+	for range 100 {
+		if after = runtime.NumGoroutine(); after <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<16)
+	t.Fatalf("goroutines: %d before, %d after Abort\n%s", before, after, buf[:runtime.Stack(buf, true)])
 }
