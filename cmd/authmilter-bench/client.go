@@ -250,12 +250,7 @@ func openSession(addrs []string, quick bool, id int, msg *Message) (*session, Ou
 	conn = append(conn, fam, 0xa1, 0x32) // port 41234
 	conn = cstr(conn, msg.ClientIP)
 	helo := cstr(nil, msg.Helo)
-	for _, stage := range []struct {
-		stage  int
-		cmd    byte
-		no, nr uint32
-		data   []byte
-	}{
+	for _, stage := range []envStep{
 		{stageConnect, cmdConnect, pNoConnect, pNRConn, conn},
 		{stageHelo, cmdHelo, pNoHelo, pNRHelo, helo},
 	} {
@@ -345,12 +340,7 @@ func (s *session) message(msg *Message) Outcome {
 	mail = cstr(mail, "BODY=8BITMIME")
 	rcpt := cstr(nil, "<"+msg.Rcpt+">")
 
-	envelope := []struct {
-		stage  int
-		cmd    byte
-		no, nr uint32
-		data   []byte
-	}{
+	envelope := []envStep{
 		{stageMail, cmdMail, pNoMail, pNRMail, mail},
 		{stageRcpt, cmdRcpt, pNoRcpt, pNRRcpt, rcpt},
 		{stageData, cmdData, pNoData, pNRData, nil},
@@ -548,4 +538,13 @@ func domainOf(addr string) string {
 // queueID makes a Postfix-looking queue id unique per session and message.
 func queueID(session, seq int) string {
 	return strings.ToUpper(strconv.FormatInt(int64(session)<<20|int64(seq), 16)) + "A"
+}
+
+// envStep is one envelope command of a session: its macro stage, command,
+// the SMFIP_NO*/SMFIP_NR_* flags that skip it or its reply, and its data.
+type envStep struct {
+	stage  int
+	cmd    byte
+	no, nr uint32
+	data   []byte
 }

@@ -56,6 +56,12 @@ func (n *NullMilter) Serve(ln net.Listener) error {
 	}
 }
 
+// noReplyFlag is the SMFIP_NR_* flag of each command that can have one.
+var noReplyFlag = map[byte]uint32{
+	cmdConnect: pNRConn, cmdHelo: pNRHelo, cmdMail: pNRMail, cmdRcpt: pNRRcpt,
+	cmdData: pNRData, cmdHeader: pNRHdr, cmdEOH: pNREOH, cmdBody: pNRBody,
+}
+
 // Close stops the listener and every connection.
 func (n *NullMilter) Close() {
 	n.mu.Lock()
@@ -111,24 +117,11 @@ func (n *NullMilter) handle(c net.Conn) {
 			return
 		case cmdEOM:
 			out = accept
-		case cmdConnect:
-			out = replyUnless(proto, pNRConn, cont)
-		case cmdHelo:
-			out = replyUnless(proto, pNRHelo, cont)
-		case cmdMail:
-			out = replyUnless(proto, pNRMail, cont)
-		case cmdRcpt:
-			out = replyUnless(proto, pNRRcpt, cont)
-		case cmdData:
-			out = replyUnless(proto, pNRData, cont)
-		case cmdHeader:
-			out = replyUnless(proto, pNRHdr, cont)
-		case cmdEOH:
-			out = replyUnless(proto, pNREOH, cont)
-		case cmdBody:
-			out = replyUnless(proto, pNRBody, cont)
 		default:
 			out = cont
+			if nr, ok := noReplyFlag[cmd]; ok {
+				out = replyUnless(proto, nr, cont)
+			}
 		}
 		if out != nil {
 			if _, err := c.Write(out); err != nil {
