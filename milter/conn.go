@@ -31,10 +31,10 @@ type session struct {
 	log   *slog.Logger
 	facts connFacts
 	msg   *message
-	// heloFailed is set when the HELO callback failed: HELO gets no reply
-	// (SMFIP_NR_HELO), so the session's messages are answered with the
-	// failure action instead.
-	heloFailed bool
+	// failedAt names a no-reply stage whose callback failed outside a
+	// message (HELO, SMFIP_NR_HELO): it could not be answered there, so the
+	// session's messages are answered with the failure action instead.
+	failedAt string
 }
 
 func newSession(s *Server, c *trackedConn) *session {
@@ -77,9 +77,8 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 		"stage", stage, "panic", fmt.Sprint(v), "queue_id", s.facts.queueID, "stack", string(debug.Stack()))
 	if s.msg != nil {
 		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
-	}
-	if stage == "helo" {
-		s.heloFailed = true
+	} else if noReply(stage) {
+		s.failedAt = stage
 	}
 	*err = nil
 	if noReply(stage) {
@@ -210,8 +209,8 @@ func (s *session) Abort(m *gomilter.Modifier) error {
 // startMessage creates the per-message state at MAIL FROM.
 func (s *session) startMessage(from string) {
 	s.msg = newMessage(s, from)
-	if s.heloFailed {
-		s.msg.failed = "internal error at helo"
+	if s.failedAt != "" {
+		s.msg.failed = "internal error at " + s.failedAt
 	}
 	if s.conn != nil {
 		s.conn.busy.Store(true)
