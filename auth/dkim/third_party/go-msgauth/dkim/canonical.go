@@ -2,7 +2,9 @@ package dkim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"math/bits"
 	"strings"
 	"sync"
 )
@@ -240,6 +242,63 @@ var ordinary = func() (t [256]bool) {
 	return t
 }()
 
+// directRun is the length from which a run of octets that relaxed
+// canonicalization leaves as they are is written without a copy.
+const directRun = 2048
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// stops flags (0x80) each octet of x, eight octets in little-endian
+// order, where a run of octets that relaxed canonicalization leaves as
+// they are may stop: an octet below 0x20 (HTAB, CR and LF among them), a
+// space before an octet below 0x21, and a space in the last octet, whose
+// successor x does not hold. The flags are exact per octet: no carry or
+// borrow crosses octets.
+func stops(x uint64) uint64 {
+	const hi7 = 0x7f7f7f7f7f7f7f7f
+	// below21: octets < 0x21. (x|0x80)-0x21 borrows from no neighbour.
+	below21 := ^((x | msb) - lsb*0x21) & ^x & msb
+	// space: octets == 0x20, as zero octets of x^0x20...
+	z := x ^ (lsb * 0x20)
+	space := ^(((z & hi7) + hi7) | z | hi7)
+	return (below21 &^ space) | (space & (below21 >> 8)) | (space & (0x80 << 56))
+}
+
+// runEnd returns the end of the run, from b[i] (an ordinary octet), of
+// octets that relaxed canonicalization leaves as they are: ordinary
+// octets, single spaces between ordinary octets, and CRLFs followed by an
+// ordinary octet. The run ends on an ordinary octet.
+func runEnd(b []byte, i int) int {
+	j := i + 1
+	for {
+		// Eight octets at a time while all are ordinary or single spaces
+		// before an ordinary octet (see stops).
+		for j+8 <= len(b) {
+			if t := stops(binary.LittleEndian.Uint64(b[j:])); t != 0 {
+				j += bits.TrailingZeros64(t) >> 3
+				break
+			}
+			j += 8
+		}
+		if j >= len(b) {
+			return len(b)
+		}
+		switch ch := b[j]; {
+		case ordinary[ch]:
+			j++
+		case ch == ' ' && j+1 < len(b) && ordinary[b[j+1]]:
+			j += 2
+		case ch == '\r' && j+2 < len(b) && b[j+1] == '\n' && ordinary[b[j+2]]:
+			j += 3
+		default:
+			return j
+		}
+	}
+}
+
 func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 	written := len(b)
 	if c.buf == nil {
@@ -252,18 +311,7 @@ func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 	for i := 0; i < len(b); {
 		ch := b[i]
 		if ordinary[ch] {
-			// The run goes on over single spaces between ordinary octets:
-			// relaxed canonicalization leaves those as they are.
-			j := i + 1
-			for j < len(b) {
-				if ordinary[b[j]] {
-					j++
-				} else if b[j] == ' ' && j+1 < len(b) && ordinary[b[j+1]] {
-					j += 2
-				} else {
-					break
-				}
-			}
+			j := runEnd(b, i)
 			if pending {
 				if c.wsp && c.crlfs == 0 && !c.cr && len(c.held) == 0 {
 					out = append(out, ' ') // the common case: a WSP run inside a line
@@ -273,7 +321,22 @@ func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {
 				}
 				pending = false
 			}
-			out = append(out, b[i:j]...)
+			if j-i < directRun {
+				out = append(out, b[i:j]...)
+			} else {
+				// A long run goes to the writer as it is, without a copy.
+				c.written = true
+				if len(out) > 0 {
+					_, err = c.w.Write(out)
+					out = out[:0]
+				}
+				if err == nil {
+					_, err = c.w.Write(b[i:j])
+				}
+				if err != nil {
+					break
+				}
+			}
 			i = j
 			c.lastCR = false
 			continue

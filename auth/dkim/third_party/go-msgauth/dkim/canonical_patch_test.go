@@ -70,6 +70,7 @@ func FuzzBodyCanonicalizers(f *testing.F) {
 	f.Add([]byte("a \r\n\r\n"), []byte{1})
 	f.Add([]byte("a\rb\n\r\r\n \t\r\n"), []byte{3, 0, 1})
 	f.Add([]byte("\r\n\r\r\n\n\r \n"), []byte{})
+	f.Add([]byte("Pack my box with five dozen\r\nliquor jugs.  \r\n\r\nx y\tz\x01 \x00"), []byte{17, 5})
 	f.Fuzz(func(t *testing.T, body, sizes []byte) {
 		var s []int
 		progress := false
@@ -119,27 +120,38 @@ func TestBodyCanonicalizersAllocs(t *testing.T) {
 }
 
 func BenchmarkBodyCanonicalizer(b *testing.B) {
-	text := []byte(strings.Repeat("The quick brown fox  jumps over the lazy dog.\r\n", 1400))[:64<<10]
-	for _, bc := range []struct {
-		name string
-		new  func(io.Writer) io.WriteCloser
-	}{
-		{"simple", new(simpleCanonicalizer).CanonicalizeBody},
-		{"relaxed", new(relaxedCanonicalizer).CanonicalizeBody},
-		{"simple-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070simpleBodyCanonicalizer{w: w} }},
-		{"relaxed-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070relaxedBodyCanonicalizer{w: w} }},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(text)) * 16)
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				wc := bc.new(io.Discard)
-				for j := 0; j < 16; j++ {
-					wc.Write(text)
+	texts := []struct{ name, line string }{
+		// Every line has a WSP run to fold.
+		{"", "The quick brown fox  jumps over the lazy dog.\r\n"},
+		// Prose: single spaces, one line in four with trailing spaces.
+		{"-prose", "The quick brown fox jumps over the lazy dog, again and again.\r\n" +
+			"Pack my box with five dozen liquor jugs; then send it on Monday.\r\n" +
+			"Sphinx of black quartz, judge my vow: how vexingly quick daft zebras jump.  \r\n" +
+			"\r\n"},
+	}
+	for _, tx := range texts {
+		text := []byte(strings.Repeat(tx.line, 64<<10/len(tx.line)+1))[:64<<10]
+		for _, bc := range []struct {
+			name string
+			new  func(io.Writer) io.WriteCloser
+		}{
+			{"simple", new(simpleCanonicalizer).CanonicalizeBody},
+			{"relaxed", new(relaxedCanonicalizer).CanonicalizeBody},
+			{"simple-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070simpleBodyCanonicalizer{w: w} }},
+			{"relaxed-v0.7.0", func(w io.Writer) io.WriteCloser { return &v070relaxedBodyCanonicalizer{w: w} }},
+		} {
+			b.Run(bc.name+tx.name, func(b *testing.B) {
+				b.SetBytes(int64(len(text)) * 16)
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					wc := bc.new(io.Discard)
+					for j := 0; j < 16; j++ {
+						wc.Write(text)
+					}
+					wc.Close()
 				}
-				wc.Close()
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -155,5 +167,33 @@ func TestHeldBreaksPermFail(t *testing.T) {
 	}
 	if len(verifs) != 1 || !IsPermFail(verifs[0].Err) || verifs[0].Err != errHeldBreaks {
 		t.Fatalf("verifications %+v, want one with %v", verifs, errHeldBreaks)
+	}
+}
+
+// TestStops compares stops with a definition octet by octet, over words of
+// octets around the boundaries it tests.
+func TestStops(t *testing.T) {
+	alphabet := []byte{0x00, '\t', '\n', '\r', 0x1f, ' ', '!', 'a', 0x7f, 0x80, 0x9f, 0xa0, 0xa1, 0xe0, 0xff}
+	rnd := uint64(1)
+	for n := 0; n < 200000; n++ {
+		var w [8]byte
+		for i := range w {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			w[i] = alphabet[(rnd>>33)%uint64(len(alphabet))]
+		}
+		var want uint64
+		for i, c := range w {
+			stop := c < 0x20 || c == ' ' && (i == 7 || w[i+1] < 0x21)
+			if stop {
+				want |= 0x80 << (8 * i)
+			}
+		}
+		x := uint64(0)
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(w[i])
+		}
+		if got := stops(x); got != want {
+			t.Fatalf("stops(%q) = %#x, want %#x", w, got, want)
+		}
 	}
 }
