@@ -19,7 +19,6 @@ type connFacts struct {
 	helo       string
 	tls        string // "{tls_version} {cipher}" when the session uses TLS
 	queueID    string // the last queue id seen ({i}), refreshed per message
-	trusted    bool   // the client is in trusted_networks: nothing is evaluated
 }
 
 // session is the go-milter handler for one milter connection. Because every
@@ -32,7 +31,7 @@ type session struct {
 	facts connFacts
 	msg   *message
 	// failedAt names a no-reply stage whose callback failed outside a
-	// message (HELO, SMFIP_NR_HELO): it could not be answered there, so the
+	// message (connect or HELO): it could not be answered there, so the
 	// session's messages are answered with the failure action instead.
 	failedAt string
 }
@@ -96,13 +95,13 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 }
 
 // noReply reports whether the MTA expects no reply at a stage: the stages
-// Server.Serve negotiates with SMFIP_NR_* (RCPT, each header, end of
-// header, each body chunk). Their handlers return a nil Response, which
+// Server.Serve negotiates with SMFIP_NR_* (connect, HELO, RCPT, each
+// header, end of header, each body chunk). Their handlers return a nil Response, which
 // go-milter does not write; the MTA streams the message without waiting a
 // round trip per header and per chunk.
 func noReply(stage string) bool {
 	switch stage {
-	case "helo", "rcpt", "header", "eoh", "body":
+	case "connect", "helo", "rcpt", "header", "eoh", "body":
 		return true
 	}
 	return false
@@ -119,12 +118,9 @@ func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomi
 	s.macros(m)
 	s.facts.clientName = host
 	s.facts.clientIP = addr
-	if addr != nil && s.srv.eval.Load().SkipsClient(addr) {
-		s.facts.trusted = true
-		s.log.Debug("trusted client, not evaluated", "client", addr.String())
-		return replyAccept, nil
-	}
-	return replyContinue, nil
+	// SMFIP_NR_CONN: no reply. A trusted client is accepted at MAIL, with
+	// its message not sent to us (see MailFrom).
+	return nil, nil
 }
 
 func (s *session) Helo(name string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
@@ -141,7 +137,9 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 	s.macros(m)
 	s.msg.begin()
 	if why := s.msg.am.Skipped(); why != "" {
-		// A SASL-authenticated client (policy.skip_authenticated).
+		// A client in trusted_networks (policy.skip_trusted) or a
+		// SASL-authenticated one (policy.skip_authenticated): accepted
+		// here, the MTA does not send us the message.
 		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
 		s.endMessage()
 		return replyAccept, nil

@@ -96,13 +96,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			return newSession(s, c)
 		},
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
-		// No reply to HELO, RCPT, headers, end of header and body chunks
-		// (see noReply): a message costs the MTA two round trips (MAIL, end
-		// of message) instead of one per header and per chunk. Connect and
-		// MAIL keep their replies: trusted and authenticated clients are
-		// accepted there, before their message is sent.
+		// No reply to connect, HELO, RCPT, headers, end of header and body
+		// chunks (see noReply): a message costs the MTA two round trips
+		// (MAIL, end of message) instead of one per stage, header and
+		// chunk. MAIL keeps its reply: trusted and authenticated clients
+		// are accepted there, before their message is sent.
 		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData |
-			gomilter.OptNoHeloReply | gomilter.OptNoRcptReply | gomilter.OptNoHeaderReply |
+			gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoRcptReply | gomilter.OptNoHeaderReply |
 			gomilter.OptNoEOHReply | gomilter.OptNoBodyReply,
 		SymList: map[gomilter.Stage][]string{
 			gomilter.StageConnect:  {"j", "_", "{daemon_name}", "{client_addr}", "{client_name}"},

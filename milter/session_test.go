@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authmilter/authmilter/auth"
 	gomilter "github.com/emersion/go-milter"
 )
 
@@ -148,6 +149,38 @@ func TestSASLSkipped(t *testing.T) {
 	checkPassWithFacts(t, "message after the authenticated one", mods, act)
 }
 
+// TestTrustedClientAcceptedAtMail: connect gets no reply (SMFIP_NR_CONN),
+// so a client in trusted_networks is accepted at each MAIL, before its
+// message is sent, and nothing is looked up for it; a client outside them
+// is evaluated.
+func TestTrustedClientAcceptedAtMail(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{auth: func(c *auth.Config) {
+		c.TrustedNetworks = []string{"192.0.2.0/24"}
+	}})
+	s := env.client()
+	defer s.Close()
+	connect(t, s, sessionIP, "helo.test")
+	for i := 0; i < 2; i++ {
+		act, err := s.Mail("a@reject.test", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if act.Code != gomilter.ActAccept {
+			t.Fatalf("MAIL %d from a trusted client: action %c, want accept", i+1, act.Code)
+		}
+	}
+	if n := env.dns.Queries("reject.test.", 16); n != 0 {
+		t.Errorf("%d SPF queries for a trusted client", n)
+	}
+	s2 := env.client()
+	defer s2.Close()
+	connect(t, s2, "198.51.100.7", "helo.test")
+	act, err := s2.Mail("a@reject.test", nil)
+	if err != nil || act.Code != gomilter.ActContinue {
+		t.Fatalf("MAIL from an untrusted client: %v, %v; want continue", act, err)
+	}
+}
+
 // TestAbortAtEveryStage aborts a message at each stage of the protocol and
 // then sends a full message on the same connection: it is evaluated with
 // the connection's facts and nothing of the aborted message.
@@ -231,39 +264,43 @@ func countBaseline() (goroutines, fds int) {
 	return runtimeGoroutines(), openFDs()
 }
 
-// TestPanicAtHelo: HELO gets no reply (SMFIP_NR_HELO), so a HELO callback
-// that failed cannot be answered there; the session's messages are then
-// answered with the failure action (default 451), and a fresh session is
-// evaluated as usual.
-func TestPanicAtHelo(t *testing.T) {
-	env := newTestEnv(t, sessionZone, envOptions{})
-	env.client().Close() // the server is serving (stop expects it to be)
-	s := newSession(env.srv, nil)
-	if _, err := s.Connect("client.test", "tcp4", 25, net.ParseIP(sessionIP), nil); err != nil {
-		t.Fatal(err)
-	}
-	heloPanics := func() (resp gomilter.Response, err error) {
-		defer s.guard("helo", &resp, &err)
-		panic("injected")
-	}
-	if resp, err := heloPanics(); resp != nil || err != nil {
-		t.Fatalf("HELO answered %v, %v; want no reply", resp, err)
-	}
-	want := s.failureReply().Response()
-	for i := 0; i < 2; i++ {
-		s.MailFrom("b@other.test", nil)
-		resp, err := s.Body(nil)
-		if err != nil || resp == nil || resp.Response().Code != want.Code || string(resp.Response().Data) != string(want.Data) {
-			t.Fatalf("message %d after a failed HELO: %v, %v; want the failure reply %q", i+1, resp, err, want.Data)
-		}
-	}
-	if !strings.Contains(env.logs.String(), "internal error at helo") {
-		t.Errorf("no log line for the failed HELO:\n%s", env.logs.String())
+// TestPanicAtConnectOrHelo: connect and HELO get no reply (SMFIP_NR_CONN,
+// SMFIP_NR_HELO), so a callback that failed there cannot be answered
+// there; the session's messages are then answered with the failure action
+// (default 451), and a fresh session is evaluated as usual.
+func TestPanicAtConnectOrHelo(t *testing.T) {
+	for _, stage := range []string{"connect", "helo"} {
+		t.Run(stage, func(t *testing.T) {
+			env := newTestEnv(t, sessionZone, envOptions{})
+			env.client().Close() // the server is serving (stop expects it to be)
+			s := newSession(env.srv, nil)
+			if _, err := s.Connect("client.test", "tcp4", 25, net.ParseIP(sessionIP), nil); err != nil {
+				t.Fatal(err)
+			}
+			panics := func() (resp gomilter.Response, err error) {
+				defer s.guard(stage, &resp, &err)
+				panic("injected")
+			}
+			if resp, err := panics(); resp != nil || err != nil {
+				t.Fatalf("%s answered %v, %v; want no reply", stage, resp, err)
+			}
+			want := s.failureReply().Response()
+			for i := 0; i < 2; i++ {
+				s.MailFrom("b@other.test", nil)
+				resp, err := s.Body(nil)
+				if err != nil || resp == nil || resp.Response().Code != want.Code || string(resp.Response().Data) != string(want.Data) {
+					t.Fatalf("message %d after a failed %s: %v, %v; want the failure reply %q", i+1, stage, resp, err, want.Data)
+				}
+			}
+			if !strings.Contains(env.logs.String(), "internal error at "+stage) {
+				t.Errorf("no log line for the failed %s:\n%s", stage, env.logs.String())
+			}
+		})
 	}
 }
 
-// TestNoReplySteps: the steps negotiated without a reply are HELO, RCPT,
-// headers, end of header and body chunks; connect and MAIL keep theirs
+// TestNoReplySteps: the steps negotiated without a reply are connect, HELO,
+// RCPT, headers, end of header and body chunks; MAIL keeps its reply
 // (trusted and authenticated clients are accepted there).
 func TestNoReplySteps(t *testing.T) {
 	env := newTestEnv(t, sessionZone, envOptions{})
@@ -272,7 +309,7 @@ func TestNoReplySteps(t *testing.T) {
 	for opt, want := range map[gomilter.OptProtocol]bool{
 		gomilter.OptNoHeloReply: true, gomilter.OptNoRcptReply: true, gomilter.OptNoHeaderReply: true,
 		gomilter.OptNoEOHReply: true, gomilter.OptNoBodyReply: true,
-		gomilter.OptNoConnReply: false, gomilter.OptNoMailReply: false,
+		gomilter.OptNoConnReply: true, gomilter.OptNoMailReply: false,
 	} {
 		if got := s.ProtocolOption(opt); got != want {
 			t.Errorf("protocol option %#x negotiated: %v, want %v", opt, got, want)
