@@ -86,30 +86,42 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// verifyChunked streams msg into a Verifier in chunks of size n.
-func verifyChunked(msg []byte, n int, opts Options) []Result {
+// verifyChunked streams msg into a Verifier in chunks of size n, through
+// WriteString instead of Write when asString.
+func verifyChunked(msg []byte, n int, asString bool, opts Options) []Result {
 	v := NewVerifier(context.Background(), opts)
 	for len(msg) > 0 {
 		k := min(n, len(msg))
-		v.Write(msg[:k])
+		if asString {
+			v.WriteString(string(msg[:k]))
+		} else {
+			v.Write(msg[:k])
+		}
 		msg = msg[k:]
 	}
 	return v.Close()
 }
 
-// verifyAllChunkings verifies msg with 1-, 7- and 64 KiB chunks and fails
-// the test unless all give the same results, which it returns.
+// chunkings are the ways verifyAllChunkings writes a message.
+var chunkings = []struct {
+	n        int
+	asString bool
+}{{64 << 10, false}, {7, false}, {1, false}, {7, true}, {64 << 10, true}}
+
+// verifyAllChunkings verifies msg with 1-, 7- and 64 KiB chunks (the 7- and
+// 64 KiB ones also through WriteString) and fails the test unless all give
+// the same results, which it returns.
 func verifyAllChunkings(t *testing.T, msg []byte, opts Options) []Result {
 	t.Helper()
 	var first []Result
-	for _, n := range []int{64 << 10, 7, 1} {
-		got := verifyChunked(msg, n, opts)
+	for _, c := range chunkings {
+		got := verifyChunked(msg, c.n, c.asString, opts)
 		if first == nil {
 			first = got
 			continue
 		}
 		if !equalResults(first, got) {
-			t.Fatalf("chunk size %d: results differ:\n%+v\nvs 64 KiB:\n%+v", n, got, first)
+			t.Fatalf("chunk size %d (string %v): results differ:\n%+v\nvs 64 KiB:\n%+v", c.n, c.asString, got, first)
 		}
 	}
 	return first

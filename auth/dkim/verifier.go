@@ -49,6 +49,7 @@ type Verifier struct {
 
 	state     verifierState
 	hdr       []byte // the header block, including its empty line
+	hdrBuf    *[]byte // the pooled buffer under hdr (dropHeader)
 	lineStart int    // start of the line being scanned in hdr
 	scanned   int    // hdr[:scanned] has been searched for the empty line
 
@@ -98,22 +99,71 @@ func (v *Verifier) Write(p []byte) (int, error) {
 	switch v.state {
 	case stateHeader:
 		old := len(v.hdr)
-		take := min(len(p), MaxHeaderBytes-old)
-		v.hdr = append(v.hdr, p[:take]...)
-		end := v.findHeaderEnd()
-		if end < 0 {
-			if len(v.hdr) >= MaxHeaderBytes {
-				v.overflow()
-			}
-			return len(p), nil
+		v.takeHeader()
+		v.hdr = append(v.hdr, p[:min(len(p), MaxHeaderBytes-old)]...)
+		if end := v.headerWritten(); end >= 0 {
+			v.writeBody(p[end-old:])
 		}
-		v.hdr = v.hdr[:end]
-		v.startBody()
-		v.writeBody(p[end-old:])
 	case stateBody:
 		v.writeBody(p)
 	}
 	return len(p), nil
+}
+
+// WriteString is Write for a string: header fields are appended to the
+// header block without a conversion to []byte first.
+func (v *Verifier) WriteString(s string) (int, error) {
+	switch v.state {
+	case stateHeader:
+		old := len(v.hdr)
+		v.takeHeader()
+		v.hdr = append(v.hdr, s[:min(len(s), MaxHeaderBytes-old)]...)
+		if end := v.headerWritten(); end >= 0 && end-old < len(s) {
+			v.writeBody([]byte(s[end-old:]))
+		}
+	case stateBody:
+		v.writeBody([]byte(s))
+	}
+	return len(s), nil
+}
+
+// headerWritten runs after bytes were appended to the header block: when
+// the block is complete it starts the body and returns the block's length,
+// else -1.
+func (v *Verifier) headerWritten() int {
+	end := v.findHeaderEnd()
+	if end < 0 {
+		if len(v.hdr) >= MaxHeaderBytes {
+			v.overflow()
+		}
+		return -1
+	}
+	v.hdr = v.hdr[:end]
+	v.startBody()
+	return end
+}
+
+// hdrBufs hold header blocks while they arrive: most fit in 8 KiB.
+var hdrBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// takeHeader gives the header block a pooled buffer at the first write.
+func (v *Verifier) takeHeader() {
+	if v.hdr == nil {
+		v.hdrBuf = hdrBufs.Get().(*[]byte)
+		v.hdr = (*v.hdrBuf)[:0]
+	}
+}
+
+// dropHeader returns the header block's buffer once nothing refers to it
+// (splitFields copies, go-msgauth's pipe has consumed it). A block that
+// outgrew the pooled buffer is left to the collector.
+func (v *Verifier) dropHeader() {
+	if v.hdrBuf != nil && cap(v.hdr) == cap(*v.hdrBuf) {
+		*v.hdrBuf = v.hdr[:0]
+		hdrBufs.Put(v.hdrBuf)
+	}
+	v.hdrBuf = nil
+	v.hdr = nil
 }
 
 // findHeaderEnd looks for the empty line that ends the header block (CRLF or,
@@ -139,6 +189,37 @@ func (v *Verifier) findHeaderEnd() int {
 // (textproto lines; a line starting with SP or HTAB continues the previous
 // field), each ending in CRLF, so that signature i here is signature i there.
 func splitFields(hdr []byte) []string {
+	if !bytes.HasSuffix(hdr, crlf) || bytes.Count(hdr, lf) != bytes.Count(hdr, crlf) {
+		return splitFieldsCopy(hdr)
+	}
+	// Every line ends in CRLF, as the milter writes them: each field is a
+	// piece of one copy of the block.
+	hs := string(hdr)
+	var fields []string
+	start, pos := -1, 0 // where the field being collected starts; the line
+	for pos < len(hs) {
+		end := pos + strings.IndexByte(hs[pos:], '\n') + 1
+		if end-pos == 2 {
+			break // the empty line
+		}
+		if start < 0 || (hs[pos] != ' ' && hs[pos] != '\t') {
+			if start >= 0 {
+				fields = append(fields, hs[start:pos])
+			}
+			start = pos
+		}
+		pos = end
+	}
+	if start >= 0 {
+		fields = append(fields, hs[start:pos])
+	}
+	return fields
+}
+
+var lf = []byte("\n")
+
+// splitFieldsCopy is splitFields for a block with other line ends.
+func splitFieldsCopy(hdr []byte) []string {
 	var fields []string
 	for len(hdr) > 0 {
 		i := bytes.IndexByte(hdr, '\n')
@@ -179,7 +260,7 @@ func (v *Verifier) startBody() {
 	v.fields = splitFields(v.hdr)
 	v.findSignatures()
 	if len(v.sigs) == 0 {
-		v.hdr = nil
+		v.dropHeader()
 		return
 	}
 	v.fetches = make(map[string]*fetch)
@@ -206,7 +287,7 @@ func (v *Verifier) startBody() {
 	if _, err := pw.Write(v.hdr); err != nil {
 		v.pw = nil
 	}
-	v.hdr = nil
+	v.dropHeader()
 	if len(v.checks) == 0 {
 		v.fields = nil // only the l= path hashes the header itself
 	}
@@ -284,7 +365,7 @@ func (v *Verifier) overflow() {
 	v.state = stateOverflow
 	v.fields = splitFields(v.hdr)
 	v.findSignatures()
-	v.hdr = nil
+	v.dropHeader()
 	v.log.Debug("dkim: header block too large", "limit", MaxHeaderBytes, "signatures", len(v.sigs))
 }
 
@@ -320,6 +401,9 @@ func (v *Verifier) Close() []Result {
 func (v *Verifier) Abort() {
 	if v.state == stateClosed {
 		return
+	}
+	if v.state == stateHeader {
+		v.dropHeader()
 	}
 	v.cancel()
 	v.finish()
