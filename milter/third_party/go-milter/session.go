@@ -227,8 +227,16 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 		if len(msg.Data) == 0 {
 			return nil, errors.New("milter: malformed macro command")
 		}
-		// define macros
-		m.macros = make(map[string]string)
+		// define macros: the packet's replace the stage's before. The map
+		// is emptied and reused (patch; v0.5.0 made a new one per packet,
+		// ~25 per message as Postfix sends them).
+		if m.macros == nil {
+			m.macros = make(map[string]string)
+		} else {
+			for k := range m.macros {
+				delete(m.macros, k)
+			}
+		}
 		// convert data to Go strings
 		data := decodeCStrings(msg.Data[1:])
 		if len(data) != 0 {

@@ -101,3 +101,56 @@ func TestSessionPacketAllocs(t *testing.T) {
 		t.Errorf("WritePacket: %v allocations per packet", n)
 	}
 }
+
+// TestMacroMapReused: each macro packet leaves exactly its own macros in the
+// map, as v0.5.0's fresh map per packet did, in one map reused until ABORT.
+func TestMacroMapReused(t *testing.T) {
+	s := &milterSession{backend: &NoOpMilter{}, conn: &bufConn{}}
+	packets := [][]string{
+		{"j", "mx.example", "{daemon_name}", "smtpd", "_", "c [192.0.2.1]"},
+		{"{mail_addr}", "a@example.org"},
+		{"i", "4ABC"},
+		{"odd"},
+		{},
+	}
+	var first map[string]string
+	for i, kv := range packets {
+		data := []byte{byte(CodeHelo)}
+		for _, x := range kv {
+			data = append(data, x...)
+			data = append(data, 0)
+		}
+		if _, err := s.Process(&Message{Code: byte(CodeMacro), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{}
+		for j := 0; j < len(kv); j += 2 {
+			if j+1 < len(kv) {
+				want[kv[j]] = kv[j+1]
+			} else {
+				want[kv[j]] = ""
+			}
+		}
+		if len(s.macros) != len(want) {
+			t.Fatalf("packet %d: macros %v, want %v", i, s.macros, want)
+		}
+		for k, v := range want {
+			if got, ok := s.macros[k]; !ok || got != v {
+				t.Fatalf("packet %d: macros %v, want %v", i, s.macros, want)
+			}
+		}
+		if first == nil {
+			first = s.macros
+		}
+	}
+	s.macros["x"] = "y"
+	if first["x"] != "y" {
+		t.Fatal("a new map was made")
+	}
+	if _, err := s.Process(&Message{Code: byte(CodeAbort)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.macros != nil {
+		t.Fatal("ABORT kept the macros")
+	}
+}
