@@ -187,7 +187,7 @@ func (e *evaluation) lookupRecord(domain string) (*record, Result, string, error
 	default:
 		return nil, Permerror, ErrMultipleRecords.Error(), fmt.Errorf("%w at %s", ErrMultipleRecords, domain)
 	}
-	rec, err := parseRecord(spf[0])
+	rec, err := e.c.parse(spf[0])
 	if err != nil {
 		return nil, Permerror, err.Error(), err
 	}

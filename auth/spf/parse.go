@@ -2,6 +2,7 @@ package spf
 
 import (
 	"fmt"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -47,6 +48,31 @@ type record struct {
 	mechs    []mechanism
 	redirect macroString // nil when absent
 	exp      macroString // nil when absent
+}
+
+// parsedRecords is how many parsed records a Checker keeps.
+const parsedRecords = 1024
+
+// parsed is parseRecord's answer for one record text.
+type parsed struct {
+	rec *record
+	err error
+}
+
+// parse is parseRecord through the Checker's cache of parsed records, keyed
+// by the record's text: the same records (the big senders' and their
+// includes) come back message after message, and a record is not changed
+// by evaluation.
+func (c *Checker) parse(txt string) (*record, error) {
+	c.parsedOnce.Do(func() {
+		c.parsed, _ = lru.New[string, parsed](parsedRecords)
+	})
+	if p, ok := c.parsed.Get(txt); ok {
+		return p.rec, p.err
+	}
+	rec, err := parseRecord(txt)
+	c.parsed.Add(txt, parsed{rec, err})
+	return rec, err
 }
 
 // isSPFRecord reports whether a TXT string is an SPF version 1 record: it

@@ -3,9 +3,11 @@ package spf
 import (
 	"context"
 	"errors"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -106,6 +108,11 @@ type Checker struct {
 	// Now gives the %{t} macro (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// parsed caches parsed records by their text (parse). A Checker is
+	// used through a pointer and must not be copied once in use.
+	parsedOnce sync.Once
+	parsed     *lru.Cache[string, parsed]
 }
 
 func (c *Checker) timeout() time.Duration {

@@ -155,6 +155,8 @@ func runSuite(t *testing.T, path string, skip map[string]string, narrow map[stri
 					want = []Result{n.result}
 				}
 				checkSuiteOutcome(t, sc.Description, name, tc, o, want)
+				// Again with the records parsed from the Checker's cache.
+				checkSuiteOutcome(t, sc.Description+" (records from the parse cache)", name, tc, c.CheckMailFrom(context.Background(), ip, tc.Helo, tc.Mailfrom), want)
 			})
 			if ok {
 				passed++
