@@ -48,10 +48,10 @@ type Verifier struct {
 	log    *slog.Logger
 
 	state     verifierState
-	hdr       []byte // the header block, including its empty line
+	hdr       []byte  // the header block, including its empty line
 	hdrBuf    *[]byte // the pooled buffer under hdr (dropHeader)
-	lineStart int    // start of the line being scanned in hdr
-	scanned   int    // hdr[:scanned] has been searched for the empty line
+	lineStart int     // start of the line being scanned in hdr
+	scanned   int     // hdr[:scanned] has been searched for the empty line
 
 	fields  []string // header fields as go-msgauth splits them (CRLF ends)
 	sigs    []*sigState
