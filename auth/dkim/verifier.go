@@ -150,16 +150,16 @@ var hdrBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b
 func (v *Verifier) takeHeader() {
 	if v.hdr == nil {
 		v.hdrBuf = hdrBufs.Get().(*[]byte)
-		v.hdr = (*v.hdrBuf)[:0]
+		v.hdr = (*v.hdrBuf)[:0] // *v.hdrBuf itself stays as it was
 	}
 }
 
-// dropHeader returns the header block's buffer once nothing refers to it
-// (splitFields copies, go-msgauth's pipe has consumed it). A block that
-// outgrew the pooled buffer is left to the collector.
+// dropHeader returns the pooled buffer once nothing refers to it
+// (splitFields copies, go-msgauth's pipe has consumed the block). A block
+// that outgrew it was copied to a larger array, left to the collector; the
+// pooled one goes back as it was.
 func (v *Verifier) dropHeader() {
-	if v.hdrBuf != nil && cap(v.hdr) == cap(*v.hdrBuf) {
-		*v.hdrBuf = v.hdr[:0]
+	if v.hdrBuf != nil {
 		hdrBufs.Put(v.hdrBuf)
 	}
 	v.hdrBuf = nil
