@@ -315,4 +315,14 @@ func TestNoReplySteps(t *testing.T) {
 			t.Errorf("protocol option %#x negotiated: %v, want %v", opt, got, want)
 		}
 	}
+	// The transport drops a stray "continue" after exactly these commands.
+	for cmd, opt := range map[byte]gomilter.OptProtocol{
+		'C': gomilter.OptNoConnReply, 'H': gomilter.OptNoHeloReply, 'M': gomilter.OptNoMailReply,
+		'R': gomilter.OptNoRcptReply, 'L': gomilter.OptNoHeaderReply, 'N': gomilter.OptNoEOHReply,
+		'B': gomilter.OptNoBodyReply,
+	} {
+		if noReplyCommand(cmd) != s.ProtocolOption(opt) {
+			t.Errorf("noReplyCommand(%c) = %v, but option %#x negotiated: %v", cmd, noReplyCommand(cmd), opt, s.ProtocolOption(opt))
+		}
+	}
 }

@@ -206,11 +206,11 @@ func (c *trackedConn) send(b []byte) error {
 }
 
 // noReplyCommand reports whether the MTA expects no reply to a command:
-// those negotiated with SMFIP_NR_* in Server.Serve (HELO, RCPT, header, end
-// of header, body chunk).
+// those negotiated with SMFIP_NR_* in Server.Serve (connect, HELO, RCPT,
+// header, end of header, body chunk).
 func noReplyCommand(cmd byte) bool {
 	switch cmd {
-	case 'H', 'R', 'L', 'N', 'B':
+	case 'C', 'H', 'R', 'L', 'N', 'B':
 		return true
 	}
 	return false
