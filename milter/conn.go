@@ -94,15 +94,49 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 	*resp = replyContinue // the failure is answered at end of message
 }
 
-// noReply reports whether the MTA expects no reply at a stage: the stages
-// Server.Serve negotiates with SMFIP_NR_* (connect, HELO, RCPT, each
-// header, end of header, each body chunk). Their handlers return a nil Response, which
-// go-milter does not write; the MTA streams the message without waiting a
-// round trip per header and per chunk.
+// noReplySteps are the steps negotiated without a reply (SMFIP_NR_*, see
+// Server.Serve): the milter command, the stage name guard is given, and the
+// option. Their handlers return a nil Response, which go-milter does not
+// write; the MTA streams the message without waiting a round trip per
+// stage, header and chunk. MAIL keeps its reply: trusted and authenticated
+// clients are accepted there, before their message is sent.
+var noReplySteps = []struct {
+	cmd   byte
+	stage string
+	opt   gomilter.OptProtocol
+}{
+	{'C', "connect", gomilter.OptNoConnReply},
+	{'H', "helo", gomilter.OptNoHeloReply},
+	{'R', "rcpt", gomilter.OptNoRcptReply},
+	{'L', "header", gomilter.OptNoHeaderReply},
+	{'N', "eoh", gomilter.OptNoEOHReply},
+	{'B', "body", gomilter.OptNoBodyReply},
+}
+
+// noReplyOptions are the SMFIP_NR_* options of noReplySteps.
+func noReplyOptions() (opts gomilter.OptProtocol) {
+	for _, st := range noReplySteps {
+		opts |= st.opt
+	}
+	return opts
+}
+
+// noReply reports whether the MTA expects no reply at a stage.
 func noReply(stage string) bool {
-	switch stage {
-	case "connect", "helo", "rcpt", "header", "eoh", "body":
-		return true
+	for _, st := range noReplySteps {
+		if st.stage == stage {
+			return true
+		}
+	}
+	return false
+}
+
+// noReplyCommand reports whether the MTA expects no reply to a command.
+func noReplyCommand(cmd byte) bool {
+	for _, st := range noReplySteps {
+		if st.cmd == cmd {
+			return true
+		}
 	}
 	return false
 }

@@ -97,13 +97,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		},
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
 		// No reply to connect, HELO, RCPT, headers, end of header and body
-		// chunks (see noReply): a message costs the MTA two round trips
-		// (MAIL, end of message) instead of one per stage, header and
-		// chunk. MAIL keeps its reply: trusted and authenticated clients
-		// are accepted there, before their message is sent.
-		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData |
-			gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoRcptReply | gomilter.OptNoHeaderReply |
-			gomilter.OptNoEOHReply | gomilter.OptNoBodyReply,
+		// chunks (noReplySteps): a message costs the MTA two round trips
+		// (MAIL, end of message).
+		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData | noReplyOptions(),
 		SymList: map[gomilter.Stage][]string{
 			gomilter.StageConnect:  {"j", "_", "{daemon_name}", "{client_addr}", "{client_name}"},
 			gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cert_subject}"},

@@ -205,17 +205,6 @@ func (c *trackedConn) send(b []byte) error {
 	return err
 }
 
-// noReplyCommand reports whether the MTA expects no reply to a command:
-// those negotiated with SMFIP_NR_* in Server.Serve (connect, HELO, RCPT,
-// header, end of header, body chunk).
-func noReplyCommand(cmd byte) bool {
-	switch cmd {
-	case 'C', 'H', 'R', 'L', 'N', 'B':
-		return true
-	}
-	return false
-}
-
 // isModification reports whether a milter response code is a message
 // modification, sent before the final reply of end of message.
 func isModification(code byte) bool {
