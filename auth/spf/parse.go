@@ -2,10 +2,11 @@ package spf
 
 import (
 	"fmt"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // mechKind is a mechanism of RFC 7208 §5.
@@ -50,8 +51,15 @@ type record struct {
 	exp      macroString // nil when absent
 }
 
-// parsedRecords is how many parsed records a Checker keeps.
-const parsedRecords = 1024
+// parsedRecords is how many parsed records a Checker keeps, and
+// parsedMaxLen the longest record text it keeps: RFC 7208 §3.4 asks for
+// records that fit a 512-octet UDP answer, so real ones are far shorter,
+// and a hostile domain's huge records cannot fill the cache (at most
+// 1,024 × 1 KiB of text).
+const (
+	parsedRecords = 1024
+	parsedMaxLen  = 1024
+)
 
 // parsed is parseRecord's answer for one record text.
 type parsed struct {
@@ -71,7 +79,9 @@ func (c *Checker) parse(txt string) (*record, error) {
 		return p.rec, p.err
 	}
 	rec, err := parseRecord(txt)
-	c.parsed.Add(txt, parsed{rec, err})
+	if len(txt) <= parsedMaxLen {
+		c.parsed.Add(txt, parsed{rec, err})
+	}
 	return rec, err
 }
 

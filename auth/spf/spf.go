@@ -3,12 +3,13 @@ package spf
 import (
 	"context"
 	"errors"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Resolver is the part of *dns.Resolver that SPF uses. Errors must be

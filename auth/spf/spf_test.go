@@ -295,3 +295,23 @@ func TestNoClientIP(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCacheBounded: a record longer than parsedMaxLen is parsed for
+// every evaluation, not kept; a short one is kept.
+func TestParseCacheBounded(t *testing.T) {
+	long := "v=spf1" + strings.Repeat(" ip4:198.51.100.0/24", parsedMaxLen/20+1) + " -all"
+	z := testZone(t, "long.example.com TXT "+long, "short.example.com TXT v=spf1 -all")
+	c := &Checker{Resolver: z}
+	ip := net.ParseIP("198.51.100.7")
+	for i := 0; i < 2; i++ {
+		if o := c.CheckHost(context.Background(), ip, "long.example.com", "x@long.example.com", "h.example.com"); o.Result != Pass {
+			t.Fatalf("long record: %s %q, want pass", o.Result, o.Reason)
+		}
+		if o := c.CheckHost(context.Background(), ip, "short.example.com", "x@short.example.com", "h.example.com"); o.Result != Fail {
+			t.Fatalf("short record: %s %q, want fail", o.Result, o.Reason)
+		}
+	}
+	if n := c.parsed.Len(); n != 1 || len(long) <= parsedMaxLen {
+		t.Errorf("%d records cached (long one %d octets), want only the short one", n, len(long))
+	}
+}
