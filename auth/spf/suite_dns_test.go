@@ -2,8 +2,9 @@ package spf
 
 import (
 	"context"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +37,7 @@ func TestRFC7208SuiteDNSServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		serveZone(t, srv, z)
-		names := make([]string, 0, len(sc.Tests))
-		for name := range sc.Tests {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(sc.Tests)) {
 			tc := sc.Tests[name]
 			if why, ok := dnsServerDiffs[name]; ok {
 				t.Logf("skip %s: %s", name, why)

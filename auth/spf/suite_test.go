@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -127,12 +127,7 @@ func runSuite(t *testing.T, path string, skip map[string]string, narrow map[stri
 	seen := map[string]bool{}
 	for _, sc := range loadSuite(t, path) {
 		z := zoneFromSuite(t, sc.Zonedata)
-		names := make([]string, 0, len(sc.Tests))
-		for name := range sc.Tests {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(sc.Tests)) {
 			tc := sc.Tests[name]
 			seen[name] = true
 			if why, ok := skip[name]; ok {
