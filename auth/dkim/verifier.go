@@ -196,7 +196,9 @@ func splitFields(hdr []byte) []string {
 	// piece of one copy of the block.
 	hs := string(hdr)
 	var fields []string
-	start, pos := -1, 0 // where the field being collected starts; the line
+	// start: where the field being collected begins (-1: none yet);
+	// pos: the line being looked at.
+	start, pos := -1, 0
 	for pos < len(hs) {
 		end := pos + strings.IndexByte(hs[pos:], '\n') + 1
 		if end-pos == 2 {
