@@ -57,6 +57,10 @@ func TestBodyCanonicalizersMatchV070(t *testing.T) {
 		"a\r\n" + strings.Repeat("\r\n", 5000) + "b\r\n" + strings.Repeat("\r\n", 3000),
 		"a" + strings.Repeat("\r\n\r", 700) + "b",
 		strings.Repeat("line with  spaces \t\r\n", 200) + "\r\n \r\n",
+		// Runs past directRun: single spaces and CRLFs inside one run.
+		strings.Repeat("Pack my box with five dozen liquor jugs.\r\n", 300) + "end  \r\n\r\n",
+		"x" + strings.Repeat("0123456789abcdef", 600) + "\r\n",
+		"a \t\r\n\r\n" + strings.Repeat("0123456789abcdef", 600) + " \r\n",
 	}
 	sizes := [][]int{nil, {1}, {2}, {3}, {7}, {64}, {1 << 20}, {0, 1, 0, 5}}
 	for _, b := range bodies {
@@ -194,6 +198,21 @@ func TestStops(t *testing.T) {
 		}
 		if got := stops(x); got != want {
 			t.Fatalf("stops(%q) = %#x, want %#x", w, got, want)
+		}
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// TestRelaxedLongRunWriteError: a run handed to the writer without a copy
+// reports the writer's error, as a copied one does.
+func TestRelaxedLongRunWriteError(t *testing.T) {
+	for _, body := range []string{strings.Repeat("abcdefgh", 1000), "a\r\n\r\n" + strings.Repeat("abcdefgh", 1000)} {
+		wc := new(relaxedCanonicalizer).CanonicalizeBody(failWriter{})
+		if _, err := wc.Write([]byte(body)); err != io.ErrClosedPipe {
+			t.Errorf("%d octets: Write error %v, want %v", len(body), err, io.ErrClosedPipe)
 		}
 	}
 }
