@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -221,5 +222,30 @@ func TestUnixSocketListen(t *testing.T) {
 			ln.(*net.UnixListener).SetUnlinkOnClose(false)
 		}
 		ln.Close()
+	}
+}
+
+// TestSetGCPercent: the daemon's GC target is defaultGCPercent unless GOGC
+// is in its environment, which is then left to the runtime.
+func TestSetGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	if got := setGCPercent(func(string) string { return "" }); got != "200" {
+		t.Errorf("no GOGC: %q, want 200", got)
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GC percent in force %d, want %d", got, defaultGCPercent)
+	}
+	env := func(k string) string {
+		if k == "GOGC" {
+			return "off"
+		}
+		return ""
+	}
+	if got := setGCPercent(env); got != "off" {
+		t.Errorf("GOGC=off: %q", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: GC percent changed to %d", got)
 	}
 }
