@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compare.sh — authmilter against the Debian OpenDKIM → OpenDMARC pair and
 # the null milter (the harness's ceiling), on one corpus, in one run, at 8
-# and 32 concurrent sessions; then a 50 MB message through authmilter (RSS
+# and 32 concurrent sessions, with the null milter verifying DKIM only (the
+# floor of any go-msgauth-based verifier's cost) beside them; then a 50 MB message through authmilter (RSS
 # growth) and a cold-cache run with 50 ms DNS answers (coalescing).
 #
 #   cmd/authmilter-bench/compare.sh [-n MESSAGES] [-s "8 32"] [-r REPEATS] [-w WORKDIR] [-a AUTHMILTER]
@@ -66,7 +67,7 @@ wait_port() { # host port
 	exit 1
 }
 
-for p in 18890 18891 18892 18893 18894 18895 18896; do
+for p in 18890 18891 18892 18893 18894 18895 18896 18897; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "port 127.0.0.1:$p is in use: stop what listens there first" >&2
 		exit 1
@@ -96,7 +97,10 @@ PIDS+=($DM)
 "$BIN/authmilter-bench" null -listen 127.0.0.1:18890 >"$WORK/null.log" 2>&1 &
 NU=$!
 PIDS+=($NU)
-for p in 18890 18891 18892 18893; do wait_port 127.0.0.1 $p; done
+"$BIN/authmilter-bench" null -listen 127.0.0.1:18897 -dkim-dns "$DNS" >"$WORK/dkim-floor.log" 2>&1 &
+FL=$!
+PIDS+=($FL)
+for p in 18890 18891 18892 18893 18897; do wait_port 127.0.0.1 $p; done
 for p in "${PIDS[@]}"; do
 	if ! kill -0 "$p" 2>/dev/null; then
 		echo "a daemon exited at start; see $WORK/*.log" >&2
@@ -118,11 +122,13 @@ bench() { # label sessions target pids extra...
 # resolver paths) once; later runs need no warmup.
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18893 -c 8 -n 400 -label warm >/dev/null
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18891,127.0.0.1:18892 -c 8 -n 400 -label warm >/dev/null
+"$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18897 -c 8 -n 400 -label warm >/dev/null
 for c in $SESSIONS; do
 	for _ in $(seq "$REPEATS"); do
 		bench null "$c" 127.0.0.1:18890 "$NU"
 		bench authmilter "$c" 127.0.0.1:18893 "$AM" -metrics http://127.0.0.1:18894/metrics
 		bench opendkim+opendmarc "$c" 127.0.0.1:18891,127.0.0.1:18892 "$DK,$DM"
+		bench dkim-floor "$c" 127.0.0.1:18897 "$FL"
 	done
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -175,6 +181,8 @@ END {
 		s = order[i]
 		a = median(rates["authmilter@" s]); p = median(rates["opendkim+opendmarc@" s]); z = median(rates["null@" s])
 		if (a && p && z) printf "median msgs/s at %s sessions: null %.0f, authmilter %.0f, pair %.0f; authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, z, a, p, a / p, 100 * a / z
+		f = median(rates["dkim-floor@" s])
+		if (f && z) printf "  DKIM-only floor (null milter + go-msgauth verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null\n", s, f, 100 * f / z
 		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s])
 		if (a && p && z) printf "CPU per message (milter + generator, median) at %s sessions: null %d us, authmilter %d us, pair %d us: CPU-bound capacity authmilter / pair = %.1fx, authmilter / null = %.0f%%\n", s, z, a, p, p / a, 100 * z / a
 	}

@@ -4,6 +4,7 @@
 //	authmilter-bench gen  -dir DIR [-messages N]       write a corpus
 //	authmilter-bench dns  -corpus DIR [-dns-delay D] [-forward 127.0.0.77:53]
 //	authmilter-bench null -listen 127.0.0.1:PORT        a milter that accepts at once
+//	                      [-dkim-dns ADDR]            ... after verifying DKIM only (a floor)
 //	authmilter-bench run  -corpus DIR -target ADDR[,ADDR...] [-c 8] [-n N] ...
 //	authmilter-bench stream -corpus DIR -target ADDR -mb 50 -pid PID
 //
@@ -102,6 +103,7 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8890", "loopback `host:port`")
 	replyAll := fs.Bool("reply-all", false, "reply to every command (no NR flags)")
+	dkimDNS := fs.String("dkim-dns", "", "verify each message's DKIM signatures with go-msgauth, keys from this loopback DNS `host:port` (cached): the floor of DKIM's cost")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -113,6 +115,14 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	n := &NullMilter{}
+	var floor *dkimFloor
+	if *dkimDNS != "" {
+		if err := loopbackOnly(*dkimDNS); err != nil {
+			return err
+		}
+		floor = newDKIMFloor(*dkimDNS)
+		n.Verify = floor.Verify
+	}
 	if *replyAll {
 		n.Protocol = pNoUnknown | pNoData | pHdrLeadSpc
 	}
@@ -120,7 +130,11 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; n.Close() }()
 	fmt.Fprintf(stdout, "null milter on %s\n", ln.Addr())
-	return n.Serve(ln)
+	err = n.Serve(ln)
+	if floor != nil {
+		fmt.Fprintf(stdout, "dkim floor: %d signatures, %d verified\n", floor.Sigs.Load(), floor.Valid.Load())
+	}
+	return err
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
