@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -108,6 +109,9 @@ func toLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 
 // logResult writes the one info line per message.
 func (m *message) logResult(r *auth.Report) {
+	if !m.s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return // log.level above info: not even the line's fields are built
+	}
 	attrs := []any{
 		"queue_id", m.env.QueueID,
 		"client", ipString(m.env.ClientIP),
