@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/ed25519"
 )
@@ -91,10 +92,52 @@ func queryDNSTXT(domain, selector string, txtLookup txtLookupFunc) (*queryResult
 	case 0:
 		return nil, permFailError("no valid key found")
 	case 1:
-		return parsePublicKey(txts[0])
+		return parsePublicKeyCached(txts[0])
 	default:
 		return nil, permFailError("multiple TXT records found for key")
 	}
+}
+
+// parsedKeys caches parsePublicKey by record text (authmilter patch): a
+// verifier sees the same few keys over and over, and parsing one (base64, then
+// ASN.1 for RSA) cost more per message than looking its record up in a
+// warm DNS cache. A queryResult is never modified after parsing, so one is
+// shared by concurrent verifications. Bounded: records longer than
+// maxParsedKeyLen are not kept, and the cache is emptied when it holds
+// maxParsedKeys records (at most ~2 MiB of record text).
+var parsedKeys = struct {
+	sync.Mutex
+	m map[string]parsedKey
+}{m: make(map[string]parsedKey)}
+
+type parsedKey struct {
+	res *queryResult
+	err error
+}
+
+const (
+	maxParsedKeys   = 512
+	maxParsedKeyLen = 4096
+)
+
+func parsePublicKeyCached(s string) (*queryResult, error) {
+	if len(s) > maxParsedKeyLen {
+		return parsePublicKey(s)
+	}
+	parsedKeys.Lock()
+	k, ok := parsedKeys.m[s]
+	parsedKeys.Unlock()
+	if ok {
+		return k.res, k.err
+	}
+	res, err := parsePublicKey(s)
+	parsedKeys.Lock()
+	if len(parsedKeys.m) >= maxParsedKeys {
+		parsedKeys.m = make(map[string]parsedKey)
+	}
+	parsedKeys.m[s] = parsedKey{res, err}
+	parsedKeys.Unlock()
+	return res, err
 }
 
 func parsePublicKey(s string) (*queryResult, error) {
