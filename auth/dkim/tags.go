@@ -29,7 +29,7 @@ var (
 // not checked against VALCHAR here: each tag's own parser is stricter where it
 // matters.
 func parseTagList(s string) (map[string]string, error) {
-	tags := make(map[string]string)
+	tags := make(map[string]string, strings.Count(s, ";")+1)
 	for spec := range strings.SplitSeq(s, ";") {
 		if trimFWS(spec) == "" {
 			continue // empty spec: trailing ";" or ";;"
