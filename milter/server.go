@@ -56,6 +56,8 @@ type Server struct {
 	eval atomic.Pointer[auth.Evaluator]
 	obs  Observer
 
+	workers *workers // run the sessions of all listeners
+
 	mu        sync.Mutex
 	conns     map[*trackedConn]struct{}
 	listeners []*gomilter.Server
@@ -70,10 +72,14 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}}
+	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}, workers: newWorkers(workerIdle)}
 	s.eval.Store(e)
 	return s, nil
 }
+
+// workerIdle is how long a session's goroutine waits for the next
+// connection before it ends.
+const workerIdle = 10 * time.Second
 
 // SetEvaluator swaps the evaluator (configuration reload). Messages already
 // started keep the one they began with.
@@ -107,6 +113,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			gomilter.StageEOH:      {"i"},
 			gomilter.StageEOM:      {"i", "{msg_id}"},
 		},
+		Go: s.workers.Go,
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -158,6 +165,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		gs.Close()
 	}
 	s.mu.Unlock()
+	s.workers.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -110,6 +110,11 @@ type Server struct {
 	// [Server.Actions] must have the flag [OptSetSymList] set.
 	SymList map[Stage][]string
 
+	// Go, when set, runs each connection's session (authmilter patch): a
+	// server can hand sessions to goroutines it keeps, whose stacks have
+	// already grown, instead of a new goroutine per connection. nil: go f().
+	Go func(f func())
+
 	listeners []net.Listener
 	closed    bool
 }
@@ -136,7 +141,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn:     conn,
 			backend:  s.NewMilter(),
 		}
-		go session.HandleMilterCommands()
+		if s.Go != nil {
+			s.Go(session.HandleMilterCommands)
+		} else {
+			go session.HandleMilterCommands()
+		}
 	}
 }
 
