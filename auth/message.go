@@ -35,6 +35,22 @@ type Evaluator struct {
 	log   *slog.Logger
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
+	goFn  func(f func()) // runs background work; see SetGo
+}
+
+// SetGo sets what runs a message's background work (SPF, the DKIM
+// verifier's goroutine and key lookups) instead of a new goroutine for
+// each: a daemon passes goroutines it keeps, whose stacks have already
+// grown. Call it before the Evaluator is used.
+func (e *Evaluator) SetGo(g func(f func())) { e.goFn = g }
+
+// run runs f in the background.
+func (e *Evaluator) run(f func()) {
+	if e.goFn != nil {
+		e.goFn(f)
+		return
+	}
+	go f()
 }
 
 // New returns an Evaluator. cfg is validated (defaults must already be in it:
@@ -146,8 +162,9 @@ func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 		MaxSignatures: e.cfg.DKIM.MaxSignatures,
 		MinRSABits:    e.cfg.DKIM.MinRSABits,
 		Logger:        e.log,
+		Go:            e.goFn,
 	})
-	go m.runSPF()
+	e.run(m.runSPF)
 	return m
 }
 
@@ -169,7 +186,7 @@ func (m *Message) runSPF() {
 		return
 	}
 	done := make(chan struct{})
-	go func() {
+	m.e.run(func() {
 		defer close(done)
 		defer func() {
 			if v := recover(); v != nil {
@@ -177,7 +194,7 @@ func (m *Message) runSPF() {
 			}
 		}()
 		m.helo = m.e.spf.CheckHelo(m.ctx, ip, m.env.Helo)
-	}()
+	})
 	m.spfRes = m.e.spf.CheckMailFrom(m.ctx, ip, m.env.Helo, m.env.MailFrom)
 	<-done
 }

@@ -56,7 +56,7 @@ type Server struct {
 	eval atomic.Pointer[auth.Evaluator]
 	obs  Observer
 
-	workers *workers // run the sessions of all listeners
+	workers *workers // run the sessions of all listeners and their messages' background work
 
 	mu        sync.Mutex
 	conns     map[*trackedConn]struct{}
@@ -73,6 +73,7 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}, workers: newWorkers(workerIdle)}
+	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
 }
@@ -83,7 +84,10 @@ const workerIdle = 10 * time.Second
 
 // SetEvaluator swaps the evaluator (configuration reload). Messages already
 // started keep the one they began with.
-func (s *Server) SetEvaluator(e *auth.Evaluator) { s.eval.Store(e) }
+func (s *Server) SetEvaluator(e *auth.Evaluator) {
+	e.SetGo(s.workers.Go)
+	s.eval.Store(e)
+}
 
 // Sessions returns the number of open milter connections.
 func (s *Server) Sessions() int {

@@ -52,12 +52,19 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug lines; nil discards.
 	Logger *slog.Logger
+	// Go runs the verifier's background work (go-msgauth's goroutine, key
+	// lookups); nil starts a goroutine for each. A daemon passes goroutines
+	// it keeps, whose stacks have already grown.
+	Go func(f func())
 	// Body length limits (l=) are not configurable: a signature whose l=
 	// leaves part of the canonicalized body unsigned gets Policy; one whose
 	// l= covers the whole body is verified normally (see doc.go).
 }
 
 func (o Options) withDefaults() Options {
+	if o.Go == nil {
+		o.Go = goroutine
+	}
 	if o.MaxSignatures <= 0 {
 		o.MaxSignatures = DefaultMaxSignatures
 	}
@@ -120,3 +127,6 @@ func Verify(ctx context.Context, r io.Reader, opts Options) []Result {
 	}
 	return res
 }
+
+// goroutine runs f on a new goroutine: Options.Go's default.
+func goroutine(f func()) { go f() }

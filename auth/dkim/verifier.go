@@ -285,7 +285,7 @@ func (v *Verifier) startBody() {
 	pr, pw := io.Pipe()
 	v.pw = pw
 	v.libDone = make(chan struct{})
-	go v.runLibrary(pr)
+	v.opts.Go(func() { v.runLibrary(pr) })
 	if _, err := pw.Write(v.hdr); err != nil {
 		v.pw = nil
 	}
@@ -328,11 +328,11 @@ func (v *Verifier) startFetch(name string) *fetch {
 	}
 	f := &fetch{done: make(chan struct{})}
 	v.fetches[name] = f
-	go func() {
+	v.opts.Go(func() {
 		defer close(f.done)
 		f.txts, f.err = v.opts.Resolver.LookupTXT(v.ctx, name)
 		v.log.Debug("dkim: key lookup", "name", name, "records", len(f.txts), "err", f.err)
-	}()
+	})
 	return f
 }
 
