@@ -165,6 +165,16 @@ function median(list,    a, n, i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
+# pairratios: the ratio of each run of x to the run of y of the same
+# repetition (they ran next to each other, so the drift of the machine between
+# repetitions cancels), as "median (min-max)" in percent.
+function pairratios(x, y,    a, b, n, m, i, r, lo, hi) {
+	n = split(x, a, " "); m = split(y, b, " ")
+	if (n == 0 || n != m) return ""
+	r = ""; lo = 1e9; hi = 0
+	for (i = 1; i <= n; i++) { t = 100 * a[i] / b[i]; r = r " " t; if (t < lo) lo = t; if (t > hi) hi = t }
+	return sprintf("%.0f%% (%.0f-%.0f%%)", median(r), lo, hi)
+}
 /^RESULT/ {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = substr($i, length(kv[1]) + 2) }
 	key = v["label"] "@" v["sessions"]
@@ -181,8 +191,10 @@ END {
 		s = order[i]
 		a = median(rates["authmilter@" s]); p = median(rates["opendkim+opendmarc@" s]); z = median(rates["null@" s])
 		if (a && p && z) printf "median msgs/s at %s sessions: null %.0f, authmilter %.0f, pair %.0f; authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, z, a, p, a / p, 100 * a / z
+		r = pairratios(rates["authmilter@" s], rates["null@" s])
+		if (r != "") printf "  authmilter / null run by run (each against the null run just before it), median (range): %s\n", r
 		f = median(rates["dkim-floor@" s])
-		if (f && z) printf "  DKIM-only floor (null milter + go-msgauth verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null\n", s, f, 100 * f / z
+		if (f && z) printf "  DKIM-only floor (null milter + go-msgauth verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null; run by run %s\n", s, f, 100 * f / z, pairratios(rates["dkim-floor@" s], rates["null@" s])
 		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s])
 		if (a && p && z) printf "CPU per message (milter + generator, median) at %s sessions: null %d us, authmilter %d us, pair %d us: CPU-bound capacity authmilter / pair = %.1fx, authmilter / null = %.0f%%\n", s, z, a, p, p / a, 100 * z / a
 	}
