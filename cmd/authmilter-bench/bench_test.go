@@ -318,3 +318,34 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendMessage: the floor rebuilds header fields with CRLF folds,
+// keeps empty values, ends the header with an empty line, takes body
+// octets as they are and starts afresh after ABORT; macros change nothing.
+func TestAppendMessage(t *testing.T) {
+	var msg []byte
+	for _, p := range []struct {
+		cmd  byte
+		data string
+	}{
+		{cmdHeader, "Subject\x00 a\n\tb\n c\x00"},
+		{cmdMacro, "Ni\x00Q1\x00"},
+		{cmdHeader, "X-Empty\x00\x00"},
+		{cmdEOH, ""},
+		{cmdBody, "body\r\n"},
+	} {
+		msg = appendMessage(msg, p.cmd, []byte(p.data))
+	}
+	want := "Subject: a\r\n\tb\r\n c\r\nX-Empty:\r\n\r\nbody\r\n"
+	if string(msg) != want {
+		t.Errorf("rebuilt %q, want %q", msg, want)
+	}
+	if got := appendMessage(msg, cmdAbort, nil); len(got) != 0 {
+		t.Errorf("after ABORT %q, want empty", got)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		msg = appendMessage(msg[:0], cmdHeader, []byte("Subject\x00 a\n\tb\x00"))
+	}); n != 0 {
+		t.Errorf("%v allocations per header field, want 0", n)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,7 +13,9 @@ import (
 
 // dkimFloor is the null milter's -dkim-dns mode: each whole message's
 // signatures verified by go-msgauth (authmilter's patched copy), keys looked
-// up once from a loopback DNS server and cached, answers and errors alike.
+// up once from a loopback DNS server and cached (answers and NXDOMAIN; other
+// failures are asked again, so a hiccup cannot turn the floor into a null
+// milter that skips the hashing).
 // Nothing else: no SPF, no DMARC, no header to add, no policy. What it costs
 // on top of the null milter is about the least any DKIM verifier built on
 // the same library costs; compare.sh prints it beside authmilter.
@@ -32,14 +35,17 @@ func newDKIMFloor(addr string) *dkimFloor {
 		txt []string
 		err error
 	}
-	var cache sync.Map // domain → answer
+	var cache sync.Map // domain → answer: records, or NXDOMAIN
 	return &dkimFloor{opts: &dkim.VerifyOptions{LookupTXT: func(domain string) ([]string, error) {
 		if v, ok := cache.Load(domain); ok {
 			a := v.(answer)
 			return a.txt, a.err
 		}
 		txt, err := r.LookupTXT(context.Background(), domain)
-		cache.Store(domain, answer{txt, err})
+		var dnsErr *net.DNSError
+		if err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			cache.Store(domain, answer{txt, err})
+		}
 		return txt, err
 	}}}
 }

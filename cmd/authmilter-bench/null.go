@@ -104,6 +104,9 @@ func (n *NullMilter) handle(c net.Conn) {
 			}
 			return
 		}
+		if n.Verify != nil {
+			msg = appendMessage(msg, cmd, data)
+		}
 		var out []byte
 		switch cmd {
 		case cmdOptNeg:
@@ -126,32 +129,11 @@ func (n *NullMilter) handle(c net.Conn) {
 		case cmdMacro, cmdAbort:
 		case cmdQuit:
 			return
-		case cmdHeader:
-			if n.Verify != nil {
-				f := cstrings(data)
-				if len(f) == 2 {
-					msg = append(msg, f[0]...)
-					msg = append(msg, ':')
-					msg = append(msg, bytes.ReplaceAll([]byte(f[1]), []byte("\n"), []byte("\r\n"))...)
-					msg = append(msg, '\r', '\n')
-				}
-			}
-			out = replyUnless(proto, pNRHdr, cont)
-		case cmdEOH:
-			if n.Verify != nil {
-				msg = append(msg, '\r', '\n')
-			}
-			out = replyUnless(proto, pNREOH, cont)
-		case cmdBody:
-			if n.Verify != nil {
-				msg = append(msg, data...)
-			}
-			out = replyUnless(proto, pNRBody, cont)
 		case cmdEOM:
 			if n.Verify != nil {
 				n.Verify(msg)
+				msg = msg[:0]
 			}
-			msg = msg[:0]
 			out = accept
 		default:
 			out = cont
@@ -165,6 +147,39 @@ func (n *NullMilter) handle(c net.Conn) {
 			}
 		}
 	}
+}
+
+// appendMessage adds what a header, end-of-header or body packet carries
+// to the message being rebuilt for -dkim-dns mode: "name:value" with the
+// value's bare-LF folds as CRLF, the empty line, body octets (ABORT empties
+// it). It allocates
+// nothing beyond msg's growth.
+func appendMessage(msg []byte, cmd byte, data []byte) []byte {
+	switch cmd {
+	case cmdHeader: // name NUL value NUL
+		i := bytes.IndexByte(data, 0)
+		if i <= 0 {
+			return msg
+		}
+		msg = append(append(msg, data[:i]...), ':')
+		val := bytes.TrimSuffix(data[i+1:], []byte{0})
+		for {
+			j := bytes.IndexByte(val, '\n')
+			if j < 0 {
+				break
+			}
+			msg = append(append(msg, val[:j]...), '\r', '\n')
+			val = val[j+1:]
+		}
+		return append(append(msg, val...), '\r', '\n')
+	case cmdEOH:
+		return append(msg, '\r', '\n')
+	case cmdBody:
+		return append(msg, data...)
+	case cmdAbort: // a message given up on: the next one starts afresh
+		return msg[:0]
+	}
+	return msg
 }
 
 // msgBufs are the message buffers of -dkim-dns mode: a connection per
