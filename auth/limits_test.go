@@ -9,11 +9,15 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
 
 // limitResolver serves TXT records from a map; names under "block." wait
-// for the context to end.
-type limitResolver map[string][]string
+// for the context to end. Every other lookup is NXDOMAIN.
+type limitResolver struct {
+	dnstest.NXResolver
+	txt map[string][]string
+}
 
 func (r limitResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
@@ -21,22 +25,13 @@ func (r limitResolver) LookupTXT(ctx context.Context, name string) ([]string, er
 		<-ctx.Done()
 		return nil, dns.NewError(dns.ErrTimeout, name)
 	}
-	if v, ok := r[name]; ok {
+	if v, ok := r.txt[name]; ok {
 		return v, nil
 	}
 	return nil, dns.NewError(dns.ErrNXDomain, name)
 }
-func (r limitResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, host)
-}
-func (r limitResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, name)
-}
-func (r limitResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
-	return nil, dns.NewError(dns.ErrNXDomain, addr)
-}
 
-var limitDNS = limitResolver{
+var limitDNS = limitResolver{txt: map[string][]string{
 	"sender.test":         {"v=spf1 ip4:192.0.2.25 -all"},
 	"_dmarc.sender.test":  {"v=DMARC1; p=reject"},
 	"incs.test":           {"v=spf1 include:a.incs.test include:b.incs.test include:c.incs.test ip4:192.0.2.25 -all"},
@@ -50,7 +45,7 @@ var limitDNS = limitResolver{
 	"s._domainkey.z.test": {"v=DKIM1; p="},
 	"_dmarc.x.test":       {"v=DMARC1; p=none"},
 	"_dmarc.block.test":   {"v=DMARC1; p=reject"},
-}
+}}
 
 // TestLimitsEnforced: each resource limit is configurable, and a message
 // over it gets a defined result: header limits end in dmarc temperror

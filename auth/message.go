@@ -38,19 +38,20 @@ type Evaluator struct {
 	goFn  func(f func()) // runs background work; see SetGo
 }
 
+// goroutine runs f on a new goroutine: what runs background work until
+// SetGo says otherwise.
+func goroutine(f func()) { go f() }
+
 // SetGo sets what runs a message's background work (SPF, the DKIM
 // verifier's goroutine and key lookups) instead of a new goroutine for
 // each: a daemon passes goroutines it keeps, whose stacks have already
-// grown. Call it before the Evaluator is used.
-func (e *Evaluator) SetGo(g func(f func())) { e.goFn = g }
-
-// run runs f in the background.
-func (e *Evaluator) run(f func()) {
-	if e.goFn != nil {
-		e.goFn(f)
-		return
+// grown. nil restores a new goroutine for each. Call it before the
+// Evaluator is used.
+func (e *Evaluator) SetGo(g func(f func())) {
+	if g == nil {
+		g = goroutine
 	}
-	go f()
+	e.goFn = g
 }
 
 // New returns an Evaluator. cfg is validated (defaults must already be in it:
@@ -63,9 +64,10 @@ func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Evaluator{
-		cfg: cfg,
-		res: r,
-		log: log,
+		cfg:  cfg,
+		res:  r,
+		log:  log,
+		goFn: goroutine,
 		spf: &spf.Checker{
 			Resolver:     r,
 			Timeout:      cfg.SPF.Timeout,
@@ -164,7 +166,7 @@ func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 		Logger:        e.log,
 		Go:            e.goFn,
 	})
-	e.run(m.runSPF)
+	e.goFn(m.runSPF)
 	return m
 }
 
@@ -186,7 +188,7 @@ func (m *Message) runSPF() {
 		return
 	}
 	done := make(chan struct{})
-	m.e.run(func() {
+	m.e.goFn(func() {
 		defer close(done)
 		defer func() {
 			if v := recover(); v != nil {
@@ -367,9 +369,9 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
-		Trusted:       m.env.ClientIP != nil && m.e.TrustedClient(m.env.ClientIP),
-		Authenticated: m.env.AuthUser != "",
 		InternalError: m.internalError != nil,
+		// Trusted and Authenticated stay false: a client that policy would
+		// skip for them was skipped at NewMessage (see above).
 	})
 	r.Header = m.e.header(r)
 	r.Elapsed = time.Since(m.start)
