@@ -45,6 +45,9 @@ func (c *lengthCheck) count(p []byte) {
 
 // verify gives the Result for the l= signature s with key k.
 func (c *lengthCheck) verify(fields []string, s *sigState, k *keyRecord) (string, string) {
+	if rb, ok := c.canon.(*relaxedBody); ok && rb.overflow {
+		return PermError, errHeldReason
+	}
 	switch {
 	case c.n > c.limit:
 		return Policy, fmt.Sprintf("l= leaves %d bytes unsigned", c.n-c.limit)
@@ -205,38 +208,62 @@ func (c *simpleBody) close() {
 // relaxedBody: WSP runs become one SP, WSP at line ends is dropped,
 // trailing empty lines are removed, a non-empty body ends in CRLF. Line
 // break octets are held back until content follows; a lone CR is kept as
-// go-msgauth keeps it.
+// go-msgauth keeps it. Held CRLFs are a count, written out from crlfRun
+// when content follows; only breaks mixed with lone CRs are held as bytes,
+// at most maxHeldBreaks of them (beyond, the signature is a permerror, as
+// in the patched go-msgauth).
 type relaxedBody struct {
-	out     func([]byte)
-	held    []byte // held-back CR/LF octets before the pairs (lone CRs only)
-	pairs   int    // then this many CRLF
-	cr      bool   // then one CR
-	wsp     bool   // a WSP run is held back
-	written bool
-	buf     []byte
+	out      func([]byte)
+	held     []byte // held-back CR/LF octets before the pairs (lone CRs only)
+	pairs    int    // then this many CRLF
+	cr       bool   // then one CR
+	wsp      bool   // a WSP run is held back
+	written  bool
+	overflow bool // held would have passed maxHeldBreaks
+	buf      []byte
+}
+
+// maxHeldBreaks bounds relaxedBody.held: the patched go-msgauth's bound.
+const maxHeldBreaks = 1 << 20
+
+// errHeldReason is the reason given for a body over maxHeldBreaks: the
+// patched go-msgauth's error text.
+const errHeldReason = "body has too many line breaks mixed with lone CRs"
+
+// crlfRun is what held CRLFs are written from, a slice at a time.
+var crlfRun = []byte(strings.Repeat("\r\n", 512))
+
+// holdLoneCR holds back pairs CRLFs, then a lone CR.
+func (c *relaxedBody) holdLoneCR(pairs int) {
+	if len(c.held)+2*pairs+1 > maxHeldBreaks {
+		c.overflow, c.held = true, nil
+		return
+	}
+	for ; pairs > 0; pairs-- {
+		c.held = append(c.held, crlf...)
+	}
+	c.held = append(c.held, '\r')
 }
 
 func (c *relaxedBody) write(p []byte) {
+	if c.overflow {
+		return // the result is permerror whatever follows
+	}
 	// Work on locals: field updates per octet would cost write barriers.
 	buf, pairs, cr, wsp := c.buf[:0], c.pairs, c.cr, c.wsp
 	for _, ch := range p {
 		switch ch {
 		case ' ', '\t':
 			if cr { // a CR followed by WSP is a lone one (go-msgauth: "\r \n" is CR, SP, CRLF)
-				for ; pairs > 0; pairs-- {
-					c.held = append(c.held, crlf...)
-				}
-				c.held = append(c.held, '\r')
-				cr = false
+				c.holdLoneCR(pairs)
+				pairs, cr = 0, false
 			}
 			wsp = true
 		case '\r':
 			wsp = false
 			if cr { // the earlier CR is a lone one
-				for ; pairs > 0; pairs-- {
-					c.held = append(c.held, crlf...)
-				}
-				c.held = append(c.held, '\r')
+				c.holdLoneCR(pairs)
+				pairs = 0
 			}
 			cr = true
 		case '\n': // CRLF, or a bare LF taken as CRLF
@@ -246,6 +273,18 @@ func (c *relaxedBody) write(p []byte) {
 			if len(c.held) > 0 {
 				buf = append(buf, c.held...)
 				c.held = c.held[:0]
+			}
+			if pairs > len(crlfRun)/2 {
+				// Many empty lines: written out in slices of crlfRun,
+				// not copied into buf.
+				if len(buf) > 0 {
+					c.out(buf)
+					buf = buf[:0]
+				}
+				for ; pairs > 0; pairs -= min(pairs, len(crlfRun)/2) {
+					c.out(crlfRun[:2*min(pairs, len(crlfRun)/2)])
+				}
+				c.written = true
 			}
 			for ; pairs > 0; pairs-- {
 				buf = append(buf, crlf...)
@@ -259,6 +298,9 @@ func (c *relaxedBody) write(p []byte) {
 				wsp = false
 			}
 			buf = append(buf, ch)
+		}
+		if c.overflow {
+			return
 		}
 	}
 	c.buf, c.pairs, c.cr, c.wsp = buf, pairs, cr, wsp

@@ -52,9 +52,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug lines; nil discards.
 	Logger *slog.Logger
-	// Go runs the verifier's background work (go-msgauth's goroutine, key
-	// lookups); nil starts a goroutine for each. A daemon passes goroutines
-	// it keeps, whose stacks have already grown.
+	// Go runs the verifier's background work (the goroutine go-msgauth
+	// verifies on, key lookups) concurrently with the caller: f must not run
+	// on the calling goroutine, which then writes the message to it. nil
+	// starts a goroutine for each. A daemon passes goroutines it keeps,
+	// whose stacks have already grown. (go-msgauth still starts its own
+	// goroutine per signature when a message has several.)
 	Go func(f func())
 	// Body length limits (l=) are not configurable: a signature whose l=
 	// leaves part of the canonicalized body unsigned gets Policy; one whose

@@ -100,7 +100,8 @@ func (v *Verifier) Write(p []byte) (int, error) {
 	case stateHeader:
 		old := len(v.hdr)
 		v.takeHeader()
-		v.hdr = append(v.hdr, p[:min(len(p), MaxHeaderBytes-old)]...)
+		k := headerPart(bytes.Index(p, lfLF), bytes.Index(p, lfCRLF), len(p))
+		v.hdr = append(v.hdr, p[:min(k, MaxHeaderBytes-old)]...)
 		if end := v.headerWritten(); end >= 0 {
 			v.writeBody(p[end-old:])
 		}
@@ -117,7 +118,8 @@ func (v *Verifier) WriteString(s string) (int, error) {
 	case stateHeader:
 		old := len(v.hdr)
 		v.takeHeader()
-		v.hdr = append(v.hdr, s[:min(len(s), MaxHeaderBytes-old)]...)
+		k := headerPart(strings.Index(s, "\n\n"), strings.Index(s, "\n\r\n"), len(s))
+		v.hdr = append(v.hdr, s[:min(k, MaxHeaderBytes-old)]...)
 		if end := v.headerWritten(); end >= 0 && end-old < len(s) {
 			v.writeBody([]byte(s[end-old:]))
 		}
@@ -125,6 +127,23 @@ func (v *Verifier) WriteString(s string) (int, error) {
 		v.writeBody([]byte(s))
 	}
 	return len(s), nil
+}
+
+var lfLF, lfCRLF = []byte("\n\n"), []byte("\n\r\n")
+
+// headerPart says how much of a write of n bytes to append to the header
+// block, given where "\n\n" and "\n\r\n" first occur in it (-1: not at
+// all): up to the first empty line, the body after it is not copied. At
+// least two bytes, for an empty line begun in what was written before.
+func headerPart(lflf, lfcrlf, n int) int {
+	k := n
+	if lflf >= 0 {
+		k = lflf + 2
+	}
+	if lfcrlf >= 0 && lfcrlf+3 < k {
+		k = lfcrlf + 3
+	}
+	return max(k, min(2, n))
 }
 
 // headerWritten runs after bytes were appended to the header block: when
