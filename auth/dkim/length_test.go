@@ -109,6 +109,9 @@ func TestBodyCanonMatchesLibrary(t *testing.T) {
 		"a  \r\n \r\n\t\r\n", "\r\n\r\nx", "a\rb\r\n", "a\r", "line\nbare lf\n\n",
 		"x \r\n  y\t\r\n\r\n  \r\n", "\t\r\n", "a\r\r\n", "trailing ws   ",
 		"a\r\r\n\r\n\rb", "a\n\r\r\nb\r", "a \r \r\n b", "\r\r\r\n\r\n",
+		// Runs of empty lines longer than crlfRun, written out from it.
+		"a\r\n" + strings.Repeat("\r\n", 2000) + "b\r\n", "a" + strings.Repeat(" \r\n", 1500) + "\rb",
+		"a" + strings.Repeat("\r\r\n", 700) + strings.Repeat("\n", 1100) + "b",
 	}
 	for _, body := range bodies {
 		for _, bc := range []string{"simple", "relaxed"} {
