@@ -24,7 +24,7 @@ const futureSkew = 5 * time.Minute
 // evaluate decides the Result of signature i. The checks run in a fixed
 // order, the first that applies decides (doc.go lists it).
 func (v *Verifier) evaluate(i int, s *sigState) Result {
-	r := describe(s.value)
+	r := s.describe()
 	set := func(result, reason string) Result {
 		r.Result, r.Reason = result, reason
 		v.log.Debug("dkim: result", "index", i, "d", r.Domain, "s", r.Selector,
@@ -109,7 +109,7 @@ func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
 		// refuses them too.
 		return nil, PermError, "several key records"
 	}
-	k, err := parseKeyRecord(f.txts[0])
+	k, err := parseKeyRecordCached(f.txts[0])
 	if err != nil {
 		if errors.Is(err, ErrKeyRevoked) {
 			return nil, PermError, "key revoked"
@@ -172,6 +172,17 @@ func errReason(err error) string {
 		msg = msg[:80] + "..."
 	}
 	return msg
+}
+
+// describe fills the descriptive fields of a Result: from the parsed
+// signature when there is one, else from its value (describe below).
+func (s *sigState) describe() Result {
+	sig := s.sig
+	if sig == nil {
+		return describe(s.value)
+	}
+	return Result{Domain: sig.domain, Selector: sig.selector, Algorithm: sig.algorithm,
+		Identifier: sig.identifier, HeaderB: sig.b[:min(len(sig.b), 8)]}
 }
 
 // describe fills the descriptive fields of a Result from a signature value,
