@@ -95,22 +95,21 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 }
 
 // noReplySteps are the steps negotiated without a reply (SMFIP_NR_*, see
-// Server.Serve): the milter command, the stage name guard is given, and the
-// option. Their handlers return a nil Response, which go-milter does not
-// write; the MTA streams the message without waiting a round trip per
+// Server.Serve): the stage name guard is given, and the option. Their
+// handlers return a nil Response, and go-milter (patched) writes no reply
+// to these commands whatever it would answer itself; the MTA streams the message without waiting a round trip per
 // stage, header and chunk. MAIL keeps its reply: trusted and authenticated
 // clients are accepted there, before their message is sent.
 var noReplySteps = []struct {
-	cmd   byte
 	stage string
 	opt   gomilter.OptProtocol
 }{
-	{'C', "connect", gomilter.OptNoConnReply},
-	{'H', "helo", gomilter.OptNoHeloReply},
-	{'R', "rcpt", gomilter.OptNoRcptReply},
-	{'L', "header", gomilter.OptNoHeaderReply},
-	{'N', "eoh", gomilter.OptNoEOHReply},
-	{'B', "body", gomilter.OptNoBodyReply},
+	{"connect", gomilter.OptNoConnReply},
+	{"helo", gomilter.OptNoHeloReply},
+	{"rcpt", gomilter.OptNoRcptReply},
+	{"header", gomilter.OptNoHeaderReply},
+	{"eoh", gomilter.OptNoEOHReply},
+	{"body", gomilter.OptNoBodyReply},
 }
 
 // noReplyOptions are the SMFIP_NR_* options of noReplySteps.
@@ -125,16 +124,6 @@ func noReplyOptions() (opts gomilter.OptProtocol) {
 func noReply(stage string) bool {
 	for _, st := range noReplySteps {
 		if st.stage == stage {
-			return true
-		}
-	}
-	return false
-}
-
-// noReplyCommand reports whether the MTA expects no reply to a command.
-func noReplyCommand(cmd byte) bool {
-	for _, st := range noReplySteps {
-		if st.cmd == cmd {
 			return true
 		}
 	}

@@ -7,16 +7,20 @@
 // after any response whose Continue() is false, so every response here is
 // our own type whose Continue() is true: the handler, and with it the
 // connection's client address and HELO, lives as long as the milter
-// connection. And go-milter replaces its whole macro map on each macro
-// packet, so the macros we need are copied when they arrive.
+// connection. And go-milter's macro map holds only the last macro packet's
+// macros (patched: emptied and refilled, not replaced), so the macros we
+// need are copied when they arrive.
 //
 // The connection wrapper (transport.go) carries what go-milter leaves out.
 // go-milter calls no handler when the connection ends, so a message whose
 // MTA went away (or sent QUIT mid-message) is released there: its DNS
 // lookups are cancelled and its DKIM goroutine ends. A whole packet must
-// arrive within idle_timeout, so a peer trickling bytes is cut off. And
-// go-milter keeps a connection's header fields until ABORT, which Sendmail
-// does not send after end of message, so the wrapper hands it one.
+// arrive within idle_timeout, so a peer trickling bytes is cut off.
+//
+// The patched go-milter (milter/third_party/go-milter, PATCH.md) writes no
+// reply to a command negotiated without one, even those it answers itself,
+// and drops a message's header fields at end of message (v0.5.0 kept them
+// until ABORT, which Sendmail does not send then).
 //
 // The tests run go-milter's client against a Server on 127.0.0.1 with DNS
 // from auth/dns/dnstest: the DKIM corpus as Postfix presents it, sessions

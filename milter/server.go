@@ -78,8 +78,8 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 	return s, nil
 }
 
-// workerIdle is how long a session's goroutine waits for the next
-// connection before it ends.
+// workerIdle is how long a kept goroutine waits for its next task (a
+// session or a message's background work) before it ends.
 const workerIdle = 10 * time.Second
 
 // SetEvaluator swaps the evaluator (configuration reload). Messages already

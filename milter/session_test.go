@@ -1,6 +1,8 @@
 package milter
 
 import (
+	"encoding/binary"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -315,14 +317,54 @@ func TestNoReplySteps(t *testing.T) {
 			t.Errorf("protocol option %#x negotiated: %v, want %v", opt, got, want)
 		}
 	}
-	// The transport drops a stray "continue" after exactly these commands.
-	for cmd, opt := range map[byte]gomilter.OptProtocol{
-		'C': gomilter.OptNoConnReply, 'H': gomilter.OptNoHeloReply, 'M': gomilter.OptNoMailReply,
-		'R': gomilter.OptNoRcptReply, 'L': gomilter.OptNoHeaderReply, 'N': gomilter.OptNoEOHReply,
-		'B': gomilter.OptNoBodyReply,
+}
+
+// TestNoStrayReplies: go-milter answers some commands by itself (tempfail
+// for a malformed CONNECT, continue for a header field with a NUL in its
+// value); after a command negotiated without a reply, nothing may reach
+// the MTA, which would take it as the answer to its next command. Raw
+// packets, so that the first reply read is the one the MTA would read.
+func TestNoStrayReplies(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{})
+	_, conn := env.clientConn()
+	for _, p := range [][]byte{
+		packet('C', "h\x004\x00"), // family 4 and no port: malformed
+		packet('M', "<a@other.test>\x00"),
 	} {
-		if noReplyCommand(cmd) != s.ProtocolOption(opt) {
-			t.Errorf("noReplyCommand(%c) = %v, but option %#x negotiated: %v", cmd, noReplyCommand(cmd), opt, s.ProtocolOption(opt))
-		}
+		conn.Write(p)
 	}
+	if code := readReply(t, conn); code != 'c' {
+		t.Fatalf("reply to MAIL %q, want 'c': a stray reply to the malformed CONNECT came first", code)
+	}
+	for _, p := range [][]byte{
+		packet('L', "X-Nul\x00a\x00b\x00"), // three strings: go-milter cannot split it
+		packet('L', "From\x00 <a@other.test>\x00"),
+		packet('N', ""),
+		packet('B', "body\r\n"),
+		packet('E', ""),
+	} {
+		conn.Write(p)
+	}
+	code := readReply(t, conn)
+	for code == 'h' || code == 'i' || code == 'm' { // header changes come before the final reply
+		code = readReply(t, conn)
+	}
+	if !strings.ContainsRune("aryt", rune(code)) { // accept, reject, reply code, tempfail
+		t.Fatalf("final reply %q, want a final action: a stray reply to a header came first", code)
+	}
+}
+
+// readReply reads one milter packet and returns its code.
+func readReply(t *testing.T, conn net.Conn) byte {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hdr [4]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(conn, b); err != nil || len(b) == 0 {
+		t.Fatalf("packet %q: %v", b, err)
+	}
+	return b[0]
 }

@@ -38,13 +38,6 @@ type trackedConn struct {
 	rleft int
 	// pktStart is when go-milter began reading the current packet.
 	pktStart time.Time
-	// rcmd is the command byte of the packet being read (or last read);
-	// rcmdNext says the next byte read is one.
-	rcmd     byte
-	rcmdNext bool
-	// inject is read by go-milter before anything else from the
-	// connection: an ABORT after each end of message (see advance).
-	inject []byte
 
 	// br buffers reads: go-milter reads each packet's length and body
 	// straight from the connection, two system calls per packet, and with
@@ -55,19 +48,14 @@ type trackedConn struct {
 	pending []byte // bytes of packets not yet complete, or held modifications
 }
 
-// Read sets the idle deadline when a new packet begins, not on every read:
-// a whole packet must arrive within IdleTimeout of the previous one, so an
-// MTA (or anything else on the socket) trickling a byte at a time cannot
-// hold the session forever.
+// Read reads through the connection's read buffer; each read from the
+// socket has a deadline (connReader): a whole packet must arrive within
+// IdleTimeout of its start, so an MTA (or anything else on the socket)
+// trickling a byte at a time cannot hold the session forever.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	if c.br == nil {
 		c.br = readBufs.Get().(*bufio.Reader)
 		c.br.Reset(connReader{c})
-	}
-	if len(c.inject) > 0 {
-		n := copy(p, c.inject)
-		c.inject = c.inject[n:]
-		return n, nil
 	}
 	n, err := c.br.Read(p)
 	c.advance(p[:n])
@@ -77,8 +65,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readBufs are the connections' read buffers: a connection per message
-// (Postfix's default) would otherwise allocate one per message.
+// readBufs are the connections' read buffers: Postfix opens a connection
+// per SMTP session, most with one message, so unpooled they would cost an
+// allocation per message.
 var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 
 // connReader is what the read buffer reads from: the connection, with the
@@ -113,35 +102,20 @@ func (c *trackedConn) advance(b []byte) {
 			b = b[k:]
 			if c.rhdrN == 4 {
 				c.rleft = int(binary.BigEndian.Uint32(c.rhdr[:]))
-				c.rcmdNext = c.rleft > 0
 				if c.rleft == 0 {
 					c.rhdrN = 0
 				}
 			}
 			continue
 		}
-		if c.rcmdNext {
-			c.rcmd, c.rcmdNext = b[0], false
-		}
 		k := min(len(b), c.rleft)
 		c.rleft -= k
 		b = b[k:]
 		if c.rleft == 0 {
 			c.rhdrN = 0
-			if c.rcmd == 'E' && len(b) == 0 {
-				// go-milter keeps every header field of the connection
-				// in a map that only ABORT clears, and Sendmail sends no
-				// ABORT after end of message: go-milter reads one of our
-				// own next (it answers ABORT with nothing; our Abort has
-				// no message left to drop).
-				c.inject = append(c.inject[:0], abortPacket...)
-			}
 		}
 	}
 }
-
-// abortPacket is SMFIC_ABORT.
-var abortPacket = []byte{0, 0, 0, 1, 'A'}
 
 // end runs release once; only the session's goroutine calls it.
 func (c *trackedConn) end() {
@@ -169,14 +143,6 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 			break
 		}
 		code := c.pending[off+4]
-		if code == 'c' && noReplyCommand(c.rcmd) {
-			// go-milter answers "continue" by itself to a header packet it
-			// cannot split (a NUL in the value): the MTA, told that
-			// headers get no reply, would take it as the answer to its
-			// next command. It is dropped.
-			c.pending = append(c.pending[:off], c.pending[off+4+n:]...)
-			continue
-		}
 		off += 4 + n
 		if !isModification(code) {
 			// Everything up to here goes out; a partial packet stays.

@@ -6,13 +6,16 @@ import (
 	"time"
 )
 
-// workers runs milter sessions on goroutines kept from earlier connections.
-// A session's goroutine grows its stack to some tens of KiB on every message
-// (go-milter's dispatch, the evaluation, the header); with a connection per
-// message, as Postfix opens them, a new goroutine per connection paid for
-// that growth each time (~2% of the daemon's CPU in the load benchmark).
-// A worker that has run a session waits idleFor for the next one, then
-// exits; there are never more workers than sessions at the busiest moment.
+// workers runs milter sessions, and their messages' background work (SPF,
+// DKIM; auth.Evaluator.SetGo), on goroutines kept from earlier tasks. A
+// session's goroutine grows its stack to some tens of KiB on every message
+// (go-milter's dispatch, the evaluation, the header); Postfix opens a
+// connection per SMTP session, most of which carry one message, so a new
+// goroutine per connection paid for that growth each time (~2% of the
+// daemon's CPU in the load benchmark, as much again for the background
+// work). A worker that has run a task waits idleFor for the next one, then
+// exits; there are never more workers than tasks running at once at the
+// busiest moment (a few per session).
 type workers struct {
 	idleFor time.Duration
 	next    chan func() // unbuffered: a send succeeds only to a waiting worker

@@ -253,7 +253,11 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 		return nil, nil
 
 	case CodeEOB:
-		// call and return milter handler
+		// call and return milter handler. The message's header fields are
+		// dropped after it (authmilter patch): v0.5.0 kept them until
+		// ABORT, which Sendmail does not send after end of message, so
+		// the map grew with every message of a connection.
+		defer func() { m.headers = nil }()
 		return m.backend.Body(newModifier(m))
 
 	case CodeHelo:
@@ -334,6 +338,30 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 	return RespContinue, nil
 }
 
+// noReplyFlag is the SMFIP_NR_* option under which the MTA expects no
+// reply to a command (0: a reply is always expected).
+func noReplyFlag(c Code) OptProtocol {
+	switch c {
+	case CodeConn:
+		return OptNoConnReply
+	case CodeHelo:
+		return OptNoHeloReply
+	case CodeMail:
+		return OptNoMailReply
+	case CodeRcpt:
+		return OptNoRcptReply
+	case CodeData:
+		return OptNoDataReply
+	case CodeHeader:
+		return OptNoHeaderReply
+	case CodeEOH:
+		return OptNoEOHReply
+	case CodeBody:
+		return OptNoBodyReply
+	}
+	return 0
+}
+
 // HandleMilterComands processes all milter commands in the same connection
 func (m *milterSession) HandleMilterCommands() {
 	defer func() {
@@ -361,6 +389,17 @@ func (m *milterSession) HandleMilterCommands() {
 				log.Printf("Error performing milter command: %v", err)
 			}
 			return
+		}
+
+		if resp != nil && m.protocol&noReplyFlag(Code(msg.Code)) != 0 {
+			// No reply to this command was negotiated (authmilter patch):
+			// the MTA would read one as the answer to its next command.
+			// v0.5.0 answers some itself (continue after a header it
+			// cannot split, tempfail for a malformed connect).
+			if !resp.Continue() {
+				log.Printf("milter: no reply to command %q was negotiated; dropped %q", msg.Code, resp.Response().Code)
+			}
+			resp = nil
 		}
 
 		// ignore empty responses
