@@ -83,7 +83,9 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 const workerIdle = 10 * time.Second
 
 // SetEvaluator swaps the evaluator (configuration reload). Messages already
-// started keep the one they began with.
+// started keep the one they began with. e must be new, not yet in use: its
+// background work is pointed at the server's workers (auth.Evaluator.SetGo)
+// before it is published.
 func (s *Server) SetEvaluator(e *auth.Evaluator) {
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
