@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -347,5 +348,17 @@ func TestAppendMessage(t *testing.T) {
 		msg = appendMessage(msg[:0], cmdHeader, []byte("Subject\x00 a\n\tb\x00"))
 	}); n != 0 {
 		t.Errorf("%v allocations per header field, want 0", n)
+	}
+}
+
+// TestRunMetricsLoopbackOnly: -metrics is refused unless it names a
+// loopback host, before anything is sent anywhere.
+func TestRunMetricsLoopbackOnly(t *testing.T) {
+	testCorpus(t)
+	for _, u := range []string{"http://198.51.100.1:9893/metrics", "http://example.com/metrics", "::"} {
+		err := cmdRun([]string{"-corpus", corpusDir, "-target", "127.0.0.1:1", "-n", "1", "-metrics", u}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-metrics") {
+			t.Errorf("-metrics %s: %v, want it refused", u, err)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -173,6 +174,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label, NoQuick: *noQuick}
 	var before map[string]float64
 	if *metrics != "" {
+		u, err := url.Parse(*metrics)
+		if err != nil {
+			return fmt.Errorf("run: -metrics: %w", err)
+		}
+		if err := loopbackOnly(u.Host); err != nil {
+			return fmt.Errorf("run: -metrics: %w", err)
+		}
 		if before, err = scrapeDNS(*metrics); err != nil {
 			return err
 		}
