@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 )
 
 // Result words (RFC 8601 registry, RFC 9989 §5.3, §9.1).
@@ -133,10 +132,11 @@ func (s *session) evaluate(e *Evaluator, author string, spf SPFInput, dkim []DKI
 
 	policy, ok, invalid := rec.EffectivePolicy(tag)
 	if !ok {
+		// §4.10.1: a missing or invalid policy without a valid rua URI
+		// means no DMARC policy applies: none, not an error.
+		res.Result, res.Reason = ResultNone, "record without policy"
 		if invalid {
-			res.Result, res.Reason = ResultPermerror, "invalid "+tag+" and no valid rua"
-		} else {
-			res.Result, res.Reason = ResultNone, "record without policy"
+			res.Reason = "invalid " + tag + " and no valid rua"
 		}
 		return res
 	}
@@ -150,44 +150,7 @@ func (s *session) evaluate(e *Evaluator, author string, spf SPFInput, dkim []DKI
 		res.Policy = lowerPolicy(policy)
 	}
 
-	// Alignment (§4.4): SPF pass of the MAIL FROM identity, or any DKIM pass.
-	var tempErr error
-	if strings.EqualFold(spf.Result, "pass") {
-		if d, err := NormalizeDomain(spf.Domain); err == nil {
-			ok, err := s.aligned(d, a, rec.ASPF, orgA, aw.err)
-			res.SPFAligned = ok
-			if err != nil {
-				tempErr = err
-			}
-		}
-	}
-	for _, k := range dkim {
-		if !strings.EqualFold(k.Result, "pass") {
-			continue
-		}
-		d, err := NormalizeDomain(k.Domain)
-		if err != nil {
-			continue
-		}
-		ok, err := s.aligned(d, a, rec.ADKIM, orgA, aw.err)
-		if ok {
-			res.DKIMAligned = true
-			break
-		}
-		if err != nil {
-			tempErr = err
-		}
-	}
-	switch {
-	case res.SPFAligned || res.DKIMAligned:
-		res.Result = ResultPass
-		res.Reason = alignedReason(res)
-	case tempErr != nil:
-		res.Result, res.Reason = ResultTemperror, "DNS failure in alignment"
-		s.log.Debug("dmarc: temperror", "domain", a, "err", tempErr)
-	default:
-		res.Result, res.Reason = ResultFail, "no aligned identifier"
-	}
+	s.align(&res, a, orgA, aw.err, rec, spf, dkim)
 	s.log.Debug("dmarc: result", "domain", a, "result", res.Result, "policy", res.Policy,
 		"record_domain", res.RecordDomain, "org", res.OrgDomain)
 	return res
@@ -214,20 +177,26 @@ func lowerPolicy(p string) string {
 	return p
 }
 
-// strictness orders results for EvaluateAll: the strictest failing policy
-// first, then temperror, then the rest.
+// strictness orders results for EvaluateAll the way the default actions
+// do: fail under reject (a reject), then temperror (a tempfail: retried
+// later, it may turn out a reject), then fail under quarantine, then a
+// temperror under policy none (a fail would change nothing either), then
+// fail under none, permerror, pass, none.
 func strictness(r Result) int {
 	switch r.Result {
 	case ResultFail:
 		switch r.Policy {
 		case PolicyReject:
-			return 6
+			return 7
 		case PolicyQuarantine:
 			return 5
 		}
 		return 3
 	case ResultTemperror:
-		return 4
+		if r.Policy == PolicyNone {
+			return 4
+		}
+		return 6
 	case ResultPermerror:
 		return 2
 	case ResultPass:
@@ -238,8 +207,8 @@ func strictness(r Result) int {
 
 // EvaluateAll evaluates several Author Domains of one message (a From with
 // mailboxes in different domains, §5.3.1, §11.5), sharing the DNS work, and
-// returns the strictest result (fail under reject, then quarantine, then
-// temperror, then fail under none, permerror, pass, none) and each result.
+// returns the strictest result (see strictness) and each result, in the
+// order of authors.
 // At most max domains are evaluated (max <= 0: no cap); past the cap the
 // combined result, unless it is already fail, is permerror with the reason
 // "too many author domains", so that local policy can decide.

@@ -180,9 +180,20 @@ func TestEvaluate(t *testing.T) {
 		{name: "v=DMARC10 ignored", author: "example.com",
 			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC10; p=reject")},
 			want: Result{Result: "none"}},
+		// §4.10.1: an invalid policy without a valid rua URI means no
+		// DMARC policy applies (none, not permerror); with one, p=none.
 		{name: "invalid p no rua", author: "example.com",
 			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=rejct")},
-			want: Result{Result: "permerror", RecordDomain: "example.com"}},
+			want: Result{Result: "none", RecordDomain: "example.com"}},
+		{name: "invalid p, rua not a URI", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=rejct; rua=dmarc@example.com")},
+			want: Result{Result: "none", RecordDomain: "example.com"}},
+		{name: "invalid sp no rua, subdomain", author: "sub.example.com", exists: []string{"sub.example.com"},
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject; sp=rejct")},
+			want: Result{Result: "none", RecordDomain: "example.com"}},
+		{name: "invalid sp with rua, subdomain", author: "sub.example.com", exists: []string{"sub.example.com"},
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject; sp=rejct; rua=mailto:d@example.com")},
+			want: Result{Result: "fail", Policy: "none", RecordDomain: "example.com"}},
 		{name: "invalid p with rua", author: "example.com",
 			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=rejct; rua=mailto:d@example.com")},
 			want: Result{Result: "fail", Policy: "none"}},
@@ -244,6 +255,57 @@ func TestEvaluate(t *testing.T) {
 			errs: map[string]error{"_dmarc.mail.example.com": servfail},
 			dkim: pass("mail.example.com"), spf: SPFInput{"pass", "example.com"},
 			want: Result{Result: "pass", SPFAligned: true}},
+		// A temporary failure of an identifier that would be aligned is a
+		// temperror, not a fail (§4.10.1, §5.3.6); an unaligned one is not.
+		{name: "spf temperror, exact domain", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"temperror", "example.com"},
+			want: Result{Result: "temperror", Policy: "reject", RecordDomain: "example.com"}},
+		{name: "spf temperror, relaxed aligned", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"TempError", "bounce.example.com"},
+			want: Result{Result: "temperror", Policy: "reject"}},
+		{name: "spf temperror, not aligned under aspf=s", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject; aspf=s")},
+			spf:  SPFInput{"temperror", "bounce.example.com"},
+			want: Result{Result: "fail", Policy: "reject"}},
+		{name: "spf temperror, unaligned, dkim fail", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"temperror", "attacker.example"}, dkim: []DKIMInput{{Result: "fail", Domain: "example.com"}},
+			want: Result{Result: "fail", Policy: "reject"}, queries: 2},
+		{name: "spf temperror under p=none", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=none")},
+			spf:  SPFInput{"temperror", "example.com"},
+			want: Result{Result: "temperror", Policy: "none"}},
+		{name: "dkim temperror, aligned d=", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"pass", "attacker.example"},
+			dkim: []DKIMInput{{Result: "temperror", Domain: "example.com"}, {Result: "pass", Domain: "attacker.example"}},
+			want: Result{Result: "temperror", Policy: "reject"}},
+		{name: "dkim temperror, unaligned d=, aligned dkim fail", author: "example.com",
+			txt: map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			dkim: []DKIMInput{{Result: "temperror", Domain: "attacker.example"},
+				{Result: "fail", Domain: "example.com"}},
+			want: Result{Result: "fail", Policy: "reject"}},
+		{name: "dkim temperror, d= walk fails too", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			errs: map[string]error{"_dmarc.mail.example.com": servfail},
+			dkim: []DKIMInput{{Result: "temperror", Domain: "mail.example.com"}},
+			want: Result{Result: "temperror", Policy: "reject"}},
+		{name: "dkim temperror, d= not aligned after its walk", author: "example.com",
+			txt: map[string][]string{
+				"_dmarc.example.com":       rec("v=DMARC1; p=reject"),
+				"_dmarc.users.example.com": rec("v=DMARC1; p=none; psd=n")},
+			dkim: []DKIMInput{{Result: "temperror", Domain: "alice.users.example.com"}},
+			want: Result{Result: "fail", Policy: "reject"}},
+		{name: "dkim temperror, aligned spf pass stands", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"pass", "example.com"}, dkim: []DKIMInput{{Result: "temperror", Domain: "example.com"}},
+			want: Result{Result: "pass", Policy: "reject", SPFAligned: true}},
+		{name: "spf temperror, aligned dkim pass stands", author: "example.com",
+			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=reject")},
+			spf:  SPFInput{"temperror", "example.com"}, dkim: pass("example.com"),
+			want: Result{Result: "pass", Policy: "reject", DKIMAligned: true}},
 		{name: "invalid author", author: "bad..example",
 			want: Result{Result: "none"}},
 	}
@@ -325,6 +387,22 @@ func TestEvaluateAll(t *testing.T) {
 	best, all = e.EvaluateAll(ctx, []string{"one.example", "three.example", "two.example"}, SPFInput{}, pass("one.example"), 1)
 	if len(all) != 1 || best.Result != "permerror" {
 		t.Errorf("capped: best = %+v all = %+v", best, all)
+	}
+	// A temperror is stricter than a fail under quarantine (retried, it may
+	// become a reject), but not under policy none.
+	f.errs = map[string]error{"_dmarc.four.example": dns.ErrServFail}
+	best, _ = e.EvaluateAll(ctx, []string{"one.example", "four.example"}, SPFInput{}, nil, 0)
+	if best.Domain != "four.example" || best.Result != "temperror" {
+		t.Errorf("temperror beside quarantine: best = %+v", best)
+	}
+	f.txt["_dmarc.five.example"] = rec("v=DMARC1; p=none")
+	best, _ = e.EvaluateAll(ctx, []string{"one.example", "five.example"}, SPFInput{"temperror", "five.example"}, nil, 0)
+	if best.Domain != "one.example" || best.Result != "fail" {
+		t.Errorf("temperror under p=none beside quarantine: best = %+v", best)
+	}
+	best, _ = e.EvaluateAll(ctx, []string{"four.example", "two.example"}, SPFInput{}, nil, 0)
+	if best.Domain != "two.example" || best.Result != "fail" {
+		t.Errorf("reject beside temperror: best = %+v", best)
 	}
 	best, _ = e.EvaluateAll(ctx, nil, SPFInput{}, nil, 0)
 	if best.Result != "none" {
