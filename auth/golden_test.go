@@ -23,8 +23,9 @@ var update = flag.Bool("update", false, "rewrite auth/testdata/*.want from the c
 // point as the daemon (Evaluator.EvaluateReader), with DNS from
 // NN-name.zone served by dnstest, and compares a rendering of the Report
 // with NN-name.want. The zone's ";;" lines give the envelope
-// (ip, helo, mail-from; "<>" for the null sender) and faults
-// (servfail NAME). The cases are written by auth/testdata/gen.
+// (ip, helo, mail-from; "<>" for the null sender), faults (servfail NAME)
+// and policy.allow_domains (allow-domain DOMAIN). The cases are written by
+// auth/testdata/gen.
 func TestGolden(t *testing.T) {
 	emls, err := filepath.Glob(filepath.Join("testdata", "*.eml"))
 	if err != nil {
@@ -60,6 +61,7 @@ type goldenCase struct {
 	zone     string
 	env      auth.Envelope
 	servfail []string
+	allow    []string // policy.allow_domains
 }
 
 func readCase(t *testing.T, base string) goldenCase {
@@ -85,6 +87,8 @@ func readCase(t *testing.T, base string) goldenCase {
 				c.env.MailFrom = strings.Trim(v, "<>")
 			case "servfail":
 				c.servfail = append(c.servfail, v)
+			case "allow-domain":
+				c.allow = append(c.allow, v)
 			}
 			continue
 		}
@@ -115,6 +119,7 @@ func runGolden(t *testing.T, base string) string {
 	}
 	cfg := auth.DefaultConfig()
 	cfg.AuthservID = "mx.test.example"
+	cfg.Policy.AllowDomains = c.allow
 	ev, err := auth.New(cfg, res, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -85,9 +85,18 @@ func (e *Evaluator) header(r *Report) string {
 	if len(dk) == 0 {
 		dk = append(dk, authres.DKIMResult{Result: "none"})
 	}
-	dm := &authres.DMARCResult{Result: r.DMARC.Result, From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
-	if dm.From == "" && len(r.Authors) > 0 {
-		dm.From = r.Authors[0]
+	// One dmarc= result per author domain (each counts in the decision);
+	// without any, the one result that says why DMARC was not evaluated.
+	var dm []*authres.DMARCResult
+	for _, p := range r.PerAuthor {
+		dm = append(dm, &authres.DMARCResult{Result: p.Result, From: p.Domain, Policy: p.Policy, Reason: p.Reason})
 	}
-	return authres.Format(e.cfg.AuthservID, spfRes, heloRes, dk, dm)
+	if len(dm) == 0 {
+		d := &authres.DMARCResult{Result: r.DMARC.Result, From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
+		if d.From == "" && len(r.Authors) > 0 {
+			d.From = r.Authors[0]
+		}
+		dm = append(dm, d)
+	}
+	return authres.Format(e.cfg.AuthservID, spfRes, heloRes, dk, dm...)
 }

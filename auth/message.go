@@ -283,8 +283,12 @@ type Report struct {
 	Authors []string // author domains (A-labels)
 	// FromError is "", "missing", "multiple" or "malformed".
 	FromError string
-	DMARC     dmarc.Result
-	// PerAuthor holds each author domain's result when From named several.
+	// DMARC is the strictest of PerAuthor (dmarc.EvaluateAll), or why
+	// DMARC was not evaluated (an unusable From, a limit).
+	DMARC dmarc.Result
+	// PerAuthor holds each author domain's result, in From order; empty
+	// when DMARC was not evaluated. The decision and the header use every
+	// one.
 	PerAuthor []dmarc.Result
 	Decision  policy.Decision
 
@@ -363,9 +367,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	}
 
 	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
-		DMARCResult:   r.DMARC.Result,
-		DMARCPolicy:   r.DMARC.Policy,
-		AuthorDomain:  r.DMARC.Domain,
+		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
@@ -378,11 +380,34 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	return r
 }
 
+// policyAuthors is the policy input: each author domain's DMARC result
+// (every one counts, RFC 9989 §5.3.1, §11.5), or the one result that says
+// why DMARC was not evaluated.
+func policyAuthors(r *Report) []policy.Author {
+	if len(r.PerAuthor) == 0 {
+		return []policy.Author{{Domain: r.DMARC.Domain, Result: r.DMARC.Result, Policy: r.DMARC.Policy}}
+	}
+	in := make([]policy.Author, 0, len(r.PerAuthor))
+	for _, p := range r.PerAuthor {
+		in = append(in, policy.Author{Domain: p.Domain, Result: p.Result, Policy: p.Policy})
+	}
+	return in
+}
+
 // dmarcSPF is the SPF input of DMARC: only the MAIL FROM identity counts;
 // for a null sender it is postmaster@HELO (RFC 9989 §3.2.4, RFC 7208 §2.4),
-// which spf.CheckMailFrom already evaluated.
+// which spf.CheckMailFrom already evaluated. When SPF did not finish in
+// time its outcome names no domain: the envelope's is used, so that a
+// temperror of an aligned MAIL FROM domain stays a DMARC temperror.
 func (m *Message) dmarcSPF(o spf.Outcome) dmarc.SPFInput {
-	return dmarc.SPFInput{Result: string(o.Result), Domain: o.Domain}
+	d := o.Domain
+	if d == "" {
+		d = m.env.Helo
+		if i := strings.LastIndexByte(m.env.MailFrom, '@'); i >= 0 {
+			d = m.env.MailFrom[i+1:]
+		}
+	}
+	return dmarc.SPFInput{Result: string(o.Result), Domain: d}
 }
 
 func dmarcDKIM(rs []dkim.Result) []dmarc.DKIMInput {

@@ -43,15 +43,16 @@ const maxLine = 78
 const maxComment = 60
 
 // Format returns the value of an Authentication-Results field (RFC 8601
-// §2.2), without the field name, for the given results; nil or empty
-// arguments are left out, and with no result at all the value is
+// §2.2), without the field name, for the given results: one dmarc= result
+// for each DMARC result (one per Author Domain, RFC 9989 §9.1); nil or
+// empty arguments are left out, and with no result at all the value is
 // "authserv-id; none". The value is folded with "\r\n\t" (CRLF, then a TAB)
 // before each resinfo and wherever a line would exceed 78 octets, counting
 // "Authentication-Results: " on the first line; a milter that wants LF
 // line ends converts them. Text from the message or DNS (reasons,
 // identities) is sanitised: control characters dropped, parentheses and
 // backslashes escaped in comments, values quoted when they are not tokens.
-func Format(authservID string, spf *SPFResult, helo *SPFResult, dkim []DKIMResult, dmarc *DMARCResult) string {
+func Format(authservID string, spf *SPFResult, helo *SPFResult, dkim []DKIMResult, dmarc ...*DMARCResult) string {
 	var res [][]string // each resinfo as a list of unbreakable words
 	if spf != nil {
 		res = append(res, resinfo("spf", spf.Result, spf.Reason, "smtp.mailfrom", spf.Identity))
@@ -67,9 +68,11 @@ func Format(authservID string, spf *SPFResult, helo *SPFResult, dkim []DKIMResul
 		res = append(res, resinfo("dkim", d.Result, d.Reason,
 			"header.d", d.Domain, "header.i", d.Identity, "header.s", d.Selector, "header.b", b))
 	}
-	if dmarc != nil {
-		res = append(res, resinfo("dmarc", dmarc.Result, dmarc.Reason,
-			"header.from", dmarc.From, "policy.dmarc", dmarc.Policy))
+	for _, d := range dmarc {
+		if d != nil {
+			res = append(res, resinfo("dmarc", d.Result, d.Reason,
+				"header.from", d.From, "policy.dmarc", d.Policy))
+		}
 	}
 	id := value(authservID, false)
 	if id == "" {

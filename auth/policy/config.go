@@ -39,7 +39,7 @@ type Config struct {
 	// "quarantine" and "tempfail".
 	RejectAction     string `toml:"reject_action"`     // fail under policy reject: "reject"
 	QuarantineAction string `toml:"quarantine_action"` // fail under policy quarantine: "quarantine"
-	TemperrorAction  string `toml:"temperror_action"`  // temperror: "tempfail" (or "accept": fail open)
+	TemperrorAction  string `toml:"temperror_action"`  // temperror (not under policy none): "tempfail" (or "accept": fail open)
 	PermerrorAction  string `toml:"permerror_action"`  // permerror: "accept" (DMARC does not apply)
 
 	// Local evidence (RFC 9989 §7.4: do not reject solely because of
@@ -52,7 +52,7 @@ type Config struct {
 	// Skip lists: such messages are accepted without a DMARC action.
 	SkipTrusted       bool     `toml:"skip_trusted"`       // true: clients in the trusted networks
 	SkipAuthenticated bool     `toml:"skip_authenticated"` // true: SASL-authenticated clients
-	AllowDomains      []string `toml:"allow_domains"`      // Author Domains (and their subdomains); none
+	AllowDomains      []string `toml:"allow_domains"`      // Author Domains (and their subdomains), each exempting only itself; none
 
 	// A broken From is outside DMARC (RFC 9989 §4.2, §4.4) and broken
 	// RFC 5322 (§3.6: exactly one From). Default: reject with 550 5.6.0

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -41,13 +42,23 @@ type Decision struct {
 	WouldBe Action
 }
 
+// Author is the DMARC outcome of one Author Domain.
+type Author struct {
+	Domain string // the Author Domain
+	Result string // pass, fail, none, temperror, permerror ("" = none)
+	Policy string // policy after p/sp/np and t=y: none, quarantine, reject
+}
+
 // Input is what the decision depends on; plain values, filled in by the
-// caller from the DMARC result and the connection.
+// caller from the DMARC results and the connection.
 type Input struct {
-	DMARCResult  string // pass, fail, none, temperror, permerror ("" = none)
-	DMARCPolicy  string // policy after p/sp/np and t=y: none, quarantine, reject
-	AuthorDomain string
-	FromError    string // "", "missing", "multiple", "malformed"
+	// Authors holds the DMARC outcome of each Author Domain, in the order
+	// of the From field: several when it names mailboxes in different
+	// domains (RFC 9989 §5.3.1, §11.5). Each one is decided on its own, so
+	// an allow-listed domain exempts only itself, and the strictest
+	// decision wins. Empty means DMARC none.
+	Authors   []Author
+	FromError string // "", "missing", "multiple", "malformed"
 
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
@@ -58,9 +69,11 @@ type Input struct {
 
 // Decide returns the decision for a message. It is pure: the same Config
 // and Input always give the same Decision. The order is: skip lists
-// (trusted, authenticated), internal error, From errors, allow-listed
-// domains, then the DMARC result; a reject for DMARC becomes a quarantine on
-// local evidence (RFC 9989 §7.4); dry run turns every action into accept.
+// (trusted, authenticated), internal error, From errors, then each Author
+// Domain: allow-listed, or its DMARC result, a reject for DMARC becoming a
+// quarantine on local evidence (RFC 9989 §7.4); the strictest of those
+// (reject, tempfail, quarantine, accept; the first of equals) is the
+// decision. Dry run turns every action into accept.
 func Decide(cfg Config, in Input) Decision {
 	d := decide(cfg, in)
 	if cfg.DryRun {
@@ -96,21 +109,57 @@ func decide(cfg Config, in Input) Decision {
 	default:
 		return fromDecision(cfg, cfg.FromMalformedAction, cfg.FromMalformedText, "malformed From field")
 	}
-	if allowed(cfg.AllowDomains, in.AuthorDomain) {
-		return Decision{Action: Accept, Reason: "allow-listed domain " + in.AuthorDomain}
+	if len(in.Authors) == 0 {
+		return Decision{Action: Accept, Reason: "dmarc none"}
 	}
+	d := decideAuthor(cfg, in, in.Authors[0])
+	for _, a := range in.Authors[1:] {
+		if o := decideAuthor(cfg, in, a); severity(o.Action) > severity(d.Action) {
+			d = o
+		}
+	}
+	if n := len(in.Authors); n > 1 {
+		d.Reason = fmt.Sprintf("%s (strictest of %d author domains)", d.Reason, n)
+	}
+	return d
+}
 
+// severity orders actions for several Author Domains: a reject is final;
+// a tempfail comes back later, when it may be a reject; a quarantine
+// delivers.
+func severity(a Action) int {
+	switch a {
+	case Reject:
+		return 3
+	case Tempfail:
+		return 2
+	case Quarantine:
+		return 1
+	}
+	return 0
+}
+
+// decideAuthor decides for one Author Domain.
+func decideAuthor(cfg Config, in Input, a Author) Decision {
+	if allowed(cfg.AllowDomains, a.Domain) {
+		return Decision{Action: Accept, Reason: "allow-listed domain " + a.Domain}
+	}
 	var act Action
 	var reason string
-	switch in.DMARCResult {
+	switch a.Result {
 	case "pass":
 		return Decision{Action: Accept, Reason: "dmarc pass"}
 	case "temperror":
+		if a.Policy == "none" {
+			// The policy is known and is none: pass or fail, the mail
+			// would be accepted (RFC 9989 §5.4), so waiting gains nothing.
+			return Decision{Action: Accept, Reason: "dmarc temperror, policy none"}
+		}
 		act, reason = Action(cfg.TemperrorAction), "dmarc temperror"
 	case "permerror":
 		act, reason = Action(cfg.PermerrorAction), "dmarc permerror"
 	case "fail":
-		switch in.DMARCPolicy {
+		switch a.Policy {
 		case "reject":
 			act, reason = Action(cfg.RejectAction), "dmarc fail, policy reject"
 		case "quarantine":
@@ -120,7 +169,7 @@ func decide(cfg Config, in Input) Decision {
 			return Decision{Action: Accept, Reason: "dmarc fail, policy none"}
 		}
 	default:
-		return Decision{Action: Accept, Reason: "dmarc " + orNone(in.DMARCResult)}
+		return Decision{Action: Accept, Reason: "dmarc " + orNone(a.Result)}
 	}
 	if act == Reject {
 		// RFC 9989 §7.4, §8: not solely because of p=reject.
@@ -131,7 +180,7 @@ func decide(cfg Config, in Input) Decision {
 			act, reason = Quarantine, reason+", quarantined: trusted forwarder"
 		}
 	}
-	return build(cfg, act, in.AuthorDomain, reason)
+	return build(cfg, act, a.Domain, reason)
 }
 
 // build fills in the reply for an action caused by DMARC.

@@ -6,7 +6,11 @@
 // Defaults follow the published DMARC policy (RFC 9989 §5.4, §7.2): a fail
 // under reject is rejected with "550 5.7.1 DMARC policy of <domain> rejects
 // this message", under quarantine quarantined, under none accepted; a
-// temperror is answered "451 4.7.1" like OpenDMARC. RFC 9989 §7.4 says not
+// temperror is answered "451 4.7.1" like OpenDMARC, unless the domain's
+// policy is known to be none (pass or fail, the mail would be accepted).
+// With several Author Domains (RFC 9989 §5.3.1, §11.5) each is decided on
+// its own, an allow-listed domain exempting only itself, and the strictest
+// decision wins: reject, tempfail, quarantine, accept. RFC 9989 §7.4 says not
 // to reject solely because of p=reject: by default a reject becomes a
 // quarantine when the message has a List-Id field or the client is a
 // configured trusted forwarder, and reject_action = "quarantine" never

@@ -11,8 +11,10 @@ func ExampleDecide() {
 	cfg := policy.Default()
 	cfg.TrustedForwarders = []string{"198.51.100.0/24"}
 
-	in := policy.Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "example.com",
-		ClientIP: net.ParseIP("192.0.2.1")}
+	in := policy.Input{
+		Authors:  []policy.Author{{Domain: "example.com", Result: "fail", Policy: "reject"}},
+		ClientIP: net.ParseIP("192.0.2.1"),
+	}
 	d := policy.Decide(cfg, in)
 	fmt.Println(d.Action, d.Code, d.Enhanced, d.Text)
 

@@ -7,6 +7,11 @@ import (
 	"testing"
 )
 
+// one is the DMARC outcome of a message with one Author Domain.
+func one(result, policy, domain string) []Author {
+	return []Author{{Domain: domain, Result: result, Policy: policy}}
+}
+
 func TestDecide(t *testing.T) {
 	ip := net.ParseIP("192.0.2.10")
 	fwd := net.ParseIP("198.51.100.7")
@@ -20,7 +25,7 @@ func TestDecide(t *testing.T) {
 		return c
 	}
 	fail := func(policy string) Input {
-		return Input{DMARCResult: "fail", DMARCPolicy: policy, AuthorDomain: "example.com", ClientIP: ip}
+		return Input{Authors: one("fail", policy, "example.com"), ClientIP: ip}
 	}
 	tests := []struct {
 		name string
@@ -28,8 +33,8 @@ func TestDecide(t *testing.T) {
 		in   Input
 		want Decision
 	}{
-		{"pass", with(nil), Input{DMARCResult: "pass", DMARCPolicy: "reject"}, Decision{Action: Accept, Reason: "dmarc pass"}},
-		{"none", with(nil), Input{DMARCResult: "none"}, Decision{Action: Accept, Reason: "dmarc none"}},
+		{"pass", with(nil), Input{Authors: one("pass", "reject", "")}, Decision{Action: Accept, Reason: "dmarc pass"}},
+		{"none", with(nil), Input{Authors: one("none", "", "")}, Decision{Action: Accept, Reason: "dmarc none"}},
 		{"empty result", with(nil), Input{}, Decision{Action: Accept, Reason: "dmarc none"}},
 		{"fail p=none", with(nil), fail("none"), Decision{Action: Accept, Reason: "dmarc fail, policy none"}},
 		{"fail reject", with(nil), fail("reject"), Decision{Action: Reject, Code: "550", Enhanced: "5.7.1",
@@ -67,14 +72,14 @@ func TestDecide(t *testing.T) {
 			Decision{Action: Accept, Reason: "dmarc fail, policy quarantine, quarantine_mode accept"}},
 		{"fail quarantine, action accept", with(func(c *Config) { c.QuarantineAction = "accept" }), fail("quarantine"),
 			Decision{Action: Accept, Reason: "dmarc fail, policy quarantine"}},
-		{"temperror", with(nil), Input{DMARCResult: "temperror", AuthorDomain: "example.com"},
+		{"temperror", with(nil), Input{Authors: one("temperror", "", "example.com")},
 			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1",
 				Text: "DMARC check of example.com failed temporarily, try again later", Reason: "dmarc temperror"}},
-		{"temperror fail open", with(func(c *Config) { c.TemperrorAction = "accept" }), Input{DMARCResult: "temperror"},
+		{"temperror fail open", with(func(c *Config) { c.TemperrorAction = "accept" }), Input{Authors: one("temperror", "", "")},
 			Decision{Action: Accept, Reason: "dmarc temperror"}},
-		{"permerror", with(nil), Input{DMARCResult: "permerror"}, Decision{Action: Accept, Reason: "dmarc permerror"}},
+		{"permerror", with(nil), Input{Authors: one("permerror", "", "")}, Decision{Action: Accept, Reason: "dmarc permerror"}},
 		{"permerror quarantine", with(func(c *Config) { c.PermerrorAction = "quarantine" }),
-			Input{DMARCResult: "permerror", AuthorDomain: "example.com"},
+			Input{Authors: one("permerror", "", "example.com")},
 			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message", Reason: "dmarc permerror"}},
 		{"from missing", with(nil), Input{FromError: "missing"},
 			Decision{Action: Reject, Code: "550", Enhanced: "5.6.0", Text: "Message has no From header field", Reason: "no From field"}},
@@ -100,11 +105,56 @@ func TestDecide(t *testing.T) {
 		{"authenticated not skipped", with(func(c *Config) { c.SkipAuthenticated = false }),
 			func() Input { in := fail("quarantine"); in.Authenticated = true; return in }(),
 			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message", Reason: "dmarc fail, policy quarantine"}},
-		{"allow-listed domain", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "News.Partner.Example."},
+		{"allow-listed domain", with(nil), Input{Authors: one("fail", "reject", "News.Partner.Example.")},
 			Decision{Action: Accept, Reason: "allow-listed domain News.Partner.Example."}},
-		{"allow list is not a suffix match", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "evilpartner.example"},
+		{"allow list is not a suffix match", with(nil), Input{Authors: one("fail", "reject", "evilpartner.example")},
 			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of evilpartner.example rejects this message", Reason: "dmarc fail, policy reject"}},
-		{"internal error", with(nil), Input{InternalError: true, DMARCResult: "pass"},
+		// Several Author Domains: each decided on its own, the strictest wins.
+		{"allow-listed author beside a reject", with(nil), Input{ClientIP: ip, Authors: []Author{
+			{Domain: "partner.example", Result: "fail", Policy: "reject"},
+			{Domain: "bank.example", Result: "fail", Policy: "reject"}}},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of bank.example rejects this message",
+				Reason: "dmarc fail, policy reject (strictest of 2 author domains)"}},
+		{"allow-listed author beside a pass", with(nil), Input{Authors: []Author{
+			{Domain: "partner.example", Result: "fail", Policy: "reject"},
+			{Domain: "bank.example", Result: "pass", Policy: "reject"}}},
+			Decision{Action: Accept, Reason: "allow-listed domain partner.example (strictest of 2 author domains)"}},
+		{"temperror beats quarantine", with(nil), Input{Authors: []Author{
+			{Domain: "q.example", Result: "fail", Policy: "quarantine"},
+			{Domain: "t.example", Result: "temperror", Policy: "reject"},
+			{Domain: "p.example", Result: "pass", Policy: "reject"}}},
+			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1", Text: "DMARC check of t.example failed temporarily, try again later",
+				Reason: "dmarc temperror (strictest of 3 author domains)"}},
+		{"reject beats temperror", with(nil), Input{Authors: []Author{
+			{Domain: "t.example", Result: "temperror"},
+			{Domain: "r.example", Result: "fail", Policy: "reject"}}},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of r.example rejects this message",
+				Reason: "dmarc fail, policy reject (strictest of 2 author domains)"}},
+		{"first of two rejects", with(nil), Input{Authors: []Author{
+			{Domain: "a.example", Result: "fail", Policy: "reject"},
+			{Domain: "b.example", Result: "fail", Policy: "reject"}}},
+			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of a.example rejects this message",
+				Reason: "dmarc fail, policy reject (strictest of 2 author domains)"}},
+		{"several authors, List-Id", with(nil), Input{HasListID: true, Authors: []Author{
+			{Domain: "a.example", Result: "pass", Policy: "reject"},
+			{Domain: "b.example", Result: "fail", Policy: "reject"}}},
+			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of b.example quarantines this message",
+				Reason: "dmarc fail, policy reject, quarantined: mailing list (List-Id) (strictest of 2 author domains)"}},
+		{"several authors, all allow-listed", with(func(c *Config) { c.AllowDomains = []string{"a.example", "b.example"} }),
+			Input{Authors: []Author{{Domain: "a.example", Result: "fail", Policy: "reject"}, {Domain: "b.example", Result: "temperror"}}},
+			Decision{Action: Accept, Reason: "allow-listed domain a.example (strictest of 2 author domains)"}},
+		{"several authors, dry run", with(func(c *Config) { c.DryRun = true }), Input{Authors: []Author{
+			{Domain: "partner.example", Result: "fail", Policy: "reject"},
+			{Domain: "bank.example", Result: "fail", Policy: "quarantine"}}},
+			Decision{Action: Accept, Text: "DMARC policy of bank.example quarantines this message", DryRun: true, WouldBe: Quarantine,
+				Reason: "dry run, would quarantine: dmarc fail, policy quarantine (strictest of 2 author domains)"}},
+		// A temperror under a known policy none: pass or fail would accept.
+		{"temperror, policy none", with(nil), Input{Authors: one("temperror", "none", "example.com")},
+			Decision{Action: Accept, Reason: "dmarc temperror, policy none"}},
+		{"temperror, policy quarantine", with(nil), Input{Authors: one("temperror", "quarantine", "example.com")},
+			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1",
+				Text: "DMARC check of example.com failed temporarily, try again later", Reason: "dmarc temperror"}},
+		{"internal error", with(nil), Input{InternalError: true, Authors: one("pass", "", "")},
 			Decision{Action: Tempfail, Code: "451", Enhanced: "4.3.0", Text: "Temporary local problem, try again later", Reason: "internal error"}},
 		{"internal error accept", with(func(c *Config) { c.InternalErrorAction = "accept" }), Input{InternalError: true},
 			Decision{Action: Accept, Reason: "internal error, accepted"}},
@@ -114,15 +164,15 @@ func TestDecide(t *testing.T) {
 		{"dry run quarantine", with(func(c *Config) { c.DryRun = true }), fail("quarantine"),
 			Decision{Action: Accept, Text: "DMARC policy of example.com quarantines this message",
 				Reason: "dry run, would quarantine: dmarc fail, policy quarantine", DryRun: true, WouldBe: Quarantine}},
-		{"dry run from error", with(func(c *Config) { c.DryRun = true }), Input{FromError: "missing", DMARCResult: "temperror"},
+		{"dry run from error", with(func(c *Config) { c.DryRun = true }), Input{FromError: "missing", Authors: one("temperror", "", "")},
 			Decision{Action: Accept, Code: "550", Enhanced: "5.6.0", Text: "Message has no From header field",
 				Reason: "dry run, would reject: no From field", DryRun: true, WouldBe: Reject}},
-		{"dry run pass", with(func(c *Config) { c.DryRun = true }), Input{DMARCResult: "pass"},
+		{"dry run pass", with(func(c *Config) { c.DryRun = true }), Input{Authors: one("pass", "", "")},
 			Decision{Action: Accept, Reason: "dmarc pass", DryRun: true}},
-		{"domain sanitised", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject", AuthorDomain: "a.example\r\n250 ok"},
+		{"domain sanitised", with(nil), Input{Authors: one("fail", "reject", "a.example\r\n250 ok")},
 			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of a.example250ok rejects this message",
 				Reason: "dmarc fail, policy reject"}},
-		{"no domain", with(nil), Input{DMARCResult: "fail", DMARCPolicy: "reject"},
+		{"no domain", with(nil), Input{Authors: one("fail", "reject", "")},
 			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of the sender's domain rejects this message",
 				Reason: "dmarc fail, policy reject"}},
 	}

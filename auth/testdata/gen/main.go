@@ -4,7 +4,9 @@
 // fault directives as ";;" comment lines). The .want files are written by
 // the test: go test ./auth/ -run TestGolden -update.
 //
-// Run from the repository root: go run ./auth/testdata/gen
+// Run from the repository root: go run ./auth/testdata/gen [NAME...]
+// With names, only those cases are written (the others keep their
+// signatures, and so their .want files).
 //
 // Signing uses a fixed Ed25519 key (RFC 8463) derived from a constant, so
 // the public key in the zones never changes; the signatures carry t= and so
@@ -35,6 +37,7 @@ type msgCase struct {
 	ip, helo, mailFrom string
 	zone               []string
 	servfail           []string
+	allow              []string // policy.allow_domains
 }
 
 var key = ed25519.NewKeyFromSeed(seed())
@@ -236,6 +239,41 @@ var cases = []msgCase{
 		mailFrom: "x@attacker.example", zone: []string{
 			`_dmarc.example.com. 300 IN TXT "v=DMARC1; p=qua" "rantine"`,
 			spfRR("attacker.example", "v=spf1 ip4:192.0.2.10 -all")}},
+	// Several author domains: every one counts. allowed.example is
+	// allow-listed and exempts only itself; bank.example's reject decides.
+	{name: "42-several-from-allow-listed-beside-reject", headers: from("x@allowed.example, CEO <ceo@bank.example>"),
+		mailFrom: "x@attacker.example", allow: []string{"allowed.example"},
+		zone: []string{a("allowed.example"), a("bank.example"),
+			dmarcRR("allowed.example", "v=DMARC1; p=reject"), dmarcRR("bank.example", "v=DMARC1; p=reject"),
+			spfRR("attacker.example", "v=spf1 ip4:192.0.2.10 -all")}},
+	// The same with the group syntax (RFC 5322 §3.4).
+	{name: "43-group-from-allow-listed-beside-reject", headers: from("Friends: x@allowed.example, ceo@bank.example;"),
+		mailFrom: "x@attacker.example", allow: []string{"allowed.example"},
+		zone: []string{a("allowed.example"), a("bank.example"),
+			dmarcRR("allowed.example", "v=DMARC1; p=reject"), dmarcRR("bank.example", "v=DMARC1; p=reject"),
+			spfRR("attacker.example", "v=spf1 ip4:192.0.2.10 -all")}},
+	// SERVFAIL on the author domain's own SPF record: the only identifier
+	// that could align failed transiently: temperror (451), not fail (550).
+	{name: "44-spf-servfail-aligned-domain", headers: from("alice@example.com"),
+		mailFrom: "alice@example.com", zone: []string{dmarcRR("example.com", "v=DMARC1; p=reject")},
+		servfail: []string{"example.com."}},
+	// SERVFAIL on the key of an aligned DKIM signature; SPF passes for an
+	// unaligned domain: temperror.
+	{name: "45-dkim-key-servfail-aligned", headers: from("alice@example.com"), sign: "example.com",
+		mailFrom: "bounce@esp.example.net", zone: []string{dmarcRR("example.com", "v=DMARC1; p=reject"),
+			spfRR("esp.example.net", spfExample)},
+		servfail: []string{"sel._domainkey.example.com."}},
+	// An unaligned temperror (attacker.example's DKIM key) beside an
+	// unaligned SPF pass: nothing aligned could pass: fail, 550.
+	{name: "46-unaligned-temperror-beside-fail", headers: from("CEO <ceo@example.com>"), sign: "attacker.example",
+		mailFrom: "x@attacker.example", zone: []string{dmarcRR("example.com", "v=DMARC1; p=reject"),
+			spfRR("attacker.example", "v=spf1 ip4:192.0.2.10 -all")},
+		servfail: []string{"sel._domainkey.attacker.example."}},
+	// An aligned temperror under p=none: pass or fail, the mail is
+	// accepted (RFC 9989 §5.4), so it is not tempfailed.
+	{name: "47-aligned-temperror-policy-none", headers: from("alice@example.com"),
+		mailFrom: "alice@example.com", zone: []string{dmarcRR("example.com", "v=DMARC1; p=none")},
+		servfail: []string{"example.com."}},
 }
 
 func main() {
@@ -243,7 +281,14 @@ func main() {
 	if _, err := os.Stat(dir); err != nil {
 		log.Fatalf("run from the repository root: %v", err)
 	}
+	only := map[string]bool{}
+	for _, n := range os.Args[1:] {
+		only[n] = true
+	}
 	for _, c := range cases {
+		if len(only) > 0 && !only[c.name] {
+			continue
+		}
 		msg, err := message(c)
 		if err != nil {
 			log.Fatalf("%s: %v", c.name, err)
@@ -308,6 +353,9 @@ func zone(c msgCase) string {
 	fmt.Fprintf(&b, ";; ip %s\n;; helo %s\n;; mail-from %s\n", ip, helo, c.mailFrom)
 	for _, s := range c.servfail {
 		fmt.Fprintf(&b, ";; servfail %s\n", s)
+	}
+	for _, d := range c.allow {
+		fmt.Fprintf(&b, ";; allow-domain %s\n", d)
 	}
 	for _, l := range append(append([]string{}, base...), c.zone...) {
 		b.WriteString(l + "\n")
