@@ -11,6 +11,7 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dkim"
+	"github.com/authmilter/authmilter/auth/dmarc"
 )
 
 // checkMessage is "authmilter check message": it evaluates a message read
@@ -119,6 +120,35 @@ type dmarcJSON struct {
 	Reason          string   `json:"reason"`
 	Authors         []string `json:"author_domains"`
 	FromError       string   `json:"from_error,omitempty"`
+	// PerDomain is each author domain's result, in From order (the fields
+	// above are the strictest one's); empty when DMARC was not evaluated.
+	PerDomain []dmarcDomainJSON `json:"per_domain"`
+}
+
+type dmarcDomainJSON struct {
+	Domain          string `json:"domain"`
+	Result          string `json:"result"`
+	Policy          string `json:"policy"`
+	PublishedPolicy string `json:"published_policy"`
+	Testing         bool   `json:"testing"`
+	OrgDomain       string `json:"organizational_domain"`
+	RecordDomain    string `json:"record_domain"`
+	Record          string `json:"record"`
+	SPFAligned      bool   `json:"spf_aligned"`
+	DKIMAligned     bool   `json:"dkim_aligned"`
+	Reason          string `json:"reason"`
+}
+
+func dmarcDomainsJSON(rs []dmarc.Result) []dmarcDomainJSON {
+	out := make([]dmarcDomainJSON, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, dmarcDomainJSON{
+			Domain: r.Domain, Result: r.Result, Policy: r.Policy, PublishedPolicy: r.PublishedPolicy,
+			Testing: r.Testing, OrgDomain: r.OrgDomain, RecordDomain: r.RecordDomain, Record: r.Record,
+			SPFAligned: r.SPFAligned, DKIMAligned: r.DKIMAligned, Reason: r.Reason,
+		})
+	}
+	return out
 }
 
 func dkimJSONOf(rs []dkim.Result) []dkimJSON {
@@ -152,6 +182,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 			Testing: r.DMARC.Testing, Domain: r.DMARC.Domain, OrgDomain: r.DMARC.OrgDomain,
 			RecordDomain: r.DMARC.RecordDomain, Record: r.DMARC.Record, SPFAligned: r.DMARC.SPFAligned,
 			DKIMAligned: r.DMARC.DKIMAligned, Reason: r.DMARC.Reason, Authors: r.Authors, FromError: r.FromError,
+			PerDomain: dmarcDomainsJSON(r.PerAuthor),
 		},
 		Action:                string(d.Action),
 		SMTPCode:              code,
@@ -200,6 +231,11 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		orNone(j.DMARC.Policy), orNone(j.DMARC.OrgDomain), orNone(j.DMARC.RecordDomain), prefixed("; ", j.DMARC.Reason))
 	if j.DMARC.Record != "" {
 		fmt.Fprintf(w, "       record: %s\n", j.DMARC.Record)
+	}
+	if len(j.DMARC.PerDomain) > 1 {
+		for _, d := range j.DMARC.PerDomain {
+			fmt.Fprintf(w, "       %s: %s (policy=%s%s)\n", d.Domain, d.Result, orNone(d.Policy), prefixed("; ", d.Reason))
+		}
 	}
 	fmt.Fprintf(w, "action: %s", j.Action)
 	if j.Action != "accept" {

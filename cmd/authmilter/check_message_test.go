@@ -113,3 +113,53 @@ func TestCheckMessageUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMessageSeveralAuthors: with mailboxes in two domains, "dmarc"
+// keeps its fields (the strictest domain's result) and "per_domain" has
+// each domain's; the allow-listed domain exempts only itself.
+func TestCheckMessageSeveralAuthors(t *testing.T) {
+	w := newE2EWorld(t)
+	cfg := t.TempDir() + "/c.toml"
+	writeFile(cfg, "trusted_networks = []\n[policy]\nallow_domains = [\"reject.test\"]\n")
+	msg := message([]string{"From: x@quarantine.test, CEO <ceo@reject.test>", "Subject: x"}, "x\n")
+	out, errs, code := runCheckMessage(t, msg, "-ip", "127.0.0.1", "-helo", "client.test", "-mail-from", "x@other.test",
+		"-dns", w.dns.Addr, "-config", cfg, "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Action string `json:"action"`
+		DMARC  struct {
+			Result    string   `json:"result"`
+			Policy    string   `json:"policy"`
+			Domain    string   `json:"domain"`
+			Authors   []string `json:"author_domains"`
+			PerDomain []struct {
+				Domain, Result, Policy, Reason string
+			} `json:"per_domain"`
+		} `json:"dmarc"`
+		AR string `json:"authentication_results"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if got.Action != "quarantine" {
+		t.Errorf("action = %q, want quarantine (quarantine.test's policy; reject.test is allow-listed)", got.Action)
+	}
+	if got.DMARC.Result != "fail" || got.DMARC.Policy != "reject" || got.DMARC.Domain != "reject.test" ||
+		strings.Join(got.DMARC.Authors, " ") != "quarantine.test reject.test" {
+		t.Errorf("dmarc = %+v", got.DMARC)
+	}
+	if p := got.DMARC.PerDomain; len(p) != 2 || p[0].Domain != "quarantine.test" || p[0].Policy != "quarantine" ||
+		p[1].Domain != "reject.test" || p[1].Result != "fail" || p[1].Reason == "" {
+		t.Errorf("per_domain = %+v", p)
+	}
+	if strings.Count(got.AR, "dmarc=fail") != 2 || !strings.Contains(got.AR, "header.from=quarantine.test") {
+		t.Errorf("authentication_results = %q", got.AR)
+	}
+	out, _, _ = runCheckMessage(t, msg, "-ip", "127.0.0.1", "-helo", "client.test", "-mail-from", "x@other.test",
+		"-dns", w.dns.Addr, "-config", cfg)
+	if !strings.Contains(out, "quarantine.test: fail (policy=quarantine") || !strings.Contains(out, "reject.test: fail (policy=reject") {
+		t.Errorf("text output:\n%s", out)
+	}
+}
