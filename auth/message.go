@@ -396,9 +396,10 @@ func policyAuthors(r *Report) []policy.Author {
 
 // dmarcSPF is the SPF input of DMARC: only the MAIL FROM identity counts;
 // for a null sender it is postmaster@HELO (RFC 9989 §3.2.4, RFC 7208 §2.4),
-// which spf.CheckMailFrom already evaluated. When SPF did not finish in
-// time its outcome names no domain: the envelope's is used, so that a
-// temperror of an aligned MAIL FROM domain stays a DMARC temperror.
+// which spf.CheckMailFrom already evaluated. When SPF did not finish (a
+// timeout, a recovered panic) its temperror names no domain: the
+// envelope's is used, so that it still counts as a temperror of the MAIL
+// FROM domain when that domain is aligned.
 func (m *Message) dmarcSPF(o spf.Outcome) dmarc.SPFInput {
 	d := o.Domain
 	if d == "" {
