@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +19,9 @@ import (
 type trackedConn struct {
 	net.Conn
 	idle, writeTimeout time.Duration
+	// quick is the socket quick-ack mode is set on after each read (nil
+	// when not TCP on Linux).
+	quick syscall.RawConn
 
 	busy    atomic.Bool // a message is between MAIL FROM and its final reply
 	lastEOM atomic.Bool // the next reply sent is a message's final reply
@@ -86,7 +90,9 @@ func (r connReader) Read(p []byte) (int, error) {
 		}
 		c.Conn.SetReadDeadline(start.Add(c.idle))
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	quickAck(c.quick)
+	return n, err
 }
 
 // advance follows the packet framing (a 4-byte big-endian length, then that
@@ -215,7 +221,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := &trackedConn{Conn: c, idle: l.srv.cfg.IdleTimeout, writeTimeout: l.srv.cfg.WriteTimeout}
+		t := &trackedConn{Conn: c, idle: l.srv.cfg.IdleTimeout, writeTimeout: l.srv.cfg.WriteTimeout, quick: quickAckConn(c)}
 		t.onClose = func() { l.srv.untrack(t) }
 		if !l.srv.track(t) { // shutting down
 			c.Close()

@@ -7,6 +7,8 @@
 //	                      [-dkim-dns ADDR]            ... after verifying DKIM only (a floor)
 //	authmilter-bench run  -corpus DIR -target ADDR[,ADDR...] [-c 8] [-n N] ...
 //	authmilter-bench stream -corpus DIR -target ADDR -mb 50 -pid PID
+//	authmilter-bench smtp -corpus DIR -plain HOST:PORT -milter HOST:PORT [-c 1] [-n 200] [-r 3]
+//	                      a real MTA's listeners without and with the milter
 //
 // Everything listens and connects on loopback only; the corpus' client
 // addresses (198.51.100.0/24, 203.0.113.0/24) are data, never contacted.
@@ -34,10 +36,10 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"gen": cmdGen, "dns": cmdDNS, "null": cmdNull, "run": cmdRun, "stream": cmdStream,
+		"gen": cmdGen, "dns": cmdDNS, "null": cmdNull, "run": cmdRun, "stream": cmdStream, "smtp": cmdSMTP,
 	}
 	if len(args) == 0 || cmds[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: authmilter-bench gen|dns|null|run|stream [flags]")
+		fmt.Fprintln(stderr, "usage: authmilter-bench gen|dns|null|run|stream|smtp [flags]")
 		return 2
 	}
 	if err := cmds[args[0]](args[1:], stdout, stderr); err != nil {
@@ -287,4 +289,40 @@ func parsePIDs(s string) ([]int, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+func cmdSMTP(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("smtp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("corpus", "", "corpus `directory`")
+	plain := fs.String("plain", "", "the MTA's listener without the milter (`host:port`)")
+	withMilter := fs.String("milter", "", "the MTA's listener with the milter (`host:port`)")
+	c := fs.Int("c", 1, "concurrent SMTP sessions")
+	n := fs.Int("n", 200, "messages per listener and round")
+	rounds := fs.Int("r", 3, "rounds (plain, then milter, each round)")
+	xclient := fs.Bool("xclient", true, "present the corpus' client address and HELO with XCLIENT (Postfix)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	corpus, err := LoadCorpus(*dir)
+	if err != nil {
+		return err
+	}
+	for _, a := range []string{*plain, *withMilter} {
+		if err := loopbackOnly(a); err != nil {
+			return fmt.Errorf("smtp: %w", err)
+		}
+	}
+	cfg := SMTPConfig{Plain: *plain, Milter: *withMilter, Sessions: *c, Messages: *n, Rounds: *rounds, XClient: *xclient}
+	p, m, err := SMTPBench(corpus, cfg)
+	if err != nil {
+		return err
+	}
+	PrintSMTP(stdout, *c, p, m)
+	for i := range p {
+		if p[i].Errors > 0 || m[i].Errors > 0 {
+			return fmt.Errorf("smtp: messages failed (see the first errors above)")
+		}
+	}
+	return nil
 }
