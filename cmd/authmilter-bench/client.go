@@ -221,6 +221,9 @@ type session struct {
 	vals    map[string]string
 	seq     int
 	id      int
+	// qHeader names a header field whose value "yes" marks a quarantine
+	// (a milter that quarantines by header, as rspamd's "add header").
+	qHeader string
 }
 
 // openSession connects to every milter and sends connect and HELO for the
@@ -396,7 +399,7 @@ func (s *session) message(msg *Message) Outcome {
 			return o
 		}
 		for _, md := range rep.mods {
-			if md.code == repQuarantine {
+			if md.code == repQuarantine || s.quarantineHeader(md) {
 				quarantined = true
 			}
 		}
@@ -406,6 +409,13 @@ func (s *session) message(msg *Message) Outcome {
 	}
 	o.Action = action(reply{code: repAccept}, quarantined)
 	return o
+}
+
+// quarantineHeader reports whether a modification adds the header field
+// that marks a quarantine (RunConfig.QuarantineHeader).
+func (s *session) quarantineHeader(md mod) bool {
+	return s.qHeader != "" && (md.code == repAddHeader || md.code == repInsHeader) &&
+		strings.EqualFold(md.name, s.qHeader) && strings.EqualFold(strings.TrimSpace(md.value), "yes")
 }
 
 // content sends the header, the body and end of message to one milter

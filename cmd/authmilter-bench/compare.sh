@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# compare.sh — authmilter against the Debian OpenDKIM → OpenDMARC pair and
-# the null milter (the harness's ceiling), on one corpus, in one run, at 8
+# compare.sh — authmilter against the Debian OpenDKIM → OpenDMARC pair,
+# Debian's rspamd (SPF, DKIM and DMARC only: rspamd.conf) and the null
+# milter (the harness's ceiling), on one corpus, in one run, at 8
 # and 32 concurrent sessions, with the null milter verifying DKIM only (the
 # floor of any go-msgauth-based verifier's cost) beside them; then a 50 MB message through authmilter (RSS
 # growth) and a cold-cache run with 50 ms DNS answers (coalescing).
@@ -43,10 +44,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v opendkim >/dev/null || ! command -v opendmarc >/dev/null || [ ! -f /usr/share/publicsuffix/public_suffix_list.dat ]; then
-	echo "== installing opendkim opendmarc publicsuffix"
+if ! command -v opendkim >/dev/null || ! command -v opendmarc >/dev/null || ! command -v rspamd >/dev/null || [ ! -f /usr/share/publicsuffix/public_suffix_list.dat ]; then
+	echo "== installing opendkim opendmarc rspamd publicsuffix"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opendkim opendmarc publicsuffix >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rspamd >/dev/null
 fi
 # The packages start daemons of their own on some systems; ours use other ports.
 
@@ -67,7 +69,7 @@ wait_port() { # host port
 	exit 1
 }
 
-for p in 18890 18891 18892 18893 18894 18895 18896 18897; do
+for p in 18890 18891 18892 18893 18894 18895 18896 18897 18898; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "port 127.0.0.1:$p is in use: stop what listens there first" >&2
 		exit 1
@@ -109,7 +111,21 @@ PIDS+=($NU)
 "$BIN/authmilter-bench" null -listen 127.0.0.1:18897 -dkim-dns "$DNS" >"$WORK/dkim-floor.log" 2>&1 &
 FL=$!
 PIDS+=($FL)
+# rspamd: its proxies scan themselves (self_scan), one per core; it runs as
+# _rspamd in a directory of its own. It compiles its TLD list at start.
+mkdir -p "$WORK/rspamd"
+sed -e "s#@RUN@#$WORK/rspamd#g" -e "s#@DNS@#$DNS#" -e "s#@PORT@#18898#" -e "s#@COUNT@#$(nproc)#" \
+	"$HERE/rspamd.conf" >"$WORK/rspamd/rspamd.conf"
+printf "config['regexp'] = {}\n" >"$WORK/rspamd/empty-rules.lua"
+chown -R _rspamd:_rspamd "$WORK/rspamd"
+rspamd -f -c "$WORK/rspamd/rspamd.conf" -u _rspamd -g _rspamd >"$WORK/rspamd.log" 2>&1 &
+RS=$!
+PIDS+=($RS)
 for p in 18890 18891 18892 18893 18897; do wait_port 127.0.0.1 $p; done
+for _ in $(seq 6); do (exec 3<>/dev/tcp/127.0.0.1/18898) 2>/dev/null && break; sleep 10; done
+wait_port 127.0.0.1 18898
+# Every rspamd process counts: main, proxies, hs_helper.
+RSPIDS=$RS,$(pgrep -d, -P "$RS")
 for p in "${PIDS[@]}"; do
 	if ! kill -0 "$p" 2>/dev/null; then
 		echo "a daemon exited at start; see $WORK/*.log" >&2
@@ -132,12 +148,15 @@ bench() { # label sessions target pids extra...
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18893 -c 8 -n 400 -label warm >/dev/null
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18891,127.0.0.1:18892 -c 8 -n 400 -label warm >/dev/null
 "$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18897 -c 8 -n 400 -label warm >/dev/null
+"$BIN/authmilter-bench" run -corpus "$CORPUS" -target 127.0.0.1:18898 -c 8 -n 400 -label warm >/dev/null
 for c in $SESSIONS; do
 	for _ in $(seq "$REPEATS"); do
 		bench null "$c" 127.0.0.1:18890 "$NU"
 		bench authmilter "$c" 127.0.0.1:18893 "$AM" -metrics http://127.0.0.1:18894/metrics
 		bench opendkim+opendmarc "$c" 127.0.0.1:18891,127.0.0.1:18892 "$DK,$DM"
 		bench dkim-floor "$c" 127.0.0.1:18897 "$FL"
+		# rspamd quarantines (p=quarantine) by adding X-Spam: Yes.
+		bench rspamd "$c" 127.0.0.1:18898 "$RSPIDS" -quarantine-header X-Spam
 	done
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -208,11 +227,14 @@ END {
 		s = order[i]
 		a = median(rates["authmilter@" s]); p = median(rates["opendkim+opendmarc@" s]); z = median(rates["null@" s])
 		if (a && p && z) printf "median msgs/s at %s sessions: null %.0f, authmilter %.0f, pair %.0f; authmilter / pair = %.1fx (target >= 5x), authmilter / null = %.0f%% (target >= 75%%)\n", s, z, a, p, a / p, 100 * a / z
+		q = median(rates["rspamd@" s])
+		if (a && q) printf "  rspamd at %s sessions: %.0f msgs/s; authmilter / rspamd = %.1fx (target >= 3x), run by run %s\n", s, q, a / q, pairratios(rates["authmilter@" s], rates["rspamd@" s])
 		r = pairratios(rates["authmilter@" s], rates["null@" s])
 		if (r != "") printf "  authmilter / null run by run (each against the null run just before it), median (range): %s\n", r
 		f = median(rates["dkim-floor@" s])
 		if (f && z) printf "  DKIM-only floor (null milter + go-msgauth verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null; run by run %s\n", s, f, 100 * f / z, pairratios(rates["dkim-floor@" s], rates["null@" s])
-		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s])
+		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s]); q = median(cpu["rspamd@" s])
+		if (a && q) printf "CPU per message (milter + generator, median) at %s sessions: rspamd %d us: rspamd / authmilter = %.1fx\n", s, q, q / a
 		if (a && p && z) printf "CPU per message (milter + generator, median) at %s sessions: null %d us, authmilter %d us, pair %d us: CPU-bound capacity authmilter / pair = %.1fx, authmilter / null = %.0f%%\n", s, z, a, p, p / a, 100 * z / a
 	}
 }' "$RESULTS"

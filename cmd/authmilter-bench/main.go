@@ -154,6 +154,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	label := fs.String("label", "run", "label of the RESULT line")
 	metrics := fs.String("metrics", "", "authmilter metrics `URL`: DNS counters before and after")
 	noQuick := fs.Bool("no-quickack", false, "do not set TCP quick-ack before reads (delayed-ACK stalls show)")
+	qHeader := fs.String("quarantine-header", "", "a header `field` that, added with the value yes, counts as a quarantine (rspamd: X-Spam)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -173,7 +174,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := RunConfig{Targets: targets, Sessions: *c, Messages: *n, Duration: *dur,
-		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label, NoQuick: *noQuick}
+		PerConn: *perConn, Warmup: *warmup, PIDs: pl, Label: *label, NoQuick: *noQuick,
+		QuarantineHeader: *qHeader}
 	var before map[string]float64
 	if *metrics != "" {
 		u, err := url.Parse(*metrics)

@@ -26,6 +26,9 @@ type RunConfig struct {
 	PIDs     []int
 	Label    string
 	NoQuick  bool // no TCP quick-ack: measure delayed-ACK stalls too
+	// QuarantineHeader names a header field that, added with the value
+	// "yes", counts as a quarantine ("" = only the milter's quarantine).
+	QuarantineHeader string
 }
 
 // Result is the outcome of a run.
@@ -169,6 +172,7 @@ func (r *runner) worker(w int) {
 			}
 			continue
 		}
+		s.qHeader = cfg.QuarantineHeader
 		for j := range n {
 			// One client per session: later messages take its address and
 			// HELO (their expected action assumes their own: with
