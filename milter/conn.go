@@ -30,10 +30,11 @@ type session struct {
 	log   *slog.Logger
 	facts connFacts
 	msg   *message
-	// failedAt names a no-reply stage whose callback failed outside a
-	// message (connect or HELO): it could not be answered there, so the
-	// session's messages are answered with the failure action instead.
-	failedAt string
+	// failed says why the session's messages cannot be evaluated: a
+	// no-reply stage's callback failed outside a message (connect or
+	// HELO), or the connect address did not parse. It could not be
+	// answered there, so the messages are answered with the failure action.
+	failed string
 }
 
 func newSession(s *Server, c *trackedConn) *session {
@@ -77,7 +78,7 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 	if s.msg != nil {
 		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
 	} else if noReply(stage) {
-		s.failedAt = stage
+		s.failed = "internal error at " + stage
 	}
 	*err = nil
 	if noReply(stage) {
@@ -136,11 +137,30 @@ func (s *session) failureReply() *reply {
 	return finalReply(s.srv.eval.Load().FailureDecision())
 }
 
-func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+// Connect is go-milter's connect callback; go-milter (patched) calls
+// ConnectAddr instead, with the address as the MTA sent it.
+func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
+	return s.ConnectAddr(host, family, port, ipString(addr), m)
+}
+
+// ConnectAddr takes the client's name and address. A TCP client's address
+// that does not parse (parseClientAddr) is logged, and the session's
+// messages are answered with the failure action: without it SPF would be
+// "none" and trusted_networks would not match.
+func (s *session) ConnectAddr(host, family string, port uint16, addr string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("connect", &resp, &err)
 	s.macros(m)
 	s.facts.clientName = host
-	s.facts.clientIP = addr
+	s.facts.clientIP = nil
+	if family == "tcp4" || family == "tcp6" {
+		ip, perr := parseClientAddr(addr)
+		if perr != nil {
+			s.log.Error("client address not understood; its messages get the failure action",
+				"family", family, "addr", truncate(addr, 100), "client_name", host)
+			s.failed = fmt.Sprintf("client address %q not understood", truncate(addr, 100))
+		}
+		s.facts.clientIP = ip
+	}
 	// SMFIP_NR_CONN: no reply. A trusted client is accepted at MAIL, with
 	// its message not sent to us (see MailFrom).
 	return nil, nil
@@ -230,8 +250,8 @@ func (s *session) Abort(m *gomilter.Modifier) error {
 // startMessage creates the per-message state at MAIL FROM.
 func (s *session) startMessage(from string) {
 	s.msg = newMessage(s, from)
-	if s.failedAt != "" {
-		s.msg.failed = "internal error at " + s.failedAt
+	if s.failed != "" {
+		s.msg.failed = s.failed
 	}
 	if s.conn != nil {
 		s.conn.busy.Store(true)
@@ -248,4 +268,12 @@ func (s *session) endMessage() {
 	if s.conn != nil {
 		s.conn.busy.Store(false)
 	}
+}
+
+// truncate shortens s to at most n bytes for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -215,6 +215,14 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 			'4': "tcp4",
 			'6': "tcp6",
 		}
+		// authmilter patch: a backend with ConnectAddr is given the address
+		// as the MTA sent it, to parse itself: Sendmail sends an IPv6 client
+		// as "IPv6:2001:db8::25", for which net.ParseIP returns nil.
+		if b, ok := m.backend.(interface {
+			ConnectAddr(host, family string, port uint16, addr string, m *Modifier) (Response, error)
+		}); ok {
+			return b.ConnectAddr(hostname, family[protocolFamily], port, address, newModifier(m))
+		}
 		// run handler and return
 		return m.backend.Connect(
 			hostname,

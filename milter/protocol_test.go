@@ -1,0 +1,85 @@
+package milter
+
+import (
+	"strings"
+	"testing"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth"
+)
+
+// v6Zone: v6.test passes SPF only for 2001:db8::25 and publishes p=reject.
+const v6Zone = `
+v6.test.          TXT "v=spf1 ip6:2001:db8::25 -all"
+_dmarc.v6.test.   TXT "v=DMARC1; p=reject"
+reject.test.      TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.reject.test. TXT "v=DMARC1; p=reject"
+`
+
+// TestConnectAddressForms: the client address in every form the MTAs send
+// in CONNECT (Sendmail's "IPv6:" tag, compressed or full; Postfix's plain
+// form) is the client's address: SPF passes for a p=reject domain, the
+// message is accepted, and the log names the client.
+func TestConnectAddressForms(t *testing.T) {
+	env := newTestEnv(t, v6Zone, envOptions{})
+	for _, addr := range []string{
+		"IPv6:2001:db8::25",
+		"IPv6:2001:0db8:0000:0000:0000:0000:0000:0025",
+		"2001:db8::25",
+		"2001:0db8:0000:0000:0000:0000:0000:0025",
+	} {
+		s := env.client()
+		if _, err := s.Conn("client.example", gomilter.FamilyInet6, 25, addr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Helo("helo.example"); err != nil {
+			t.Fatal(err)
+		}
+		mods, act := sendMessage(t, s, "a@v6.test", simpleMessage("a@v6.test", "v6"))
+		ar := insertedAR(mods)
+		if act.Code != gomilter.ActAccept || !strings.Contains(ar, "spf=pass") || !strings.Contains(ar, "dmarc=pass") {
+			t.Errorf("connect address %q: action %c, A-R %q; want accept with spf=pass dmarc=pass", addr, act.Code, ar)
+		}
+		s.Close()
+	}
+	if n := strings.Count(env.logs.String(), "client=2001:db8::25"); n != 4 {
+		t.Errorf("%d log lines with client=2001:db8::25, want 4:\n%s", n, env.logs.String())
+	}
+}
+
+// TestConnectIPv6Trusted: an IPv6 entry of trusted_networks matches a
+// client that Sendmail sends as "IPv6:...": accepted at MAIL.
+func TestConnectIPv6Trusted(t *testing.T) {
+	env := newTestEnv(t, v6Zone, envOptions{auth: func(c *auth.Config) {
+		c.TrustedNetworks = []string{"2001:db8::/32"}
+	}})
+	s := env.client()
+	defer s.Close()
+	if _, err := s.Conn("client.example", gomilter.FamilyInet6, 25, "IPv6:2001:db8::99"); err != nil {
+		t.Fatal(err)
+	}
+	act, err := s.Mail("a@reject.test", nil)
+	if err != nil || act.Code != gomilter.ActAccept {
+		t.Fatalf("MAIL from a trusted IPv6 client: %v, %v; want accept", act, err)
+	}
+}
+
+// TestConnectAddressNotUnderstood: a TCP client whose address does not
+// parse is not evaluated as a client without an address (SPF none): its
+// messages get the failure action (tempfail), with a log line.
+func TestConnectAddressNotUnderstood(t *testing.T) {
+	env := newTestEnv(t, v6Zone, envOptions{})
+	s := env.client()
+	defer s.Close()
+	if _, err := s.Conn("client.example", gomilter.FamilyInet6, 25, "IPv6:2001:db8::zz"); err != nil {
+		t.Fatal(err)
+	}
+	_, act := sendMessage(t, s, "a@v6.test", simpleMessage("a@v6.test", "bad-addr"))
+	if act.Code != gomilter.ActReplyCode || act.SMTPCode != 451 {
+		t.Errorf("action %c %d, want a 451 reply", act.Code, act.SMTPCode)
+	}
+	if !strings.Contains(env.logs.String(), "client address not understood") {
+		t.Errorf("no log line:\n%s", env.logs.String())
+	}
+}
