@@ -35,6 +35,9 @@ type session struct {
 	// HELO), or the connect address did not parse. It could not be
 	// answered there, so the messages are answered with the failure action.
 	failed string
+	// acceptedAtMail: the message in progress was accepted at MAIL FROM
+	// (not evaluated); an end of message for it gets accept again.
+	acceptedAtMail bool
 }
 
 func newSession(s *Server, c *trackedConn) *session {
@@ -185,6 +188,7 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 		// here, the MTA does not send us the message.
 		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
 		s.endMessage()
+		s.acceptedAtMail = true
 		return replyAccept, nil
 	}
 	return replyContinue, nil
@@ -225,8 +229,17 @@ func (s *session) Body(m *gomilter.Modifier) (resp gomilter.Response, err error)
 	defer s.guard("eom", &resp, &err)
 	s.macros(m)
 	if s.msg == nil {
-		// No MAIL FROM was seen (or it was not evaluated): nothing to add.
-		return replyAccept, nil
+		if s.acceptedAtMail {
+			// Accepted at MAIL FROM: the MTA should not have sent the
+			// message, and the answer stands.
+			s.acceptedAtMail = false
+			return replyAccept, nil
+		}
+		// Out of order: no MAIL FROM before it, or a second end of
+		// message. Nothing was evaluated, so it is never accepted.
+		s.log.Error("end of message without a message in progress (no MAIL FROM, or a second end of message); answering tempfail",
+			"queue_id", s.facts.queueID)
+		return replyTempFail, nil
 	}
 	r := s.msg.finish(m)
 	s.msg.drop()
@@ -261,6 +274,7 @@ func (s *session) startMessage(from string) {
 // endMessage drops the per-message state (end of message, abort, or a new
 // MAIL FROM); background work for an unfinished message is cancelled.
 func (s *session) endMessage() {
+	s.acceptedAtMail = false
 	if s.msg != nil {
 		s.msg.drop()
 		s.msg = nil

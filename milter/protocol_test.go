@@ -83,3 +83,52 @@ func TestConnectAddressNotUnderstood(t *testing.T) {
 		t.Errorf("no log line:\n%s", env.logs.String())
 	}
 }
+
+// TestEndOfMessageOutOfOrder: end of message without MAIL FROM, and a
+// second end of message after a message's reply, are answered tempfail with
+// a log line, never accept.
+func TestEndOfMessageOutOfOrder(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{})
+	s := env.client()
+	defer s.Close()
+	connect(t, s, sessionIP, "helo.test")
+	_, act, err := s.End()
+	if err != nil || act.Code != gomilter.ActTempFail {
+		t.Fatalf("end of message without MAIL: %v, %v; want tempfail", act, err)
+	}
+	_, act = sendMessage(t, s, "a@other.test", simpleMessage("a@other.test", "once"))
+	if act.Code != gomilter.ActAccept {
+		t.Fatalf("message: action %c, want accept", act.Code)
+	}
+	_, act, err = s.End()
+	if err != nil || act.Code != gomilter.ActTempFail {
+		t.Fatalf("second end of message: %v, %v; want tempfail", act, err)
+	}
+	if n := strings.Count(env.logs.String(), "end of message without a message in progress"); n != 2 {
+		t.Errorf("%d log lines, want 2:\n%s", n, env.logs.String())
+	}
+	// The connection still works.
+	if _, act = sendMessage(t, s, "a@other.test", simpleMessage("a@other.test", "again")); act.Code != gomilter.ActAccept {
+		t.Fatalf("message after them: action %c, want accept", act.Code)
+	}
+}
+
+// TestEndOfMessageAfterAcceptAtMail: a message accepted at MAIL FROM
+// (trusted client) keeps its accept should the MTA still send its end of
+// message; a second end of message is out of order.
+func TestEndOfMessageAfterAcceptAtMail(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{auth: func(c *auth.Config) {
+		c.TrustedNetworks = []string{"192.0.2.0/24"}
+	}})
+	s := env.client()
+	defer s.Close()
+	connect(t, s, sessionIP, "helo.test")
+	if act, err := s.Mail("a@reject.test", nil); err != nil || act.Code != gomilter.ActAccept {
+		t.Fatalf("MAIL: %v, %v; want accept", act, err)
+	}
+	for i, want := range []gomilter.ActionCode{gomilter.ActAccept, gomilter.ActTempFail} {
+		if _, act, err := s.End(); err != nil || act.Code != want {
+			t.Fatalf("end of message %d: %v, %v; want %c", i+1, act, err, want)
+		}
+	}
+}
