@@ -202,9 +202,18 @@ func (s *session) RcptTo(rcptTo string, m *gomilter.Modifier) (resp gomilter.Res
 
 func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("header", &resp, &err)
-	if s.msg != nil {
-		s.msg.am.Header(name, value)
+	if s.msg == nil {
+		return nil, nil
 	}
+	if name == "" || strings.IndexByte(value, 0) >= 0 {
+		// The MTA sent a packet that is not "name NUL value NUL". The
+		// field goes to the evaluation as received, not dropped: DKIM
+		// hashes what the MTA will deliver, and a From field with a NUL
+		// is a malformed From (policy.from_malformed_action).
+		s.log.Warn("malformed header field from the MTA (no name, or a NUL byte in the value); evaluated as received",
+			"queue_id", s.facts.queueID, "field", truncate(name, 100))
+	}
+	s.msg.am.Header(name, value)
 	return nil, nil // SMFIP_NR_HDR: no reply
 }
 

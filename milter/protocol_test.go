@@ -132,3 +132,44 @@ func TestEndOfMessageAfterAcceptAtMail(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderFieldWithNUL: a header packet with a NUL in the value reaches
+// the evaluation as a field, with a log line: go-milter v0.5.0 dropped it
+// unseen, so a second From field with a NUL went unnoticed while the MTA
+// delivered it. Here the message has several From fields (rejected), and a
+// single From with a NUL is a malformed From.
+func TestHeaderFieldWithNUL(t *testing.T) {
+	env := newTestEnv(t, sessionZone, envOptions{})
+	for _, c := range []struct {
+		name   string
+		fields [][2]string
+		want   string // in the reply text
+	}{
+		{"second From with a NUL", [][2]string{{"From", " <a@other.test>"}, {"From", " <ceo@reject.test>\x00x"}}, "more than one From"},
+		{"From with a NUL in a quoted string", [][2]string{{"From", " \"A\x00\" <a@other.test>"}}, "malformed From"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := env.client()
+			defer s.Close()
+			connect(t, s, sessionIP, "helo.test")
+			if act, err := s.Mail("a@other.test", nil); err != nil || act.Code != gomilter.ActContinue {
+				t.Fatalf("MAIL: %v, %v", act, err)
+			}
+			for _, f := range c.fields {
+				if _, err := s.HeaderField(f[0], f[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.HeaderEnd(); err != nil {
+				t.Fatal(err)
+			}
+			_, act, err := s.End()
+			if err != nil || act.Code != gomilter.ActReplyCode || act.SMTPCode != 550 || !strings.Contains(act.SMTPText, c.want) {
+				t.Fatalf("reply %+v, %v; want 550 ... %s", act, err, c.want)
+			}
+		})
+	}
+	if n := strings.Count(env.logs.String(), "malformed header field from the MTA"); n != 2 {
+		t.Errorf("%d log lines, want 2:\n%s", n, env.logs.String())
+	}
+}
