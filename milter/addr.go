@@ -24,9 +24,8 @@ var errClientAddr = errors.New("milter: client address not understood")
 //   - an IPv6 zone ("fe80::1%eth0") is dropped.
 //
 // An IPv4-mapped IPv6 address ("::ffff:192.0.2.25") is returned as the IPv4
-// address (a 4-byte net.IP) — SPF evaluates the client as IPv4 then (RFC 7208
-// §5 "ip4" and "ip6": the connection's address family) — and an IPv6 address
-// as 16 bytes. Anything else is errClientAddr.
+// address (a 4-byte net.IP): such a client is an IPv4 client (RFC 7208 §5
+// and §7.3). An IPv6 address is 16 bytes. Anything else is errClientAddr.
 func parseClientAddr(s string) (net.IP, error) {
 	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
 		s = s[1 : len(s)-1]
