@@ -30,10 +30,14 @@ type session struct {
 	log   *slog.Logger
 	facts connFacts
 	msg   *message
-	// failedAt names a no-reply stage whose callback failed outside a
-	// message (connect or HELO): it could not be answered there, so the
-	// session's messages are answered with the failure action instead.
-	failedAt string
+	// failed says why the session's messages cannot be evaluated: a
+	// no-reply stage's callback failed outside a message (connect or
+	// HELO), or the connect address did not parse. It could not be
+	// answered there, so the messages are answered with the failure action.
+	failed string
+	// acceptedAtMail: the message in progress was accepted at MAIL FROM
+	// (not evaluated); an end of message for it gets accept again.
+	acceptedAtMail bool
 }
 
 func newSession(s *Server, c *trackedConn) *session {
@@ -77,7 +81,7 @@ func (s *session) guard(stage string, resp *gomilter.Response, err *error) {
 	if s.msg != nil {
 		s.msg.failed = fmt.Sprintf("internal error at %s", stage)
 	} else if noReply(stage) {
-		s.failedAt = stage
+		s.failed = "internal error at " + stage
 	}
 	*err = nil
 	if noReply(stage) {
@@ -136,11 +140,30 @@ func (s *session) failureReply() *reply {
 	return finalReply(s.srv.eval.Load().FailureDecision())
 }
 
-func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+// Connect is go-milter's connect callback; go-milter (patched) calls
+// ConnectAddr instead, with the address as the MTA sent it.
+func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
+	return s.ConnectAddr(host, family, port, ipString(addr), m)
+}
+
+// ConnectAddr takes the client's name and address. A TCP client's address
+// that does not parse (parseClientAddr) is logged, and the session's
+// messages are answered with the failure action: without it SPF would be
+// "none" and trusted_networks would not match.
+func (s *session) ConnectAddr(host, family string, port uint16, addr string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("connect", &resp, &err)
 	s.macros(m)
 	s.facts.clientName = host
-	s.facts.clientIP = addr
+	s.facts.clientIP = nil
+	if family == "tcp4" || family == "tcp6" {
+		ip, perr := parseClientAddr(addr)
+		if perr != nil {
+			s.log.Error("client address not understood; its messages get the failure action",
+				"family", family, "addr", truncate(addr, 100), "client_name", host)
+			s.failed = fmt.Sprintf("client address %q not understood", truncate(addr, 100))
+		}
+		s.facts.clientIP = ip
+	}
 	// SMFIP_NR_CONN: no reply. A trusted client is accepted at MAIL, with
 	// its message not sent to us (see MailFrom).
 	return nil, nil
@@ -165,6 +188,7 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 		// here, the MTA does not send us the message.
 		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
 		s.endMessage()
+		s.acceptedAtMail = true
 		return replyAccept, nil
 	}
 	return replyContinue, nil
@@ -178,9 +202,18 @@ func (s *session) RcptTo(rcptTo string, m *gomilter.Modifier) (resp gomilter.Res
 
 func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("header", &resp, &err)
-	if s.msg != nil {
-		s.msg.am.Header(name, value)
+	if s.msg == nil {
+		return nil, nil
 	}
+	if name == "" || strings.IndexByte(value, 0) >= 0 {
+		// The MTA sent a packet that is not "name NUL value NUL". The
+		// field goes to the evaluation as received, not dropped: DKIM
+		// hashes what the MTA will deliver, and a From field with a NUL
+		// is a malformed From (policy.from_malformed_action).
+		s.log.Warn("malformed header field from the MTA (no name, or a NUL byte in the value); evaluated as received",
+			"queue_id", s.facts.queueID, "field", truncate(name, 100))
+	}
+	s.msg.am.Header(name, value)
 	return nil, nil // SMFIP_NR_HDR: no reply
 }
 
@@ -205,8 +238,17 @@ func (s *session) Body(m *gomilter.Modifier) (resp gomilter.Response, err error)
 	defer s.guard("eom", &resp, &err)
 	s.macros(m)
 	if s.msg == nil {
-		// No MAIL FROM was seen (or it was not evaluated): nothing to add.
-		return replyAccept, nil
+		if s.acceptedAtMail {
+			// Accepted at MAIL FROM: the MTA should not have sent the
+			// message, and the answer stands.
+			s.acceptedAtMail = false
+			return replyAccept, nil
+		}
+		// Out of order: no MAIL FROM before it, or a second end of
+		// message. Nothing was evaluated, so it is never accepted.
+		s.log.Error("end of message without a message in progress (no MAIL FROM, or a second end of message); answering tempfail",
+			"queue_id", s.facts.queueID)
+		return replyTempFail, nil
 	}
 	r := s.msg.finish(m)
 	s.msg.drop()
@@ -230,8 +272,8 @@ func (s *session) Abort(m *gomilter.Modifier) error {
 // startMessage creates the per-message state at MAIL FROM.
 func (s *session) startMessage(from string) {
 	s.msg = newMessage(s, from)
-	if s.failedAt != "" {
-		s.msg.failed = "internal error at " + s.failedAt
+	if s.failed != "" {
+		s.msg.failed = s.failed
 	}
 	if s.conn != nil {
 		s.conn.busy.Store(true)
@@ -241,6 +283,7 @@ func (s *session) startMessage(from string) {
 // endMessage drops the per-message state (end of message, abort, or a new
 // MAIL FROM); background work for an unfinished message is cancelled.
 func (s *session) endMessage() {
+	s.acceptedAtMail = false
 	if s.msg != nil {
 		s.msg.drop()
 		s.msg = nil
@@ -248,4 +291,12 @@ func (s *session) endMessage() {
 	if s.conn != nil {
 		s.conn.busy.Store(false)
 	}
+}
+
+// truncate shortens s to at most n bytes for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

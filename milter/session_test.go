@@ -320,8 +320,9 @@ func TestNoReplySteps(t *testing.T) {
 }
 
 // TestNoStrayReplies: go-milter answers some commands by itself (tempfail
-// for a malformed CONNECT, continue for a header field with a NUL in its
-// value); after a command negotiated without a reply, nothing may reach
+// for a malformed CONNECT; v0.5.0 also continue for a header field with a
+// NUL in its value, which the patch hands to us); after a command
+// negotiated without a reply, nothing may reach
 // the MTA, which would take it as the answer to its next command. Raw
 // packets, so that the first reply read is the one the MTA would read.
 func TestNoStrayReplies(t *testing.T) {

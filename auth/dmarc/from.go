@@ -128,6 +128,12 @@ func isAtext(c byte) bool {
 // tokenize splits an address-list into tokens, dropping CFWS (comments
 // included, nested per RFC 5322 §3.2.2).
 func tokenize(s string) ([]token, error) {
+	// A NUL byte is in no part of an address-list, even in the obsolete
+	// syntax: ctext, qtext, dtext and quoted-pair exclude %d0 (RFC 5322
+	// §3.2.1 to §3.2.4, §4.1 obs-NO-WS-CTL, obs-qp).
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return nil, fmt.Errorf("NUL byte at offset %d", i)
+	}
 	var toks []token
 	for i := 0; i < len(s); {
 		c := s[i]

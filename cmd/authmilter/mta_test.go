@@ -224,6 +224,7 @@ func (s *syncBuffer) String() string {
 type mta struct {
 	Name    string
 	Addr    string // SMTP listener
+	Addr6   string // SMTP listener on [::1] (mtaOptions.IPv6), else ""
 	mailDir string // where delivered messages land, one file each
 	logf    string
 }
@@ -271,8 +272,19 @@ func tail(s string, n int) string {
 	return s
 }
 
+// mtaOptions vary a private MTA instance.
+type mtaOptions struct {
+	// IPv6: a second SMTP listener on [::1] (mta.Addr6), for IPv6 clients.
+	IPv6 bool
+}
+
 // startPostfix runs a private Postfix whose smtpd uses the milter at milterAddr.
 func startPostfix(t *testing.T, milterAddr string) *mta {
+	t.Helper()
+	return startPostfixWith(t, milterAddr, mtaOptions{})
+}
+
+func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 	t.Helper()
 	needMTA(t, "postfix", "/usr/sbin/postfix")
 	root := worldDir(t)
@@ -294,10 +306,20 @@ func startPostfix(t *testing.T, milterAddr string) *mta {
 	}
 	mainCF += "\n# contrib/postfix/main.cf as shipped, milter address replaced:\n" +
 		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8893", "inet:"+milterAddr)
+	port6 := 0
+	if o.IPv6 {
+		mainCF = strings.NewReplacer("inet_protocols = ipv4", "inet_protocols = all",
+			"mynetworks = 127.0.0.0/8", "mynetworks = 127.0.0.0/8 [::1]/128",
+			"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "smtpd_authorized_xclient_hosts = 127.0.0.0/8 [::1]/128").Replace(mainCF)
+	}
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF
+	if o.IPv6 {
+		port6 = freePort(t)
+		masterCF = fmt.Sprintf("[::1]:%d inet n - n - - smtpd\n", port6) + masterCF
+	}
 	if err := os.WriteFile(filepath.Join(conf, "master.cf"), []byte(masterCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +331,10 @@ func startPostfix(t *testing.T, milterAddr string) *mta {
 	t.Cleanup(func() { exec.Command("/usr/sbin/postfix", "-c", conf, "stop").Run() })
 	m := &mta{Name: "postfix", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: filepath.Join(root, "maillog")}
 	waitPort(t, m.Addr, 10*time.Second)
+	if o.IPv6 {
+		m.Addr6 = fmt.Sprintf("[::1]:%d", port6)
+		waitPort(t, m.Addr6, 10*time.Second)
+	}
 	return m
 }
 
@@ -372,6 +398,11 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 // the machine's name is not fully qualified.
 func startSendmail(t *testing.T, milterAddr string) *mta {
 	t.Helper()
+	return startSendmailWith(t, milterAddr, mtaOptions{})
+}
+
+func startSendmailWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
+	t.Helper()
 	bin := sendmailRoot + "/usr/libexec/sendmail/sendmail"
 	needMTA(t, "sendmail", bin)
 	root := worldDir(t)
@@ -387,8 +418,12 @@ func startSendmail(t *testing.T, milterAddr string) *mta {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(root, "service.switch"), []byte("hosts files\n"), 0o644)
-	os.WriteFile(filepath.Join(root, "hosts"), []byte("127.0.0.1 localhost mx.authmilter.test\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "hosts"), []byte("127.0.0.1 localhost mx.authmilter.test\n::1 localhost6\n"), 0o644)
 	port := freePort(t)
+	port6 := 0
+	if o.IPv6 {
+		port6 = freePort(t)
+	}
 	host, mport, _ := net.SplitHostPort(milterAddr)
 	// contrib/sendmail/authmilter.mc, as shipped, with the test's port.
 	snippet, err := os.ReadFile("../../contrib/sendmail/authmilter.mc")
@@ -396,7 +431,11 @@ func startSendmail(t *testing.T, milterAddr string) *mta {
 		t.Fatal(err)
 	}
 	filter := strings.ReplaceAll(string(snippet), "inet:8893@127.0.0.1", "inet:"+mport+"@"+host)
-	mc := fmt.Sprintf(sendmailMC, root, root, root, root, root, port) + filter + fmt.Sprintf(sendmailMailer, root)
+	mc := fmt.Sprintf(sendmailMC, root, root, root, root, root, port)
+	if o.IPv6 {
+		mc += fmt.Sprintf("DAEMON_OPTIONS(`Port=%d, Addr=::1, Name=MTA6, Family=inet6')dnl\n", port6)
+	}
+	mc += filter + fmt.Sprintf(sendmailMailer, root)
 	if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -428,6 +467,10 @@ func startSendmail(t *testing.T, milterAddr string) *mta {
 	})
 	m := &mta{Name: "sendmail", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: logf}
 	waitPort(t, m.Addr, 20*time.Second)
+	if o.IPv6 {
+		m.Addr6 = fmt.Sprintf("[::1]:%d", port6)
+		waitPort(t, m.Addr6, 20*time.Second)
+	}
 	return m
 }
 
@@ -448,6 +491,9 @@ const sendmailMC = "divert(-1)\ndivert(0)dnl\n" +
 	"FEATURE(`accept_unresolvable_domains')dnl\n" +
 	"FEATURE(`accept_unqualified_senders')dnl\n" +
 	"FEATURE(`promiscuous_relay')dnl\n" +
+	// No MSA on port 587 of every address: a second instance (or one of
+	// another test run) could not bind it and would not start.
+	"FEATURE(`no_default_msa')dnl\n" +
 	"DAEMON_OPTIONS(`Port=%d, Addr=127.0.0.1, Name=MTA')dnl\n" +
 	// Senders in remote domains must parse to a mailer; nothing is ever
 	// relayed (recipients are all in rcpt.test, delivered by testbox).
@@ -460,15 +506,21 @@ const sendmailMailer = "MAILER_DEFINITIONS\n" +
 	"R$* < @ rcpt.test > $*\t$#testbox $: $1\n"
 
 // smtpSession is one SMTP connection to an MTA, from a chosen loopback
-// source address (127.0.0.1 is evaluated; 127.0.0.2 is trusted in the tests).
+// source address (127.0.0.1 is evaluated; 127.0.0.2 is trusted in the tests;
+// ::1 goes to the MTA's IPv6 listener, mta.Addr6).
 type smtpSession struct {
 	c *smtp.Client
 }
 
 func dialSMTP(t *testing.T, m *mta, from, helo string) *smtpSession {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-	conn, err := d.Dial("tcp", m.Addr)
+	ip := net.ParseIP(from)
+	addr := m.Addr
+	if ip.To4() == nil {
+		addr = m.Addr6
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,6 +215,14 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 			'4': "tcp4",
 			'6': "tcp6",
 		}
+		// authmilter patch: a backend with ConnectAddr is given the address
+		// as the MTA sent it, to parse itself: Sendmail sends an IPv6 client
+		// as "IPv6:2001:db8::25", for which net.ParseIP returns nil.
+		if b, ok := m.backend.(interface {
+			ConnectAddr(host, family string, port uint16, addr string, m *Modifier) (Response, error)
+		}); ok {
+			return b.ConnectAddr(hostname, family[protocolFamily], port, address, newModifier(m))
+		}
 		// run handler and return
 		return m.backend.Connect(
 			hostname,
@@ -270,17 +278,18 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 		if m.headers == nil {
 			m.headers = make(textproto.MIMEHeader)
 		}
-		// add new header to headers map
-		headerData := decodeCStrings(msg.Data)
-		// headers with an empty body appear as `text\x00\x00`, decodeCStrings will drop the empty body
-		if len(headerData) == 1 {
-			headerData = append(headerData, "")
+		// authmilter patch: the name is the packet's first C string and
+		// the value the rest, less one terminating NUL. v0.5.0 split the
+		// packet at every NUL and dropped, unseen by the handler, a field
+		// that did not split in two (a NUL in the value); now the handler
+		// gets the field with its NUL and decides.
+		name := readCString(msg.Data)
+		value := ""
+		if len(msg.Data) > len(name) {
+			value = strings.TrimSuffix(string(msg.Data[len(name)+1:]), null)
 		}
-		if len(headerData) == 2 {
-			m.headers.Add(headerData[0], headerData[1])
-			// call and return milter handler
-			return m.backend.Header(headerData[0], headerData[1], newModifier(m))
-		}
+		m.headers.Add(name, value)
+		return m.backend.Header(name, value, newModifier(m))
 
 	case CodeMail:
 		// envelope from address
