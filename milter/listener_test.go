@@ -258,3 +258,58 @@ func TestConfigLimitsValidated(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMemoryPerConnection measures the worst case a connection can hold
+// with the default limits: a header just under limits.max_header_bytes
+// (kept for DKIM) and a packet of milter.max_packet_bytes announced and
+// sent but for its last byte (its buffer fully grown). The figure, per
+// connection, is the growth of the Go heap and stacks after a collection;
+// README states it. It must stay below 4 MiB.
+func TestMemoryPerConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds ~30 MB")
+	}
+	env := newTestEnv(t, sessionZone, envOptions{})
+	cfg := DefaultConfig()
+	const conns = 10
+	used := func() uint64 {
+		runtime.GC()
+		runtime.GC() // sync.Pool's buffers (kept one cycle) are gone
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc + ms.StackInuse
+	}
+	start := used()
+	var cs []net.Conn
+	for i := 0; i < conns; i++ {
+		cs = append(cs, rawSession(t, env))
+	}
+	idle := (int64(used()) - int64(start)) / conns
+	field := packet('L', "X-Pad\x00 "+strings.Repeat("p", 1000)+"\x00")
+	var header []byte
+	for i := 0; i < 990; i++ { // 998,000 bytes of header: limits.max_header_bytes is 1 MiB
+		header = append(header, field...)
+	}
+	big := make([]byte, 4+cfg.MaxPacketBytes-1)
+	binary.BigEndian.PutUint32(big, uint32(cfg.MaxPacketBytes))
+	big[4] = 'B'
+	before := used()
+	for _, c := range cs {
+		c.Write(packet('M', "<a@other.test>\x00"))
+		readReply(t, c)
+		c.Write(header)
+		c.Write(big)
+	}
+	time.Sleep(time.Second) // the sessions read what was sent
+	per := idle + (int64(used())-int64(before))/conns
+	runtime.KeepAlive(header)
+	runtime.KeepAlive(big)
+	t.Logf("a negotiated idle connection: %d KiB", idle>>10)
+	t.Logf("worst case per connection (header packets %d bytes, packet %d bytes): %d KiB of Go heap and stack", len(header), cfg.MaxPacketBytes, per>>10)
+	if per > 4<<20 {
+		t.Errorf("%d KiB per connection", per>>10)
+	}
+	if env.srv.Sessions() != conns {
+		t.Errorf("%d sessions open, want %d", env.srv.Sessions(), conns)
+	}
+}
