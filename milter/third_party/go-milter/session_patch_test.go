@@ -283,3 +283,29 @@ func TestErrorLog(t *testing.T) {
 		t.Fatalf("ErrorLog got %q", got)
 	}
 }
+
+// FuzzReadPacket: on any input the session's ReadPacket (kept and grown
+// buffers) reads the packets and errors v0.5.0's readPacket reads.
+func FuzzReadPacket(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 'B', 'x', 0, 0, 0, 1, 'Q'})
+	f.Add([]byte{0, 0x10, 0, 0, 'B'})
+	f.Add([]byte{0, 0x10, 0, 1})
+	f.Add(append([]byte{0, 1, 0, 4}, bytes.Repeat([]byte("y"), 70000)...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := &milterSession{conn: &bufConn{r: bytes.NewReader(in)}}
+		orig := &bufConn{r: bytes.NewReader(in)}
+		for {
+			got, err1 := s.ReadPacket()
+			want, err2 := readPacket(orig, 0)
+			if (err1 == nil) != (err2 == nil) || err1 != nil && err1.Error() != err2.Error() {
+				t.Fatalf("error %v, v0.5.0 %v", err1, err2)
+			}
+			if err1 != nil {
+				return
+			}
+			if got.Code != want.Code || !bytes.Equal(got.Data, want.Data) {
+				t.Fatalf("packet %c/%d bytes, v0.5.0 %c/%d bytes", got.Code, len(got.Data), want.Code, len(want.Data))
+			}
+		}
+	})
+}
