@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authmilter/authmilter/auth"
@@ -61,7 +62,7 @@ func newMetrics(res *dns.Resolver) *metrics {
 	}
 	m.res.Store(res)
 	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.acceptErrors, m.refused, dnsCollector{m},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
