@@ -150,7 +150,7 @@ func FuzzSession(f *testing.F) {
 		if s := logs.String(); strings.Contains(s, "internal error") {
 			t.Fatalf("handler panicked on %q:\n%s", in, s)
 		}
-		if s := stdlog.String(); strings.Contains(s, "panic") {
+		if s := logs.String() + stdlog.String(); strings.Contains(s, "panic handling command") {
 			t.Fatalf("go-milter panicked on %q:\n%s", in, s)
 		}
 	})

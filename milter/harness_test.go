@@ -59,6 +59,8 @@ type envOptions struct {
 	milter func(*Config)
 	dns    func(*dns.Config)
 	log    *slog.Logger // default: debug text into testEnv.logs
+	obs    Observer
+	wrap   func(net.Listener) net.Listener // wraps the server's listener
 }
 
 func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
@@ -96,7 +98,7 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	if o.milter != nil {
 		o.milter(&mcfg)
 	}
-	ms, err := NewServer(mcfg, ev, log, nil)
+	ms, err := NewServer(mcfg, ev, log, o.obs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +107,9 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 		t.Fatal(err)
 	}
 	e := &testEnv{t: t, dns: srv, srv: ms, addr: ln.Addr().String(), logs: logs, done: make(chan error, 1)}
+	if o.wrap != nil {
+		ln = o.wrap(ln)
+	}
 	go func() { e.done <- ms.Serve(ln) }()
 	t.Cleanup(e.stop)
 	return e

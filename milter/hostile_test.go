@@ -77,8 +77,9 @@ func TestHostileThroughMilter(t *testing.T) {
 		})
 	}
 	t.Run("header-over-packet-limit", func(t *testing.T) {
-		// A field larger than go-milter's 1 MB packet limit ends the milter
-		// connection; the MTA applies its milter default action (tempfail).
+		// A field larger than milter.max_packet_bytes (1 MiB) ends the
+		// milter connection; the MTA applies its milter default action
+		// (tempfail).
 		s2 := env.client()
 		connect(t, s2, sessionIP, "helo.test")
 		_, _, err := trySendMessage(s2, "a@sender.test", []byte(from+"X-Huge: "+strings.Repeat("h", 1<<20+10)+"\r\n\r\nbody\r\n"))

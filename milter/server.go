@@ -23,12 +23,25 @@ type Config struct {
 	IdleTimeout time.Duration `toml:"idle_timeout"`
 	// WriteTimeout bounds each write to the MTA.
 	WriteTimeout time.Duration `toml:"write_timeout"`
+	// MaxConnections caps the milter connections open at once: past it a
+	// new connection is closed at once, and the MTA applies its milter
+	// default action to that SMTP session.
+	MaxConnections int `toml:"max_connections"`
+	// MaxPacketBytes refuses a milter packet (command byte and payload)
+	// longer than this: the connection is closed. MTAs send body chunks
+	// of at most 65535 bytes and one header field per packet.
+	MaxPacketBytes int `toml:"max_packet_bytes"`
 }
 
 // DefaultConfig returns the defaults used when no file sets a key.
 func DefaultConfig() Config {
-	return Config{IdleTimeout: 10 * time.Minute, WriteTimeout: 30 * time.Second}
+	return Config{IdleTimeout: 10 * time.Minute, WriteTimeout: 30 * time.Second,
+		MaxConnections: 1000, MaxPacketBytes: 1 << 20}
 }
+
+// minPacketBytes is the smallest max_packet_bytes: a full body chunk
+// (65535 bytes, the most Postfix and Sendmail send) and its command byte.
+const minPacketBytes = 1 << 16
 
 // Validate checks the values; errors name the key.
 func (c Config) Validate() error {
@@ -37,6 +50,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("milter.idle_timeout: must be positive, got %s", c.IdleTimeout)
 	case c.WriteTimeout <= 0:
 		return fmt.Errorf("milter.write_timeout: must be positive, got %s", c.WriteTimeout)
+	case c.MaxConnections < 1:
+		return fmt.Errorf("milter.max_connections: must be at least 1, got %d", c.MaxConnections)
+	case c.MaxPacketBytes < minPacketBytes || c.MaxPacketBytes > 1<<30:
+		return fmt.Errorf("milter.max_packet_bytes: must be between %d and %d, got %d", minPacketBytes, 1<<30, c.MaxPacketBytes)
 	}
 	return nil
 }
@@ -46,6 +63,11 @@ func (c Config) Validate() error {
 type Observer interface {
 	SessionOpened()
 	SessionClosed()
+	// AcceptFailed counts a failed accept (retried after a pause).
+	AcceptFailed()
+	// ConnectionRefused counts a connection closed at once because
+	// milter.max_connections were open.
+	ConnectionRefused()
 	MessageDone(r *auth.Report, action string, elapsed time.Duration)
 }
 
@@ -62,6 +84,7 @@ type Server struct {
 	conns     map[*trackedConn]struct{}
 	listeners []*gomilter.Server
 	closing   bool
+	closed    chan struct{} // closed by Shutdown: ends an accept pause
 }
 
 // NewServer returns a server evaluating with e. obs may be nil.
@@ -72,7 +95,8 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}, workers: newWorkers(workerIdle)}
+	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{},
+		closed: make(chan struct{}), workers: newWorkers(workerIdle)}
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
@@ -120,6 +144,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			gomilter.StageEOM:      {"i", "{msg_id}"},
 		},
 		Go: s.workers.Go,
+		// Each packet's buffer grows with the bytes received, up to
+		// max_packet_bytes; header fields are kept by auth.Message, within
+		// limits.*, not a second time by go-milter.
+		MaxPacketSize: uint32(s.cfg.MaxPacketBytes),
+		NoHeaderMap:   true,
+		ErrorLog:      slog.NewLogLogger(s.log.With("component", "go-milter").Handler(), slog.LevelWarn),
 	}
 	s.mu.Lock()
 	if s.closing {
@@ -136,17 +166,32 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-func (s *Server) track(c *trackedConn) bool {
+// Why track refuses a connection.
+type refusal int
+
+const (
+	admitted refusal = iota
+	refusedClosing
+	refusedFull // max_connections open
+)
+
+func (s *Server) track(c *trackedConn) refusal {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return refusedClosing
+	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		if s.obs != nil {
+			s.obs.ConnectionRefused()
+		}
+		return refusedFull
 	}
 	s.conns[c] = struct{}{}
 	if s.obs != nil {
 		s.obs.SessionOpened()
 	}
-	return true
+	return admitted
 }
 
 func (s *Server) untrack(c *trackedConn) {
@@ -166,6 +211,9 @@ func (s *Server) untrack(c *trackedConn) {
 // in our samples) to them: no message is accepted unevaluated.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.closed)
+	}
 	s.closing = true
 	for _, gs := range s.listeners {
 		gs.Close()

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns"
@@ -83,7 +84,14 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration ok")
 		return 0
 	}
-	log := newLogger(cfg.Log, stderr)
+	// A closed stdout or stderr (authmilter 2>&1 | head -1) must not stop
+	// the daemon: Go dies of SIGPIPE on a write to fd 1 or 2 unless the
+	// signal is ignored; the write then fails (EPIPE) and the line is
+	// dropped. The log is written by its own goroutine (logWriter).
+	signal.Ignore(syscall.SIGPIPE)
+	lw := newLogWriter(stderr)
+	defer lw.Flush(2 * time.Second)
+	log := newLogger(cfg.Log, lw)
 	gc := setGCPercent(os.Getenv)
 	// go-milter reports dropped connections and protocol errors through the
 	// standard log package: route it into the same structured log.

@@ -173,6 +173,8 @@ func TestMetricsEndpoint(t *testing.T) {
 		`authmilter_dns_upstream_total{rcode="NOERROR"}`,
 		"authmilter_dns_upstream_latency_seconds_bucket",
 		"authmilter_config_reloads_total 0",
+		"authmilter_accept_errors_total 0",
+		"authmilter_connections_refused_total 0",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)

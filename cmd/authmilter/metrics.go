@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authmilter/authmilter/auth"
@@ -21,13 +22,15 @@ import (
 // metrics implements milter.Observer with Prometheus collectors on a
 // registry of its own (no global state).
 type metrics struct {
-	reg      *prometheus.Registry
-	res      atomic.Pointer[dns.Resolver]
-	messages *prometheus.CounterVec
-	results  *prometheus.CounterVec
-	eom      prometheus.Histogram
-	active   prometheus.Gauge
-	reloads  prometheus.Counter
+	reg          *prometheus.Registry
+	res          atomic.Pointer[dns.Resolver]
+	messages     *prometheus.CounterVec
+	results      *prometheus.CounterVec
+	eom          prometheus.Histogram
+	active       prometheus.Gauge
+	reloads      prometheus.Counter
+	acceptErrors prometheus.Counter
+	refused      prometheus.Counter
 }
 
 func newMetrics(res *dns.Resolver) *metrics {
@@ -50,10 +53,16 @@ func newMetrics(res *dns.Resolver) *metrics {
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authmilter_config_reloads_total", Help: "Configuration reloads requested (SIGHUP).",
 		}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authmilter_accept_errors_total", Help: "Failed accepts of milter connections (each retried after a pause).",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authmilter_connections_refused_total", Help: "Milter connections closed at once: milter.max_connections were open.",
+		}),
 	}
 	m.res.Store(res)
-	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, dnsCollector{m},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.acceptErrors, m.refused, dnsCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -62,6 +71,9 @@ var _ milter.Observer = (*metrics)(nil)
 func (m *metrics) SessionOpened() { m.active.Inc() }
 func (m *metrics) SessionClosed() { m.active.Dec() }
 func (m *metrics) reloaded()      { m.reloads.Inc() }
+
+func (m *metrics) AcceptFailed()      { m.acceptErrors.Inc() }
+func (m *metrics) ConnectionRefused() { m.refused.Inc() }
 
 func (m *metrics) setResolver(r *dns.Resolver) { m.res.Store(r) }
 

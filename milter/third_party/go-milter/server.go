@@ -2,6 +2,7 @@ package milter
 
 import (
 	"errors"
+	"log"
 	"net"
 	"net/textproto"
 )
@@ -114,6 +115,22 @@ type Server struct {
 	// server can hand sessions to goroutines it keeps, whose stacks have
 	// already grown, instead of a new goroutine per connection. nil: go f().
 	Go func(f func())
+
+	// MaxPacketSize refuses a packet longer than this (its command byte
+	// and payload) before reading it: the session ends (authmilter
+	// patch). 0: 1 MiB, v0.5.0's fixed limit.
+	MaxPacketSize uint32
+
+	// NoHeaderMap, when set, keeps no header fields for Milter.Headers,
+	// which is then given an empty map (authmilter patch): a handler that
+	// takes each field through Milter.Header need not have every field of
+	// the message kept a second time, however many there are. false keeps
+	// v0.5.0's behaviour.
+	NoHeaderMap bool
+
+	// ErrorLog receives the sessions' error messages (authmilter patch).
+	// nil: the log package's standard logger, as in v0.5.0.
+	ErrorLog *log.Logger
 
 	listeners []net.Listener
 	closed    bool

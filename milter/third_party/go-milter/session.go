@@ -18,7 +18,8 @@ import (
 
 var errCloseSession = errors.New("Stop current milter processing")
 
-// maxPacketSize limits the command byte and payload before allocation.
+// maxPacketSize limits the command byte and payload before allocation
+// (Server.MaxPacketSize when set).
 const maxPacketSize = 1 << 20
 
 // milterSession keeps session state during MTA communication
@@ -69,23 +70,67 @@ func (c *milterSession) ReadPacket() (*Message, error) {
 	if length == 0 {
 		return nil, errors.New("milter: invalid zero-length packet")
 	}
-	if length > maxPacketSize {
-		return nil, fmt.Errorf("milter: packet length %d exceeds %d bytes", length, maxPacketSize)
+	if max := c.maxPacketSize(); length > max {
+		return nil, fmt.Errorf("milter: packet length %d exceeds %d bytes", length, max)
 	}
 	if c.rbuf == nil {
 		c.rbuf = *packetBufs.Get().(*[]byte)
 	}
-	var data []byte
-	if int(length) <= cap(c.rbuf) {
-		data = c.rbuf[:length]
-	} else {
-		data = make([]byte, length) // beyond maxKeptBuffer: not kept
-	}
-	if _, err := io.ReadFull(c.conn, data); err != nil {
+	data, err := c.readData(int(length))
+	if err != nil {
 		return nil, err
 	}
 	c.rmsg = Message{Code: data[0], Data: data[1:]}
 	return &c.rmsg, nil
+}
+
+// readData reads a packet of n bytes: into the session's buffer when it
+// fits, else into a buffer of its own that grows (doubling) as the bytes
+// arrive (authmilter patch: v0.5.0 allocated the announced length at once,
+// so four bytes from a peer cost 1 MiB).
+func (c *milterSession) readData(n int) ([]byte, error) {
+	if n <= cap(c.rbuf) {
+		data := c.rbuf[:n]
+		_, err := io.ReadFull(c.conn, data)
+		return data, err
+	}
+	data := c.rbuf[:cap(c.rbuf)]
+	if _, err := io.ReadFull(c.conn, data); err != nil {
+		return nil, err
+	}
+	for len(data) < n {
+		size := 2 * len(data)
+		if size > n {
+			size = n
+		}
+		grown := make([]byte, size)
+		copy(grown, data)
+		if _, err := io.ReadFull(c.conn, grown[len(data):]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // part of the packet was read
+			}
+			return nil, err
+		}
+		data = grown
+	}
+	return data, nil
+}
+
+// maxPacketSize is the server's MaxPacketSize, or v0.5.0's 1 MiB.
+func (c *milterSession) maxPacketSize() uint32 {
+	if c.server != nil && c.server.MaxPacketSize != 0 {
+		return c.server.MaxPacketSize
+	}
+	return maxPacketSize
+}
+
+// logf writes to the server's ErrorLog, or the standard logger.
+func (c *milterSession) logf(format string, v ...interface{}) {
+	if c.server != nil && c.server.ErrorLog != nil {
+		c.server.ErrorLog.Printf(format, v...)
+		return
+	}
+	log.Printf(format, v...)
 }
 
 func readPacket(conn net.Conn, timeout time.Duration) (*Message, error) {
@@ -288,7 +333,9 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 		if len(msg.Data) > len(name) {
 			value = strings.TrimSuffix(string(msg.Data[len(name)+1:]), null)
 		}
-		m.headers.Add(name, value)
+		if m.server == nil || !m.server.NoHeaderMap {
+			m.headers.Add(name, value)
+		}
 		return m.backend.Header(name, value, newModifier(m))
 
 	case CodeMail:
@@ -339,7 +386,7 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 
 	default:
 		// print error and close session
-		log.Printf("Unrecognized command code: %c", msg.Code)
+		m.logf("Unrecognized command code: %c", msg.Code)
 		return nil, errCloseSession
 	}
 
@@ -375,7 +422,7 @@ func noReplyFlag(c Code) OptProtocol {
 func (m *milterSession) HandleMilterCommands() {
 	defer func() {
 		if v := recover(); v != nil {
-			log.Printf("panic handling command: %v\n%s", v, debug.Stack())
+			m.logf("panic handling command: %v\n%s", v, debug.Stack())
 		}
 
 		m.conn.Close()
@@ -386,7 +433,7 @@ func (m *milterSession) HandleMilterCommands() {
 		msg, err := m.ReadPacket()
 		if err != nil {
 			if err != io.EOF {
-				log.Printf("Error reading milter command: %v", err)
+				m.logf("Error reading milter command: %v", err)
 			}
 			return
 		}
@@ -395,7 +442,7 @@ func (m *milterSession) HandleMilterCommands() {
 		if err != nil {
 			if err != errCloseSession {
 				// log error condition
-				log.Printf("Error performing milter command: %v", err)
+				m.logf("Error performing milter command: %v", err)
 			}
 			return
 		}
@@ -406,7 +453,7 @@ func (m *milterSession) HandleMilterCommands() {
 			// v0.5.0 answers some itself (continue after a header it
 			// cannot split, tempfail for a malformed connect).
 			if !resp.Continue() {
-				log.Printf("milter: no reply to command %q was negotiated; dropped %q", msg.Code, resp.Response().Code)
+				m.logf("milter: no reply to command %q was negotiated; dropped %q", msg.Code, resp.Response().Code)
 			}
 			resp = nil
 		}
@@ -415,7 +462,7 @@ func (m *milterSession) HandleMilterCommands() {
 		if resp != nil {
 			// send back response message
 			if err = m.WritePacket(resp.Response()); err != nil {
-				log.Printf("Error writing packet: %v", err)
+				m.logf("Error writing packet: %v", err)
 				return
 			}
 

@@ -2,8 +2,11 @@ package milter
 
 import (
 	"bytes"
+	"log"
 	"math/rand"
 	"net"
+	"net/textproto"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -183,4 +186,126 @@ func TestServerGoHook(t *testing.T) {
 			t.Fatalf("connection %d: session not run through Server.Go", i)
 		}
 	}
+}
+
+// TestReadPacketAllocatesWhatArrives: a packet header announcing a large
+// packet allocates in proportion to the bytes that follow it, not to the
+// announced length (v0.5.0 allocated the announced 1 MiB at once).
+func TestReadPacketAllocatesWhatArrives(t *testing.T) {
+	for _, sent := range []int{0, 1000, 100 << 10} {
+		wire := append([]byte{0, 0x10, 0, 0}, bytes.Repeat([]byte("B"), sent)...) // 1 MiB announced
+		s := &milterSession{conn: &bufConn{r: bytes.NewReader(wire)}}
+		s.rbuf = make([]byte, 0, maxKeptBuffer) // the pooled buffer, warm
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := s.ReadPacket()
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Fatalf("%d bytes sent: a truncated packet was read", sent)
+		}
+		got := after.TotalAlloc - before.TotalAlloc
+		if limit := uint64(4*sent + 4096); got > limit {
+			t.Errorf("%d bytes sent after a 1 MiB header: %d bytes allocated, want at most %d", sent, got, limit)
+		}
+	}
+}
+
+// TestReadPacketLarge: packets above the kept buffer, up to the maximum,
+// read whole (growing buffer), and the maximum is the server's.
+func TestReadPacketLarge(t *testing.T) {
+	for _, n := range []int{maxKeptBuffer + 1, 3*maxKeptBuffer - 7, 1 << 20} {
+		data := bytes.Repeat([]byte{'x'}, n-1)
+		c := &bufConn{}
+		writePacket(c, &Message{Code: 'B', Data: data}, 0)
+		s := &milterSession{conn: &bufConn{r: bytes.NewReader(c.w.Bytes())}}
+		m, err := s.ReadPacket()
+		if err != nil || m.Code != 'B' || !bytes.Equal(m.Data, data) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+	}
+	c := &bufConn{}
+	writePacket(c, &Message{Code: 'B', Data: make([]byte, 1000)}, 0)
+	s := &milterSession{server: &Server{MaxPacketSize: 1000}, conn: &bufConn{r: bytes.NewReader(c.w.Bytes())}}
+	if _, err := s.ReadPacket(); err == nil || err.Error() != "milter: packet length 1001 exceeds 1000 bytes" {
+		t.Fatalf("over MaxPacketSize: %v", err)
+	}
+}
+
+// headerMilter records what Headers was given.
+type headerMilter struct {
+	NoOpMilter
+	fields int
+	h      textproto.MIMEHeader
+}
+
+func (h *headerMilter) Header(name, value string, m *Modifier) (Response, error) {
+	h.fields++
+	return RespContinue, nil
+}
+
+func (h *headerMilter) Headers(hdr textproto.MIMEHeader, m *Modifier) (Response, error) {
+	h.h = hdr
+	return RespContinue, nil
+}
+
+// TestNoHeaderMap: with Server.NoHeaderMap the session keeps no header
+// field, however many arrive; each still reaches Header. Without it,
+// v0.5.0's map.
+func TestNoHeaderMap(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		b := &headerMilter{}
+		s := &milterSession{server: &Server{NoHeaderMap: !keep}, backend: b, conn: &bufConn{}}
+		for i := 0; i < 5000; i++ {
+			if _, err := s.Process(&Message{Code: byte(CodeHeader), Data: []byte("X-Filler\x00 value\x00")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Process(&Message{Code: byte(CodeEOH)}); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if keep {
+			want = 5000
+		}
+		if b.fields != 5000 || len(s.headers["X-Filler"]) != want || len(b.h["X-Filler"]) != want {
+			t.Fatalf("keep=%v: Header called %d times, %d fields kept, Headers given %d", keep, b.fields, len(s.headers["X-Filler"]), len(b.h["X-Filler"]))
+		}
+	}
+}
+
+// TestErrorLog: a session's error messages go to Server.ErrorLog.
+func TestErrorLog(t *testing.T) {
+	var out bytes.Buffer
+	s := &milterSession{server: &Server{ErrorLog: log.New(&out, "", 0), MaxPacketSize: 100},
+		backend: NoOpMilter{}, conn: &bufConn{r: bytes.NewReader([]byte{0, 0, 1, 0, 'B'})}}
+	s.HandleMilterCommands()
+	if got := out.String(); got != "Error reading milter command: milter: packet length 256 exceeds 100 bytes\n" {
+		t.Fatalf("ErrorLog got %q", got)
+	}
+}
+
+// FuzzReadPacket: on any input the session's ReadPacket (kept and grown
+// buffers) reads the packets and errors v0.5.0's readPacket reads.
+func FuzzReadPacket(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 'B', 'x', 0, 0, 0, 1, 'Q'})
+	f.Add([]byte{0, 0x10, 0, 0, 'B'})
+	f.Add([]byte{0, 0x10, 0, 1})
+	f.Add(append([]byte{0, 1, 0, 4}, bytes.Repeat([]byte("y"), 70000)...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := &milterSession{conn: &bufConn{r: bytes.NewReader(in)}}
+		orig := &bufConn{r: bytes.NewReader(in)}
+		for {
+			got, err1 := s.ReadPacket()
+			want, err2 := readPacket(orig, 0)
+			if (err1 == nil) != (err2 == nil) || err1 != nil && err1.Error() != err2.Error() {
+				t.Fatalf("error %v, v0.5.0 %v", err1, err2)
+			}
+			if err1 != nil {
+				return
+			}
+			if got.Code != want.Code || !bytes.Equal(got.Data, want.Data) {
+				t.Fatalf("packet %c/%d bytes, v0.5.0 %c/%d bytes", got.Code, len(got.Data), want.Code, len(want.Data))
+			}
+		}
+	})
 }
