@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns"
@@ -141,7 +142,7 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen, cfg.SocketMode)
+	ln, err := listen(cfg.Listen, cfg.SocketMode, cfg.SocketGroup)
 	if err != nil {
 		return err
 	}
@@ -238,14 +239,18 @@ func parseListen(s string) (network, addr string, err error) {
 	return "", "", fmt.Errorf("%q: unknown socket type %q", s, kind)
 }
 
-func listen(spec, mode string) (net.Listener, error) {
+// listen opens the milter socket. A unix socket gets mode and, when set,
+// group. A socket file left by an earlier run is replaced, but one that a
+// running instance still serves is an error: removing it would steal the
+// path from that instance, whose exit would then remove ours.
+func listen(spec, mode, group string) (net.Listener, error) {
 	network, addr, err := parseListen(spec)
 	if err != nil {
 		return nil, err
 	}
 	if network == "unix" {
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(addr) // a stale socket from a previous run
+		if err := removeStaleSocket(addr); err != nil {
+			return nil, err
 		}
 	}
 	// No TCP keepalive on the MTA's connections: Go would set four socket
@@ -257,8 +262,7 @@ func listen(spec, mode string) (net.Listener, error) {
 		return nil, err
 	}
 	if network == "unix" {
-		m, _ := parseMode(mode)
-		if err := os.Chmod(addr, m); err != nil {
+		if err := socketAccess(addr, mode, group); err != nil {
 			ln.Close()
 			return nil, err
 		}
@@ -266,10 +270,52 @@ func listen(spec, mode string) (net.Listener, error) {
 	return ln, nil
 }
 
+// removeStaleSocket removes a socket file at path that nothing serves.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // nothing there, or not a socket: Listen reports it
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("unix:%s: another process (a running authmilter?) accepts connections on this socket", path)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		os.Remove(path) // a stale socket from a previous run
+		return nil
+	}
+	return fmt.Errorf("unix:%s: cannot tell whether the socket is in use: %w", path, err)
+}
+
+// socketAccess gives a unix socket its mode and group.
+func socketAccess(path, mode, group string) error {
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return fmt.Errorf("socket_group: %w", err)
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			return fmt.Errorf("socket_group: %w", err)
+		}
+	}
+	m, _ := parseMode(mode)
+	return os.Chmod(path, m)
+}
+
+// parseLevel reads log.level: one of debug, info, warn, error.
 func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }
 
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {

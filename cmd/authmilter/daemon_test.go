@@ -206,7 +206,7 @@ func TestUnixSocketListen(t *testing.T) {
 	dir := t.TempDir()
 	path := dir + "/authmilter.sock"
 	for i := 0; i < 2; i++ { // the second round finds the first's socket
-		ln, err := listen("unix:"+path, "0620")
+		ln, err := listen("unix:"+path, "0620", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,6 +222,53 @@ func TestUnixSocketListen(t *testing.T) {
 			ln.(*net.UnixListener).SetUnlinkOnClose(false)
 		}
 		ln.Close()
+	}
+}
+
+// TestUnixSocketInUse: a socket that a running instance serves is not
+// taken over; the first instance keeps its path.
+func TestUnixSocketInUse(t *testing.T) {
+	path := t.TempDir() + "/authmilter.sock"
+	first, err := listen("unix:"+path, "0660", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := listen("unix:"+path, "0660", "")
+	if err == nil {
+		second.Close()
+		t.Fatal("a second listener took over a socket in use")
+	}
+	if !strings.Contains(err.Error(), "another process") {
+		t.Errorf("error %q does not say the socket is in use", err)
+	}
+	go func() {
+		if c, err := first.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the first instance lost its socket: %v", err)
+	}
+	c.Close()
+}
+
+// TestUnixSocketGroup: socket_group gives the socket that group.
+func TestUnixSocketGroup(t *testing.T) {
+	gid := os.Getgid()
+	path := t.TempDir() + "/authmilter.sock"
+	ln, err := listen("unix:"+path, "0660", fmt.Sprint(gid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Sys().(*syscall.Stat_t).Gid; int(got) != gid {
+		t.Errorf("socket group %d, want %d", got, gid)
 	}
 }
 
