@@ -89,5 +89,5 @@ func (e *Evaluator) header(r *Report) string {
 	if dm.From == "" && len(r.Authors) > 0 {
 		dm.From = r.Authors[0]
 	}
-	return authres.Format(e.cfg.AuthservID, spfRes, heloRes, dk, dm)
+	return authres.Format(r.AuthservID, spfRes, heloRes, dk, dm)
 }

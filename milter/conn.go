@@ -19,6 +19,7 @@ type connFacts struct {
 	helo       string
 	tls        string // "{tls_version} {cipher}" when the session uses TLS
 	queueID    string // the last queue id seen ({i}), refreshed per message
+	mtaHost    string // the MTA's own host name ({j}, sent at connect)
 }
 
 // session is the go-milter handler for one milter connection. Because every
@@ -54,6 +55,9 @@ func (s *session) macros(m *gomilter.Modifier) {
 		if s.msg != nil {
 			s.msg.env.QueueID = v
 		}
+	}
+	if v := m.Macros["j"]; v != "" {
+		s.facts.mtaHost = v
 	}
 	if v := m.Macros["{tls_version}"]; v != "" {
 		s.facts.tls = strings.TrimSpace(v + " " + m.Macros["{cipher}"])

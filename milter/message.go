@@ -34,6 +34,7 @@ func newMessage(s *session, from string) *message {
 			Helo:       s.facts.helo,
 			MailFrom:   from,
 			QueueID:    s.facts.queueID,
+			MTAHost:    s.facts.mtaHost,
 		},
 	}
 }

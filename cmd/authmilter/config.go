@@ -132,6 +132,9 @@ func (c *Config) validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
 	}
+	if c.HostName == "" {
+		c.HostName = hostFQDN()
+	}
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}

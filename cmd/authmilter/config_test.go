@@ -161,8 +161,8 @@ func TestNoConfigFileWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "inet:127.0.0.1:8893" || cfg.AuthservID == "" {
-		t.Errorf("defaults: listen %q authserv_id %q", cfg.Listen, cfg.AuthservID)
+	if cfg.Listen != "inet:127.0.0.1:8893" || cfg.AuthservID != "" || cfg.HostName == "" {
+		t.Errorf("defaults: listen %q authserv_id %q host name %q", cfg.Listen, cfg.AuthservID, cfg.HostName)
 	}
 }
 

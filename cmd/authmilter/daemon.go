@@ -116,8 +116,13 @@ func setGCPercent(getenv func(string) string) string {
 	return fmt.Sprint(defaultGCPercent)
 }
 
-// build makes the resolver and evaluator for a configuration.
+// build makes the resolver and evaluator for a configuration. log may be
+// nil (the check commands).
 func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error) {
+	if cfg.AuthservID == "" && !auth.Qualified(cfg.HostName) && log != nil {
+		log.Warn("authserv_id is unset and this host's name is not fully qualified: mail from an MTA that does not send its own name (the j macro) gets the short name as authserv-id; set authserv_id",
+			"host_name", cfg.HostName)
+	}
 	rc := cfg.resolverConfig()
 	rc.Logger = log
 	res, err := dns.New(rc)
@@ -129,6 +134,42 @@ func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error)
 		return nil, nil, err
 	}
 	return res, ev, nil
+}
+
+// hostFQDN is this host's fully qualified name, the default authserv-id
+// when the MTA does not name itself: os.Hostname, then its canonical name
+// (/etc/hosts or DNS, as the C library's resolver configuration says),
+// like hostname -f. It stays the short name when neither qualifies it.
+func hostFQDN() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	if auth.Qualified(h) {
+		return strings.TrimSuffix(h, ".")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if cn, err := net.DefaultResolver.LookupCNAME(ctx, h); err == nil && auth.Qualified(cn) {
+		return strings.TrimSuffix(cn, ".")
+	}
+	if addrs, err := net.DefaultResolver.LookupHost(ctx, h); err == nil {
+		for _, a := range addrs {
+			names, err := net.DefaultResolver.LookupAddr(ctx, a)
+			if err == nil && len(names) > 0 && auth.Qualified(names[0]) {
+				return strings.TrimSuffix(names[0], ".")
+			}
+		}
+	}
+	return h
+}
+
+// authservIDAttr describes the authserv-id in force for the log.
+func authservIDAttr(c auth.Config) slog.Attr {
+	if c.AuthservID != "" {
+		return slog.String("authserv_id", c.AuthservID)
+	}
+	return slog.String("authserv_id", "the MTA's name (j macro), else "+c.HostName)
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
@@ -158,7 +199,7 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("authmilter started", "version", version, "listen", cfg.Listen, "authserv_id", ev.Config().AuthservID, "dns", strings.Join(res.Servers(), ","))
+	log.Info("authmilter started", "version", version, "listen", cfg.Listen, authservIDAttr(ev.Config()), "dns", strings.Join(res.Servers(), ","))
 
 	for {
 		select {
@@ -205,7 +246,7 @@ func reload(old Config, f daemonFlags, srv *milter.Server, obs *metrics, log *sl
 	}
 	obs.setResolver(res)
 	srv.SetEvaluator(ev)
-	log.Info("configuration reloaded", "authserv_id", ev.Config().AuthservID)
+	log.Info("configuration reloaded", authservIDAttr(ev.Config()))
 	return cfg
 }
 
