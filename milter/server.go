@@ -51,7 +51,7 @@ type Observer interface {
 
 // Server is the milter daemon's protocol side.
 type Server struct {
-	cfg  Config
+	cfg  atomic.Pointer[Config] // read at each accept; SetConfig swaps it
 	log  *slog.Logger
 	eval atomic.Pointer[auth.Evaluator]
 	obs  Observer
@@ -72,7 +72,8 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{}, workers: newWorkers(workerIdle)}
+	s := &Server{log: log, obs: obs, conns: map[*trackedConn]struct{}{}, workers: newWorkers(workerIdle)}
+	s.cfg.Store(&cfg)
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
@@ -89,6 +90,16 @@ const workerIdle = 10 * time.Second
 func (s *Server) SetEvaluator(e *auth.Evaluator) {
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
+}
+
+// SetConfig applies a new configuration (reload) to connections accepted
+// from now on; open connections keep the timeouts they started with.
+func (s *Server) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.cfg.Store(&cfg)
+	return nil
 }
 
 // Sessions returns the number of open milter connections.

@@ -215,7 +215,8 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := &trackedConn{Conn: c, idle: l.srv.cfg.IdleTimeout, writeTimeout: l.srv.cfg.WriteTimeout}
+		cfg := l.srv.cfg.Load()
+		t := &trackedConn{Conn: c, idle: cfg.IdleTimeout, writeTimeout: cfg.WriteTimeout}
 		t.onClose = func() { l.srv.untrack(t) }
 		if !l.srv.track(t) { // shutting down
 			c.Close()

@@ -84,13 +84,14 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "configuration ok")
 		return 0
 	}
-	log := newLogger(cfg.Log, stderr)
+	out := newLogOutput(cfg.Log, stderr)
+	log := out.logger()
 	gc := setGCPercent(os.Getenv)
 	// go-milter reports dropped connections and protocol errors through the
 	// standard log package: route it into the same structured log.
 	slog.SetDefault(log.With("component", "go-milter"))
 	log.Debug("garbage collector", "gogc", gc)
-	if err := serve(cfg, f, log); err != nil {
+	if err := serve(cfg, f, out); err != nil {
 		log.Error("authmilter stopped", "err", err)
 		return 1
 	}
@@ -116,18 +117,21 @@ func setGCPercent(getenv func(string) string) string {
 	return fmt.Sprint(defaultGCPercent)
 }
 
-// build makes the resolver and evaluator for a configuration. log may be
-// nil (the check commands).
-func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error) {
+// build makes the evaluator for a configuration, and the resolver unless
+// one is given (a reload keeps the resolver, and its cache, when [dns] did
+// not change). log may be nil (the check commands).
+func build(cfg Config, log *slog.Logger, res *dns.Resolver) (*dns.Resolver, *auth.Evaluator, error) {
 	if cfg.AuthservID == "" && !auth.Qualified(cfg.HostName) && log != nil {
 		log.Warn("authserv_id is unset and this host's name is not fully qualified: mail from an MTA that does not send its own name (the j macro) gets the short name as authserv-id; set authserv_id",
 			"host_name", cfg.HostName)
 	}
-	rc := cfg.resolverConfig()
-	rc.Logger = log
-	res, err := dns.New(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns: %w", err)
+	if res == nil {
+		rc := cfg.resolverConfig()
+		rc.Logger = log
+		var err error
+		if res, err = dns.New(rc); err != nil {
+			return nil, nil, fmt.Errorf("dns: %w", err)
+		}
 	}
 	ev, err := auth.New(cfg.Config, res, log)
 	if err != nil {
@@ -172,9 +176,22 @@ func authservIDAttr(c auth.Config) slog.Attr {
 	return slog.String("authserv_id", "the MTA's name (j macro), else "+c.HostName)
 }
 
+// instance is the running daemon: what a reload changes.
+type instance struct {
+	f   daemonFlags
+	cfg Config // in force
+	out *logOutput
+	log *slog.Logger
+	res *dns.Resolver
+	srv *milter.Server
+	obs *metrics
+	web *endpoint // nil when metrics.listen is ""
+}
+
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
-func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
-	res, ev, err := build(cfg, log)
+func serve(cfg Config, f daemonFlags, out *logOutput) error {
+	log := out.logger()
+	res, ev, err := build(cfg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -187,12 +204,14 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := obs.serve(cfg.Metrics.Listen, cfg.Metrics.Pprof, srv, log)
+	web, err := listenEndpoint(cfg.Metrics.Listen, obs.handler(cfg.Metrics.Pprof))
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer stopMetrics()
+	web.start(log)
+	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web}
+	defer func() { in.web.stop() }()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -207,16 +226,13 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, f, srv, obs, log)
+				in.reload()
 				continue
 			}
-			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			log.Info("shutting down", "signal", sig.String(), "timeout", in.cfg.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), in.cfg.ShutdownTimeout)
 			err := srv.Shutdown(ctx)
 			cancel()
-			if strings.HasPrefix(cfg.Listen, "unix:") {
-				os.Remove(strings.TrimPrefix(cfg.Listen, "unix:"))
-			}
 			if err != nil {
 				log.Warn("shutdown timed out", "err", err)
 			}
@@ -224,30 +240,6 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 			return nil
 		}
 	}
-}
-
-// reload reads the configuration again. A bad file is refused and the old
-// configuration stays. The listen address cannot change without a restart.
-func reload(old Config, f daemonFlags, srv *milter.Server, obs *metrics, log *slog.Logger) Config {
-	obs.reloaded()
-	cfg, err := configure(f)
-	if err != nil {
-		log.Error("reload refused; keeping the running configuration", "err", err)
-		return old
-	}
-	if cfg.Listen != old.Listen {
-		log.Warn("reload: listen changed; it takes effect at the next restart", "listen", cfg.Listen)
-		cfg.Listen = old.Listen
-	}
-	res, ev, err := build(cfg, log)
-	if err != nil {
-		log.Error("reload refused; keeping the running configuration", "err", err)
-		return old
-	}
-	obs.setResolver(res)
-	srv.SetEvaluator(ev)
-	log.Info("configuration reloaded", authservIDAttr(ev.Config()))
-	return cfg
 }
 
 // parseListen splits "inet:127.0.0.1:8893", "inet6:[::1]:8893" or
@@ -357,13 +349,4 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(c.Level)
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
