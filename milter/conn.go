@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -167,7 +168,13 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 		// A client in trusted_networks (policy.skip_trusted) or a
 		// SASL-authenticated one (policy.skip_authenticated): accepted
 		// here, the MTA does not send us the message.
-		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID,
+				"client", ipString(s.facts.clientIP), "auth_user", s.msg.env.AuthUser)
+		}
+		if s.srv.obs != nil {
+			s.srv.obs.MessageSkipped(why)
+		}
 		s.endMessage()
 		return replyAccept, nil
 	}

@@ -59,6 +59,7 @@ type envOptions struct {
 	milter func(*Config)
 	dns    func(*dns.Config)
 	log    *slog.Logger // default: debug text into testEnv.logs
+	obs    Observer     // default: none
 }
 
 func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
@@ -96,7 +97,7 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	if o.milter != nil {
 		o.milter(&mcfg)
 	}
-	ms, err := NewServer(mcfg, ev, log, nil)
+	ms, err := NewServer(mcfg, ev, log, o.obs)
 	if err != nil {
 		t.Fatal(err)
 	}

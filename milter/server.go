@@ -46,7 +46,12 @@ func (c Config) Validate() error {
 type Observer interface {
 	SessionOpened()
 	SessionClosed()
-	MessageDone(r *auth.Report, action string, elapsed time.Duration)
+	// MessageDone is called at end of message; eom is the time from end
+	// of message to the decision.
+	MessageDone(r *auth.Report, action string, eom time.Duration)
+	// MessageSkipped is called at MAIL FROM for a message that is not
+	// evaluated (auth.Message.Skipped gives the reason).
+	MessageSkipped(reason string)
 }
 
 // Server is the milter daemon's protocol side.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dkim"
+	"github.com/authmilter/authmilter/auth/policy"
 )
 
 // checkMessage is "authmilter check message": it evaluates a message read
@@ -73,11 +75,21 @@ type messageJSON struct {
 	SMTPText              string       `json:"smtp_text,omitempty"`
 	Reason                string       `json:"reason,omitempty"`
 	Quarantine            string       `json:"quarantine,omitempty"`
+	DryRun                *dryRunJSON  `json:"dry_run,omitempty"`
 	AuthenticationResults string       `json:"authentication_results"`
 	RemovedForged         []int        `json:"removed_forged_indices"`
 	Problem               string       `json:"problem,omitempty"`
 	ElapsedMS             float64      `json:"elapsed_ms"`
 	Envelope              envelopeJSON `json:"envelope"`
+}
+
+// dryRunJSON is what would have been done under policy.dry_run; the
+// top-level action and reply are what was done (accept, 250).
+type dryRunJSON struct {
+	Action       string `json:"action"`
+	SMTPCode     string `json:"smtp_code,omitempty"`
+	SMTPEnhanced string `json:"smtp_enhanced_code,omitempty"`
+	SMTPText     string `json:"smtp_text,omitempty"`
 }
 
 type envelopeJSON struct {
@@ -134,6 +146,16 @@ func dkimJSONOf(rs []dkim.Result) []dkimJSON {
 
 func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 	d := r.Decision
+	var dry *dryRunJSON
+	if d.DryRun {
+		// Code, Enhanced and Text are the would-be reply; the message
+		// was accepted.
+		dry = &dryRunJSON{Action: string(cmp.Or(d.WouldBe, policy.Accept))}
+		if d.WouldBe == policy.Reject || d.WouldBe == policy.Tempfail {
+			dry.SMTPCode, dry.SMTPEnhanced, dry.SMTPText = d.Code, d.Enhanced, d.Text
+		}
+		d.Code, d.Enhanced, d.Text = "", "", ""
+	}
 	code := d.Code
 	if code == "" {
 		code = "250"
@@ -159,6 +181,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		SMTPText:              d.Text,
 		Reason:                d.Reason,
 		Quarantine:            d.Quarantine,
+		DryRun:                dry,
 		AuthenticationResults: headerLine(r.Header),
 		RemovedForged:         forged,
 		Problem:               r.Problem,
@@ -206,6 +229,13 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		fmt.Fprintf(w, " (%s %s %s)", j.SMTPCode, j.SMTPEnhanced, j.SMTPText)
 	}
 	fmt.Fprintf(w, "%s\n", prefixed("; ", j.Reason))
+	if j.DryRun != nil {
+		fmt.Fprintf(w, "dry run, would have been: %s", j.DryRun.Action)
+		if j.DryRun.SMTPCode != "" {
+			fmt.Fprintf(w, " (%s %s %s)", j.DryRun.SMTPCode, j.DryRun.SMTPEnhanced, j.DryRun.SMTPText)
+		}
+		fmt.Fprintln(w)
+	}
 	if j.Problem != "" {
 		fmt.Fprintf(w, "problem: %s\n", j.Problem)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/auth/policy"
 	"github.com/authmilter/authmilter/milter"
 )
 
@@ -29,6 +31,8 @@ type metrics struct {
 	eom      prometheus.Histogram
 	active   prometheus.Gauge
 	reloads  *prometheus.CounterVec
+	dryRun   *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
 }
 
 func newMetrics(res *dns.Resolver) *metrics {
@@ -42,9 +46,17 @@ func newMetrics(res *dns.Resolver) *metrics {
 		}, []string{"method", "result"}),
 		eom: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "authmilter_eom_latency_seconds",
-			Help:    "Time from end of message to the final reply.",
+			Help:    "Time from end of message (the MTA's end-of-message command) to the decision.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		dryRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authmilter_dry_run_messages_total",
+			Help: "Messages in policy.dry_run by the action that would have been taken (they were accepted).",
+		}, []string{"would_action"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authmilter_skipped_total",
+			Help: "Messages not evaluated, accepted at MAIL FROM, by reason (trusted network, authenticated client).",
+		}, []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "authmilter_sessions_active", Help: "Open milter connections.",
 		}),
@@ -56,7 +68,7 @@ func newMetrics(res *dns.Resolver) *metrics {
 	for _, r := range []string{"applied", "refused"} {
 		m.reloads.WithLabelValues(r) // exported at 0 from the start
 	}
-	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, dnsCollector{m},
+	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.dryRun, m.skipped, dnsCollector{m},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,9 +83,14 @@ func (m *metrics) reloaded(result string) { m.reloads.WithLabelValues(result).In
 
 func (m *metrics) setResolver(r *dns.Resolver) { m.res.Store(r) }
 
+func (m *metrics) MessageSkipped(reason string) { m.skipped.WithLabelValues(reason).Inc() }
+
 func (m *metrics) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	m.messages.WithLabelValues(action).Inc()
 	m.eom.Observe(eom.Seconds())
+	if d := r.Decision; d.DryRun {
+		m.dryRun.WithLabelValues(string(cmp.Or(d.WouldBe, policy.Accept))).Inc()
+	}
 	if r.Skipped != "" {
 		return
 	}
