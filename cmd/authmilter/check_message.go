@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,11 +15,14 @@ import (
 )
 
 // checkMessage is "authmilter check message": it evaluates a message read
-// from stdin with exactly the code the daemon runs (auth.Evaluator fed field
-// by field), and prints the results, the decision and the header.
+// from FILE or stdin with exactly the code the daemon runs (auth.Evaluator
+// fed field by field), and prints the results, the decision and the header.
+// Exit status 0 when evaluated (whatever the result), 1 when the message
+// could not be read, 2 on usage errors (an empty message included).
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check message",
-		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml", stderr)
+		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
+	f.takesFile = true
 	ef := f.addEnvelope()
 	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
 	if code, ok := f.parse(args); !ok {
@@ -42,21 +44,19 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 2
 	}
+	msg, done, code := f.input(stdin)
+	if code != 0 {
+		return code
+	}
+	defer done()
 	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>")}
-	r, err := ev.EvaluateReader(context.Background(), env, stdin)
+	r, err := ev.EvaluateReader(context.Background(), env, msg)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 1
 	}
 	if f.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(messageJSONOf(ev, r)); err != nil {
-			fmt.Fprintln(stderr, "authmilter check message:", err)
-			return 1
-		}
-		return 0
+		return f.writeJSON(stdout, messageJSONOf(ev, r))
 	}
 	printReport(stdout, ev, r)
 	return 0

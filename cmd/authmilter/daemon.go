@@ -20,8 +20,46 @@ import (
 	"github.com/authmilter/authmilter/milter"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it, the module version from the build information is shown.
 var version = "dev"
+
+// usageText lists the commands; "authmilter -h" and "authmilter check"
+// print it.
+const usageText = `usage:
+  authmilter [flags]                   run the daemon (flags below)
+  authmilter check spf [flags]         evaluate SPF for a client, HELO and MAIL FROM
+  authmilter check dkim [flags] [FILE] verify the DKIM signatures of a message
+  authmilter check message [flags] [FILE]
+                                       evaluate a message as the daemon would
+  authmilter check COMMAND -h          the flags of a check command
+`
+
+// versionText is the -version output: the version, then the module, the
+// VCS revision and the Go version from the binary's build information.
+func versionText(version string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		return fmt.Sprintf("authmilter %s\n(no build information)\n", version)
+	}
+	if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	rev, modified, at := "unknown", "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		case "vcs.time":
+			at = " " + s.Value
+		}
+	}
+	return fmt.Sprintf("authmilter %s\nmodule:   %s %s\nrevision: %s%s%s\ngo:       %s\n",
+		version, bi.Main.Path, bi.Main.Version, rev, at, modified, bi.GoVersion)
+}
 
 // daemonFlags are the command-line flags of the daemon.
 type daemonFlags struct {
@@ -37,7 +75,12 @@ func parseDaemonFlags(args []string, stderr io.Writer) (daemonFlags, error) {
 	fs.StringVar(&f.listen, "listen", "", "listen `address`: inet:host:port, inet6:[addr]:port or unix:/path (overrides the file)")
 	fs.StringVar(&f.dns, "dns", "", "DNS `servers`, comma-separated host:port (overrides the file)")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "check the configuration and exit")
-	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version, module and VCS revision, and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fmt.Fprintln(stderr, "\ndaemon flags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -72,7 +115,8 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.version {
-		fmt.Fprintln(stdout, "authmilter", version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprint(stdout, versionText(version, bi))
 		return 0
 	}
 	cfg, err := configure(f)
