@@ -36,9 +36,6 @@ func (o *logOutput) set(c LogConfig) {
 // logger returns the root logger.
 func (o *logOutput) logger() *slog.Logger { return slog.New(&switchHandler{out: o}) }
 
-// newLogger is a logger with c fixed, for tests and one-shot commands.
-func newLogger(c LogConfig, w io.Writer) *slog.Logger { return newLogOutput(c, w).logger() }
-
 // switchHandler writes through the logOutput's current handler. A derived
 // handler (WithAttrs, WithGroup) replays its steps on a new base handler
 // once, when the format changed, and caches the result.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authmilter/authmilter/auth"
@@ -69,7 +70,7 @@ func newMetrics(res *dns.Resolver) *metrics {
 		m.reloads.WithLabelValues(r) // exported at 0 from the start
 	}
 	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.dryRun, m.skipped, dnsCollector{m},
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
