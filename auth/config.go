@@ -13,9 +13,15 @@ import (
 // Config is the evaluation part of authmilter's configuration. Its TOML keys
 // are documented, with their defaults, in contrib/authmilter.toml.
 type Config struct {
-	// AuthservID names this host in Authentication-Results (RFC 8601 §2.5);
-	// default: the host name.
+	// AuthservID names this host in Authentication-Results (RFC 8601 §2.5)
+	// and finds forged fields. Empty: per message, the MTA's own host name
+	// (Envelope.MTAHost) when it is fully qualified, else HostName.
 	AuthservID string `toml:"authserv_id"`
+	// HostName is this host's fully qualified name: the authserv-id when
+	// neither AuthservID nor the MTA gives one, and the receiving host of
+	// SPF's %{r} macro. Not read from the file; the caller sets it, and
+	// Validate falls back to os.Hostname.
+	HostName string `toml:"-"`
 	// TrustedNetworks are client networks that are not evaluated at all
 	// (local submission, the MTA itself) while policy.skip_trusted is on.
 	// Default: loopback only.
@@ -90,15 +96,18 @@ func DefaultConfig() Config {
 
 // Validate checks every value and fills derived fields; errors name the key.
 func (c *Config) Validate() error {
-	if c.AuthservID == "" {
+	if c.HostName == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
 			h = "localhost"
 		}
-		c.AuthservID = h
+		c.HostName = h
 	}
-	if strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
+	if c.AuthservID != "" && strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
 		return fmt.Errorf("authserv_id: %q is not a valid authserv-id (RFC 8601 §2.2)", c.AuthservID)
+	}
+	if !validHostName(c.HostName) {
+		return fmt.Errorf("host name %q is not a valid authserv-id; set authserv_id", c.HostName)
 	}
 	c.trusted = c.trusted[:0]
 	for _, s := range c.TrustedNetworks {
@@ -133,6 +142,41 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
 	}
 	return c.Policy.Validate()
+}
+
+// validHostName reports whether s can serve as an authserv-id: a host name
+// of letters, digits, '-', '_' and dots (RFC 8601 §2.5 uses the host's
+// name), at most 253 characters.
+func validHostName(s string) bool {
+	if s == "" || len(s) > 253 || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Qualified reports whether name is a fully qualified host name (it has a
+// dot), usable as a default authserv-id.
+func Qualified(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	return validHostName(name) && strings.Contains(name, ".")
+}
+
+// authservID is the authserv-id of a message: authserv_id when set, else
+// the MTA's own name when it is fully qualified, else the host name.
+func (c *Config) authservID(mtaHost string) string {
+	switch {
+	case c.AuthservID != "":
+		return c.AuthservID
+	case Qualified(mtaHost):
+		return strings.TrimSuffix(mtaHost, ".")
+	}
+	return c.HostName
 }
 
 // parsePrefix reads a CIDR or a bare address (a /32 or /128).

@@ -98,5 +98,5 @@ func (e *Evaluator) header(r *Report) string {
 		}
 		dm = append(dm, d)
 	}
-	return authres.Format(e.cfg.AuthservID, spfRes, heloRes, dk, dm...)
+	return authres.Format(r.AuthservID, spfRes, heloRes, dk, dm...)
 }

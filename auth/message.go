@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
 			Timeout:      cfg.SPF.Timeout,
 			MaxLookups:   cfg.SPF.MaxLookups,
 			MaxVoid:      cfg.SPF.MaxVoidLookups,
-			ReceiverName: cfg.AuthservID,
+			ReceiverName: cmp.Or(cfg.AuthservID, cfg.HostName),
 			Logger:       log,
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
@@ -116,6 +117,10 @@ type Envelope struct {
 	MailFrom   string // the reverse-path without <>; "" for the null sender
 	AuthUser   string // the SASL login name, when the client authenticated
 	QueueID    string
+	// MTAHost is the MTA's own host name (the milter macro j, sent by
+	// Postfix and Sendmail at connect): the authserv-id when authserv_id
+	// is unset and it is fully qualified.
+	MTAHost string
 }
 
 // Message is one message being evaluated. Its methods are called in the order
@@ -127,7 +132,8 @@ type Message struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	skip string // why the message is not evaluated, or ""
+	skip       string // why the message is not evaluated, or ""
+	authservID string // names our Authentication-Results and finds forged ones
 
 	spfDone       chan struct{}
 	spfRes, helo  spf.Outcome
@@ -148,7 +154,8 @@ type Message struct {
 // (cancel it, or call Abort, when the message goes away).
 func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 	ctx, cancel := context.WithCancel(ctx)
-	m := &Message{e: e, env: env, start: time.Now(), ctx: ctx, cancel: cancel, spfDone: make(chan struct{})}
+	m := &Message{e: e, env: env, start: time.Now(), ctx: ctx, cancel: cancel, spfDone: make(chan struct{}),
+		authservID: e.cfg.authservID(env.MTAHost)}
 	switch {
 	case env.ClientIP != nil && e.SkipsClient(env.ClientIP):
 		m.skip = skipTrusted
@@ -229,7 +236,7 @@ func (m *Message) Header(name, value string) {
 		m.hasListID = true
 	case strings.EqualFold(name, "Authentication-Results"):
 		m.arIndex++
-		if authres.HasAuthservID(value, m.e.cfg.AuthservID) {
+		if authres.HasAuthservID(value, m.authservID) {
 			m.forged = append(m.forged, m.arIndex)
 		}
 	}
@@ -276,6 +283,8 @@ func (m *Message) Abort() {
 type Report struct {
 	Envelope Envelope
 	Skipped  string // why the message was not evaluated, or ""
+	// AuthservID names Header and the fields listed in Forged.
+	AuthservID string
 
 	SPF     spf.Outcome // the MAIL FROM identity
 	HELO    spf.Outcome // the HELO identity
@@ -307,7 +316,7 @@ type Report struct {
 // is still outstanding (SPF, DKIM keys) and the DMARC lookups.
 func (m *Message) Finish(ctx context.Context) *Report {
 	defer m.cancel()
-	r := &Report{Envelope: m.env, Skipped: m.skip}
+	r := &Report{Envelope: m.env, Skipped: m.skip, AuthservID: m.authservID}
 	if m.skip != "" {
 		r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
 			Trusted: m.skip == skipTrusted, Authenticated: m.skip == skipAuthenticated,

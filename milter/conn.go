@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ type connFacts struct {
 	helo       string
 	tls        string // "{tls_version} {cipher}" when the session uses TLS
 	queueID    string // the last queue id seen ({i}), refreshed per message
+	mtaHost    string // the MTA's own host name ({j}, sent at connect)
 }
 
 // session is the go-milter handler for one milter connection. Because every
@@ -58,6 +60,9 @@ func (s *session) macros(m *gomilter.Modifier) {
 		if s.msg != nil {
 			s.msg.env.QueueID = v
 		}
+	}
+	if v := m.Macros["j"]; v != "" {
+		s.facts.mtaHost = v
 	}
 	if v := m.Macros["{tls_version}"]; v != "" {
 		s.facts.tls = strings.TrimSpace(v + " " + m.Macros["{cipher}"])
@@ -186,7 +191,13 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Res
 		// A client in trusted_networks (policy.skip_trusted) or a
 		// SASL-authenticated one (policy.skip_authenticated): accepted
 		// here, the MTA does not send us the message.
-		s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("message not evaluated", "reason", why, "queue_id", s.facts.queueID,
+				"client", ipString(s.facts.clientIP), "auth_user", s.msg.env.AuthUser)
+		}
+		if s.srv.obs != nil {
+			s.srv.obs.MessageSkipped(why)
+		}
 		s.endMessage()
 		s.acceptedAtMail = true
 		return replyAccept, nil

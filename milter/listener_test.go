@@ -27,6 +27,7 @@ func (o *countObserver) SessionClosed()                                  {}
 func (o *countObserver) MessageDone(*auth.Report, string, time.Duration) {}
 func (o *countObserver) AcceptFailed()                                   { o.acceptFailed.Add(1) }
 func (o *countObserver) ConnectionRefused()                              { o.refused.Add(1) }
+func (o *countObserver) MessageSkipped(string)                           {}
 
 // failingListener fails the next `fail` Accepts with EMFILE, as accept(2)
 // does when the process is out of file descriptors.

@@ -1,7 +1,9 @@
 package milter
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
@@ -34,6 +36,7 @@ func newMessage(s *session, from string) *message {
 			Helo:       s.facts.helo,
 			MailFrom:   from,
 			QueueID:    s.facts.queueID,
+			MTAHost:    s.facts.mtaHost,
 		},
 	}
 }
@@ -54,6 +57,7 @@ func (m *message) drop() {
 // Header changes go out through md (buffered by trackedConn and sent in one
 // write with the reply).
 func (m *message) finish(md *gomilter.Modifier) *reply {
+	eom := time.Now() // authmilter_eom_latency_seconds counts from here
 	if m.failed != "" {
 		m.s.log.Error("message not evaluated", "queue_id", m.env.QueueID, "reason", m.failed)
 		return m.s.failureReply()
@@ -82,7 +86,7 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 	}
 	m.logResult(r)
 	if m.s.srv.obs != nil {
-		m.s.srv.obs.MessageDone(r, string(d.Action), time.Since(m.start))
+		m.s.srv.obs.MessageDone(r, string(d.Action), time.Since(eom))
 	}
 	return finalReply(d)
 }
@@ -121,12 +125,21 @@ func (m *message) logResult(r *auth.Report) {
 		"action", string(r.Decision.Action),
 		"ms", time.Since(m.start).Milliseconds(),
 	}
+	if r.Decision.DryRun {
+		// What was done (action, always accept) and what would have
+		// been done are separate fields.
+		attrs = append(attrs, "dry_run_action", string(cmp.Or(r.Decision.WouldBe, policy.Accept)))
+	}
 	if r.Skipped != "" {
 		attrs = append(attrs, "skipped", r.Skipped)
 	} else {
 		attrs = append(attrs, "spf", string(r.SPF.Result), "dmarc", r.DMARC.Result, "dmarc_policy", r.DMARC.Policy)
-		for _, k := range r.DKIM {
-			attrs = append(attrs, "dkim", k.Result+":"+k.Domain)
+		if len(r.DKIM) > 0 {
+			dk := make(dkimResults, len(r.DKIM))
+			for i, k := range r.DKIM {
+				dk[i] = k.Result + ":" + k.Domain
+			}
+			attrs = append(attrs, "dkim", dk) // one key, however many signatures
 		}
 		if r.Decision.Reason != "" {
 			attrs = append(attrs, "reason", r.Decision.Reason)
@@ -137,6 +150,13 @@ func (m *message) logResult(r *auth.Report) {
 	}
 	m.s.log.Info("message", attrs...)
 }
+
+// dkimResults are the log line's DKIM results ("pass:example.com"): a JSON
+// array, or comma-separated in text.
+type dkimResults []string
+
+func (d dkimResults) MarshalText() ([]byte, error) { return []byte(strings.Join(d, ",")), nil }
+func (d dkimResults) MarshalJSON() ([]byte, error) { return json.Marshal([]string(d)) }
 
 func ipString(ip net.IP) string {
 	if ip == nil {

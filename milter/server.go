@@ -68,12 +68,17 @@ type Observer interface {
 	// ConnectionRefused counts a connection closed at once because
 	// milter.max_connections were open.
 	ConnectionRefused()
-	MessageDone(r *auth.Report, action string, elapsed time.Duration)
+	// MessageDone is called at end of message; eom is the time from end
+	// of message to the decision.
+	MessageDone(r *auth.Report, action string, eom time.Duration)
+	// MessageSkipped is called at MAIL FROM for a message that is not
+	// evaluated (auth.Message.Skipped gives the reason).
+	MessageSkipped(reason string)
 }
 
 // Server is the milter daemon's protocol side.
 type Server struct {
-	cfg  Config
+	cfg  atomic.Pointer[Config] // read at each accept; SetConfig swaps it
 	log  *slog.Logger
 	eval atomic.Pointer[auth.Evaluator]
 	obs  Observer
@@ -95,8 +100,9 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{cfg: cfg, log: log, obs: obs, conns: map[*trackedConn]struct{}{},
+	s := &Server{log: log, obs: obs, conns: map[*trackedConn]struct{}{},
 		closed: make(chan struct{}), workers: newWorkers(workerIdle)}
+	s.cfg.Store(&cfg)
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
@@ -113,6 +119,16 @@ const workerIdle = 10 * time.Second
 func (s *Server) SetEvaluator(e *auth.Evaluator) {
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
+}
+
+// SetConfig applies a new configuration (reload) to connections accepted
+// from now on; open connections keep the timeouts they started with.
+func (s *Server) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.cfg.Store(&cfg)
+	return nil
 }
 
 // Sessions returns the number of open milter connections.
@@ -147,7 +163,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		// Each packet's buffer grows with the bytes received, up to
 		// max_packet_bytes; header fields are kept by auth.Message, within
 		// limits.*, not a second time by go-milter.
-		MaxPacketSize: uint32(s.cfg.MaxPacketBytes),
+		MaxPacketSize: uint32(s.cfg.Load().MaxPacketBytes),
 		NoHeaderMap:   true,
 		ErrorLog:      slog.NewLogLogger(s.log.With("component", "go-milter").Handler(), slog.LevelWarn),
 	}
@@ -181,7 +197,7 @@ func (s *Server) track(c *trackedConn) refusal {
 	if s.closing {
 		return refusedClosing
 	}
-	if len(s.conns) >= s.cfg.MaxConnections {
+	if len(s.conns) >= s.cfg.Load().MaxConnections {
 		if s.obs != nil {
 			s.obs.ConnectionRefused()
 		}

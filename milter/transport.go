@@ -243,7 +243,8 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		pause = 0
-		t := &trackedConn{Conn: c, idle: l.srv.cfg.IdleTimeout, writeTimeout: l.srv.cfg.WriteTimeout, quick: quickAckConn(c)}
+		cfg := l.srv.cfg.Load()
+		t := &trackedConn{Conn: c, idle: cfg.IdleTimeout, writeTimeout: cfg.WriteTimeout, quick: quickAckConn(c)}
 		t.onClose = func() { l.srv.untrack(t) }
 		switch l.srv.track(t) {
 		case refusedClosing:
@@ -254,7 +255,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			if !l.refusing {
 				l.refusing = true
 				l.srv.log.Warn("milter.max_connections open: closing new connections at once; the MTA applies its milter default action",
-					"max_connections", l.srv.cfg.MaxConnections)
+					"max_connections", cfg.MaxConnections)
 			}
 			continue
 		}

@@ -123,6 +123,9 @@ func (c Config) Validate() error {
 		if text != "" && strings.ContainsAny(text, "\r\n") {
 			bad(prefix+"_text", "must be one line")
 		}
+		if p := unknownPlaceholder(text, true); p != "" {
+			bad(prefix+"_text", "unknown placeholder %s (only {domain} is replaced)", p)
+		}
 	}
 	reply("reject", "5", c.RejectCode, c.RejectEnhanced, c.RejectText)
 	reply("tempfail", "4", c.TempfailCode, c.TempfailEnhanced, c.TempfailText)
@@ -133,6 +136,9 @@ func (c Config) Validate() error {
 	} {
 		if strings.ContainsAny(text, "\r\n") {
 			bad(key, "must be one line")
+		}
+		if p := unknownPlaceholder(text, key == "quarantine_text"); p != "" {
+			bad(key, "placeholder %s is not replaced in this text", p)
 		}
 	}
 	switch c.QuarantineMode {
@@ -165,6 +171,26 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// unknownPlaceholder returns the first "{word}" in text that expand does
+// not replace ({domain}, where withDomain), or "".
+func unknownPlaceholder(text string, withDomain bool) string {
+	for rest := text; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return ""
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return ""
+		}
+		p := rest[i : i+j+1]
+		if p != "{domain}" || !withDomain {
+			return p
+		}
+		rest = rest[i+j+1:]
+	}
 }
 
 // parsePrefix reads "192.0.2.0/24", "2001:db8::/32" or a bare address.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,12 +10,14 @@ import (
 )
 
 // checkDKIM is "authmilter check dkim": it verifies the DKIM signatures of
-// the message on stdin (LF or CRLF line ends) with the daemon's verifier and
-// prints one result per signature. Exit status 0 when verified (whatever the
-// results), 1 when the message could not be read, 2 on usage errors.
+// the message in FILE or on stdin (LF or CRLF line ends) with the daemon's
+// verifier and prints one result per signature. Exit status 0 when verified
+// (whatever the results), 1 when the message could not be read, 2 on usage
+// errors (an empty message included).
 func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check dkim",
-		"authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] < message.eml", stderr)
+		"authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] [FILE]  (no FILE or -: stdin)", stderr)
+	f.takesFile = true
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -24,16 +25,21 @@ func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return f.usageError("%v", err)
 	}
+	msg, done, code := f.input(stdin)
+	if code != 0 {
+		return code
+	}
+	defer done()
 
 	v := dkim.NewVerifier(context.Background(), dkim.Options{Resolver: r})
-	if _, err := io.CopyBuffer(&crlfWriter{w: v}, stdin, make([]byte, 64<<10)); err != nil {
+	if _, err := msg.WriteTo(&crlfWriter{w: v}); err != nil {
 		v.Abort()
 		fmt.Fprintf(stderr, "authmilter check dkim: reading message: %v\n", err)
 		return 1
 	}
 	results := v.Close()
 	if f.json {
-		return printDKIMJSON(stdout, stderr, results)
+		return printDKIMJSON(f, stdout, results)
 	}
 	if len(results) == 0 {
 		fmt.Fprintln(stdout, "dkim=none (no signatures)")
@@ -77,7 +83,7 @@ type dkimSignatureJSON struct {
 	HeaderB    string `json:"header_b"`
 }
 
-func printDKIMJSON(stdout, stderr io.Writer, results []dkim.Result) int {
+func printDKIMJSON(f *checkFlags, stdout io.Writer, results []dkim.Result) int {
 	out := struct {
 		Signatures []dkimSignatureJSON `json:"signatures"`
 	}{Signatures: make([]dkimSignatureJSON, 0, len(results))}
@@ -87,13 +93,7 @@ func printDKIMJSON(stdout, stderr io.Writer, results []dkim.Result) int {
 			Reason: r.Reason, Identifier: r.Identifier, KeyBits: r.KeyBits, HeaderB: r.HeaderB,
 		})
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		fmt.Fprintf(stderr, "authmilter check dkim: %v\n", err)
-		return 1
-	}
-	return 0
+	return f.writeJSON(stdout, out)
 }
 
 // crlfWriter turns bare LF line ends into CRLF, across write boundaries,

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +25,9 @@ type checkFlags struct {
 	server  string
 	timeout time.Duration
 	json    bool
+	// takesFile: the command reads a message from the file named by its
+	// one argument, or from stdin without one (or with "-").
+	takesFile bool
 }
 
 func newCheckFlags(name, usage string, stderr io.Writer) *checkFlags {
@@ -46,15 +52,56 @@ func (c *checkFlags) parse(args []string) (code int, ok bool) {
 		}
 		return 2, false
 	}
+	maxArgs := 0
+	if c.takesFile {
+		maxArgs = 1
+	}
 	switch {
-	case c.fs.NArg() > 0:
-		return c.usageError("unexpected argument %q", c.fs.Arg(0)), false
+	case c.fs.NArg() > maxArgs:
+		return c.usageError("unexpected argument %q", c.fs.Arg(maxArgs)), false
 	case c.server != "" && !validServer(c.server):
 		return c.usageError("-dns %q is not HOST:PORT", c.server), false
 	case c.timeout < 0:
 		return c.usageError("-dns-timeout must not be negative"), false
 	}
 	return 0, true
+}
+
+// input opens the message: the file named by the argument, or stdin. An
+// empty message is a usage error (code 2): evaluating nothing would print
+// a verdict about no message at all. Call done when finished.
+func (c *checkFlags) input(stdin io.Reader) (msg *bufio.Reader, done func(), code int) {
+	name, done := "standard input", func() {}
+	if path := c.fs.Arg(0); path != "" && path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, c.usageError("%v", err)
+		}
+		name, stdin, done = path, f, func() { f.Close() }
+	}
+	msg = bufio.NewReaderSize(stdin, 64<<10)
+	if _, err := msg.Peek(1); err != nil {
+		done()
+		if err == io.EOF {
+			return nil, nil, c.usageError("no message on %s", name)
+		}
+		fmt.Fprintf(c.stderr, "%s: reading %s: %v\n", c.name, name, err)
+		return nil, nil, 1
+	}
+	return msg, done, 0
+}
+
+// writeJSON prints v as the -json output of every check command: one
+// object on one line (easy to pipe, to jq or to a line-based log), HTML
+// characters left as they are.
+func (c *checkFlags) writeJSON(stdout io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(c.stderr, "%s: %v\n", c.name, err)
+		return 1
+	}
+	return 0
 }
 
 // envelopeFlags are -ip, -helo and -mail-from, for the checks that need an

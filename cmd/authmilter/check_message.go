@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -12,14 +12,18 @@ import (
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/policy"
 )
 
 // checkMessage is "authmilter check message": it evaluates a message read
-// from stdin with exactly the code the daemon runs (auth.Evaluator fed field
-// by field), and prints the results, the decision and the header.
+// from FILE or stdin with exactly the code the daemon runs (auth.Evaluator
+// fed field by field), and prints the results, the decision and the header.
+// Exit status 0 when evaluated (whatever the result), 1 when the message
+// could not be read, 2 on usage errors (an empty message included).
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check message",
-		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] < message.eml", stderr)
+		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
+	f.takesFile = true
 	ef := f.addEnvelope()
 	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
 	if code, ok := f.parse(args); !ok {
@@ -36,26 +40,24 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	rc := cfg.resolverConfig()
 	f.apply(&rc)
 	cfg.DNS.Servers, cfg.DNS.Timeout = rc.Servers, rc.Timeout
-	_, ev, err := build(cfg, nil)
+	_, ev, err := build(cfg, nil, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 2
 	}
+	msg, done, code := f.input(stdin)
+	if code != 0 {
+		return code
+	}
+	defer done()
 	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>")}
-	r, err := ev.EvaluateReader(context.Background(), env, stdin)
+	r, err := ev.EvaluateReader(context.Background(), env, msg)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 1
 	}
 	if f.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(messageJSONOf(ev, r)); err != nil {
-			fmt.Fprintln(stderr, "authmilter check message:", err)
-			return 1
-		}
-		return 0
+		return f.writeJSON(stdout, messageJSONOf(ev, r))
 	}
 	printReport(stdout, ev, r)
 	return 0
@@ -74,11 +76,21 @@ type messageJSON struct {
 	SMTPText              string       `json:"smtp_text,omitempty"`
 	Reason                string       `json:"reason,omitempty"`
 	Quarantine            string       `json:"quarantine,omitempty"`
+	DryRun                *dryRunJSON  `json:"dry_run,omitempty"`
 	AuthenticationResults string       `json:"authentication_results"`
 	RemovedForged         []int        `json:"removed_forged_indices"`
 	Problem               string       `json:"problem,omitempty"`
 	ElapsedMS             float64      `json:"elapsed_ms"`
 	Envelope              envelopeJSON `json:"envelope"`
+}
+
+// dryRunJSON is what would have been done under policy.dry_run; the
+// top-level action and reply are what was done (accept, 250).
+type dryRunJSON struct {
+	Action       string `json:"action"`
+	SMTPCode     string `json:"smtp_code,omitempty"`
+	SMTPEnhanced string `json:"smtp_enhanced_code,omitempty"`
+	SMTPText     string `json:"smtp_text,omitempty"`
 }
 
 type envelopeJSON struct {
@@ -164,6 +176,16 @@ func dkimJSONOf(rs []dkim.Result) []dkimJSON {
 
 func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 	d := r.Decision
+	var dry *dryRunJSON
+	if d.DryRun {
+		// Code, Enhanced and Text are the would-be reply; the message
+		// was accepted.
+		dry = &dryRunJSON{Action: string(cmp.Or(d.WouldBe, policy.Accept))}
+		if d.WouldBe == policy.Reject || d.WouldBe == policy.Tempfail {
+			dry.SMTPCode, dry.SMTPEnhanced, dry.SMTPText = d.Code, d.Enhanced, d.Text
+		}
+		d.Code, d.Enhanced, d.Text = "", "", ""
+	}
 	code := d.Code
 	if code == "" {
 		code = "250"
@@ -190,6 +212,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		SMTPText:              d.Text,
 		Reason:                d.Reason,
 		Quarantine:            d.Quarantine,
+		DryRun:                dry,
 		AuthenticationResults: headerLine(r.Header),
 		RemovedForged:         forged,
 		Problem:               r.Problem,
@@ -242,6 +265,13 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		fmt.Fprintf(w, " (%s %s %s)", j.SMTPCode, j.SMTPEnhanced, j.SMTPText)
 	}
 	fmt.Fprintf(w, "%s\n", prefixed("; ", j.Reason))
+	if j.DryRun != nil {
+		fmt.Fprintf(w, "dry run, would have been: %s", j.DryRun.Action)
+		if j.DryRun.SMTPCode != "" {
+			fmt.Fprintf(w, " (%s %s %s)", j.DryRun.SMTPCode, j.DryRun.SMTPEnhanced, j.DryRun.SMTPText)
+		}
+		fmt.Fprintln(w)
+	}
 	if j.Problem != "" {
 		fmt.Fprintf(w, "problem: %s\n", j.Problem)
 	}

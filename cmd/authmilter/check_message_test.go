@@ -114,6 +114,39 @@ func TestCheckMessageUsage(t *testing.T) {
 	}
 }
 
+// TestCheckMessageDryRun: in a dry run the top-level action and reply are
+// what was done (accept, 250); what would have been done is under dry_run.
+func TestCheckMessageDryRun(t *testing.T) {
+	w := newE2EWorld(t)
+	cfg := t.TempDir() + "/c.toml"
+	writeFile(cfg, "trusted_networks = []\n[policy]\ndry_run = true\n")
+	msg := message([]string{"From: ceo@reject.test", "Subject: x"}, "x\n")
+	args := []string{"-ip", "127.0.0.1", "-helo", "client.test", "-mail-from", "ceo@reject.test", "-dns", w.dns.Addr, "-config", cfg}
+	out, errs, code := runCheckMessage(t, msg, append(args, "-json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Action   string `json:"action"`
+		SMTPCode string `json:"smtp_code"`
+		SMTPText string `json:"smtp_text"`
+		DryRun   struct {
+			Action   string `json:"action"`
+			SMTPCode string `json:"smtp_code"`
+		} `json:"dry_run"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Action != "accept" || got.SMTPCode != "250" || got.SMTPText != "" || got.DryRun.Action != "reject" || got.DryRun.SMTPCode != "550" {
+		t.Errorf("dry run: %+v\n%s", got, out)
+	}
+	out, _, _ = runCheckMessage(t, msg, args...)
+	if !strings.Contains(out, "action: accept;") || !strings.Contains(out, "dry run, would have been: reject (550 5.7.1") {
+		t.Errorf("text output:\n%s", out)
+	}
+}
+
 // TestCheckMessageSeveralAuthors: with mailboxes in two domains, "dmarc"
 // keeps its fields (the strictest domain's result) and "per_domain" has
 // each domain's; the allow-listed domain exempts only itself.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -34,7 +33,7 @@ func checkSPF(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	h := c.CheckHelo(ctx, ip, ef.helo)
 	m := c.CheckMailFrom(ctx, ip, ef.helo, ef.mailFrom)
 	if f.json {
-		return printSPFJSON(stdout, stderr, m, h)
+		return printSPFJSON(f, stdout, m, h)
 	}
 	printSPFOutcome(stdout, ip, h)
 	printSPFOutcome(stdout, ip, m)
@@ -75,17 +74,10 @@ type spfHeloJSON struct {
 	Reason string     `json:"reason"`
 }
 
-func printSPFJSON(stdout, stderr io.Writer, m, h spf.Outcome) int {
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(spfJSON{
+func printSPFJSON(f *checkFlags, stdout io.Writer, m, h spf.Outcome) int {
+	return f.writeJSON(stdout, spfJSON{
 		Result: m.Result, Explanation: m.Explanation, Domain: m.Domain,
 		Identity: m.Identity, Sender: m.Sender, Reason: m.Reason, Lookups: m.Lookups,
 		Helo: spfHeloJSON{Result: h.Result, Domain: h.Domain, Reason: h.Reason},
 	})
-	if err != nil {
-		fmt.Fprintf(stderr, "authmilter check spf: %v\n", err)
-		return 1
-	}
-	return 0
 }

@@ -3,7 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/user"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +27,9 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// SocketMode is the permission of a unix socket, in octal.
 	SocketMode string `toml:"socket_mode"`
+	// SocketGroup is the group (name or number) a unix socket is given, so
+	// that the MTA's group can connect; "" leaves the daemon's group.
+	SocketGroup string `toml:"socket_group"`
 	// ShutdownTimeout bounds how long SIGTERM waits for messages in flight.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 
@@ -92,6 +100,9 @@ func loadConfig(path string) (Config, error) {
 			}
 			return cfg, fmt.Errorf("%s: %w", path, err)
 		}
+		if err := checkDurations(md, reflect.TypeOf(cfg)); err != nil {
+			return cfg, fmt.Errorf("%s: %w", path, err)
+		}
 		if und := md.Undecoded(); len(und) > 0 {
 			keys := make([]string, len(und))
 			for i, k := range und {
@@ -110,8 +121,19 @@ func (c *Config) validate() error {
 	if _, err := parseMode(c.SocketMode); err != nil {
 		return fmt.Errorf("socket_mode: %w", err)
 	}
+	if c.SocketGroup != "" {
+		if !strings.HasPrefix(c.Listen, "unix:") && !strings.HasPrefix(c.Listen, "local:") {
+			return fmt.Errorf("socket_group: applies to a unix socket only, but listen is %q", c.Listen)
+		}
+		if _, err := lookupGroup(c.SocketGroup); err != nil {
+			return fmt.Errorf("socket_group: %w", err)
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("shutdown_timeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.HostName == "" {
+		c.HostName = hostFQDN()
 	}
 	if err := c.Config.Validate(); err != nil {
 		return err
@@ -140,7 +162,60 @@ func (c *Config) validate() error {
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return fmt.Errorf("log.level: %w", err)
 	}
+	if c.Metrics.Listen != "" {
+		if err := checkHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+	} else if c.Metrics.Pprof {
+		return fmt.Errorf("metrics.pprof: needs metrics.listen")
+	}
 	return nil
+}
+
+// checkHostPort accepts "host:port" and "[v6addr]:port" with a numeric port
+// from 1 to 65535 (an empty host, ":9893", listens on every address).
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)
+	}
+	return nil
+}
+
+// checkDurations refuses a duration key given as a TOML number: the decoder
+// would read evaluation_timeout = 20 as 20 nanoseconds. Every time.Duration
+// field reachable from typ is covered, whichever section it is in.
+func checkDurations(md toml.MetaData, typ reflect.Type) error {
+	for _, key := range durationKeys(typ, nil) {
+		if t := md.Type(key...); t != "" && t != "String" {
+			name := strings.Join(key, ".")
+			return fmt.Errorf("%s: a duration needs a unit and quotes, such as \"20s\" or \"500ms\" (got a bare %s)", name, strings.ToLower(t))
+		}
+	}
+	return nil
+}
+
+// durationKeys lists the TOML keys of the time.Duration fields of a struct
+// type, embedded structs flattened as the decoder does.
+func durationKeys(t reflect.Type, prefix []string) [][]string {
+	var keys [][]string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch {
+		case !f.IsExported():
+		case f.Anonymous && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, durationKeys(f.Type, prefix)...)
+		case f.Tag.Get("toml") == "" || f.Tag.Get("toml") == "-":
+		case f.Type == reflect.TypeFor[time.Duration]():
+			keys = append(keys, append(slices.Clone(prefix), f.Tag.Get("toml")))
+		case f.Type.Kind() == reflect.Struct:
+			keys = append(keys, durationKeys(f.Type, append(slices.Clone(prefix), f.Tag.Get("toml")))...)
+		}
+	}
+	return keys
 }
 
 // resolverConfig maps [dns] onto the resolver's configuration.
@@ -152,11 +227,24 @@ func (c *Config) resolverConfig() dns.Config {
 	}
 }
 
-// parseMode reads an octal file mode such as "0660".
+// parseMode reads an octal file mode such as "0660": octal digits only, at
+// most 0777.
 func parseMode(s string) (os.FileMode, error) {
-	var m uint32
-	if _, err := fmt.Sscanf(s, "%o", &m); err != nil || m > 0o777 {
-		return 0, fmt.Errorf("%q is not an octal mode like 0660", s)
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal mode like \"0660\"", s)
 	}
 	return os.FileMode(m), nil
+}
+
+// lookupGroup returns the group id of a group name or number.
+func lookupGroup(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return n, nil
+	}
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a known group", s)
+	}
+	return strconv.Atoi(g.Gid)
 }

@@ -100,6 +100,27 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"[log]\nformat = \"xml\"\n", "log.format"},
 		{"[milter]\nidle_timeout = \"0s\"\n", "milter.idle_timeout"},
 		{"[spf]\nmax_lookups = 0\n", "spf.max_lookups"},
+		// A duration without a unit would be nanoseconds.
+		{"[limits]\nevaluation_timeout = 20\n", "limits.evaluation_timeout"},
+		{"[limits]\nevaluation_timeout = \"20\"\n", "limits.evaluation_timeout"},
+		{"[spf]\ntimeout = 20\n", "spf.timeout"},
+		{"[milter]\nidle_timeout = 600\n", "milter.idle_timeout"},
+		{"[dns]\ntimeout = 2\n", "dns.timeout"},
+		{"[dns]\ntempfail_ttl = 0\n", "dns.tempfail_ttl"},
+		{"shutdown_timeout = 30\n", "shutdown_timeout"},
+		{"shutdown_timeout = 1.5\n", "shutdown_timeout"},
+		{"socket_mode = \"0668\"\n", "socket_mode"},
+		{"socket_mode = \"rw-rw----\"\n", "socket_mode"},
+		{"socket_mode = \"\"\n", "socket_mode"},
+		{"socket_group = \"mail\"\n", "socket_group"}, // listen is inet
+		{"listen = \"unix:/run/a.sock\"\nsocket_group = \"no-such-group-x\"\n", "socket_group"},
+		{"[metrics]\nlisten = \"9893\"\n", "metrics.listen"},
+		{"[metrics]\nlisten = \"localhost:http\"\n", "metrics.listen"},
+		{"[metrics]\npprof = true\n", "metrics.pprof"},
+		{"[log]\nlevel = \"verbose\"\n", "debug, info, warn, error"},
+		{"[log]\nlevel = \"info+2\"\n", "log.level"},
+		{"[policy]\nreject_text = \"DMARC {domian} rejects\"\n", "policy.reject_text"},
+		{"[policy]\nfrom_missing_text = \"no From from {domain}\"\n", "policy.from_missing_text"},
 	} {
 		path := t.TempDir() + "/c.toml"
 		if err := writeFile(path, c.file); err != nil {
@@ -112,13 +133,36 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+// TestConfigGoodValues: the forms the checks above must not refuse.
+func TestConfigGoodValues(t *testing.T) {
+	for _, file := range []string{
+		"[limits]\nevaluation_timeout = \"1m30s\"\n",
+		"[dns]\ntempfail_ttl = \"0s\"\n",
+		"socket_mode = \"0600\"\n",
+		"listen = \"unix:/run/a.sock\"\nsocket_group = \"0\"\n",
+		"listen = \"unix:/run/a.sock\"\nsocket_group = \"root\"\n",
+		"[metrics]\nlisten = \"[::1]:9893\"\npprof = true\n",
+		"[metrics]\nlisten = \":9893\"\n",
+		"[log]\nlevel = \"warn\"\n",
+		"[policy]\nreject_text = \"{domain} says no ({domain})\"\nquarantine_text = \"held: {domain}\"\n",
+	} {
+		path := t.TempDir() + "/c.toml"
+		if err := writeFile(path, file); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(path); err != nil {
+			t.Errorf("%q: %v", file, err)
+		}
+	}
+}
+
 func TestNoConfigFileWorks(t *testing.T) {
 	cfg, err := loadConfig("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "inet:127.0.0.1:8893" || cfg.AuthservID == "" {
-		t.Errorf("defaults: listen %q authserv_id %q", cfg.Listen, cfg.AuthservID)
+	if cfg.Listen != "inet:127.0.0.1:8893" || cfg.AuthservID != "" || cfg.HostName == "" {
+		t.Errorf("defaults: listen %q authserv_id %q host name %q", cfg.Listen, cfg.AuthservID, cfg.HostName)
 	}
 }
 

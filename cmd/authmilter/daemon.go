@@ -20,8 +20,46 @@ import (
 	"github.com/authmilter/authmilter/milter"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it, the module version from the build information is shown.
 var version = "dev"
+
+// usageText lists the commands; "authmilter -h" and "authmilter check"
+// print it.
+const usageText = `usage:
+  authmilter [flags]                   run the daemon (flags below)
+  authmilter check spf [flags]         evaluate SPF for a client, HELO and MAIL FROM
+  authmilter check dkim [flags] [FILE] verify the DKIM signatures of a message
+  authmilter check message [flags] [FILE]
+                                       evaluate a message as the daemon would
+  authmilter check COMMAND -h          the flags of a check command
+`
+
+// versionText is the -version output: the version, then the module, the
+// VCS revision and the Go version from the binary's build information.
+func versionText(version string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		return fmt.Sprintf("authmilter %s\n(no build information)\n", version)
+	}
+	if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	rev, modified, at := "unknown", "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		case "vcs.time":
+			at = " " + s.Value
+		}
+	}
+	return fmt.Sprintf("authmilter %s\nmodule:   %s %s\nrevision: %s%s%s\ngo:       %s\n",
+		version, bi.Main.Path, bi.Main.Version, rev, at, modified, bi.GoVersion)
+}
 
 // daemonFlags are the command-line flags of the daemon.
 type daemonFlags struct {
@@ -37,7 +75,12 @@ func parseDaemonFlags(args []string, stderr io.Writer) (daemonFlags, error) {
 	fs.StringVar(&f.listen, "listen", "", "listen `address`: inet:host:port, inet6:[addr]:port or unix:/path (overrides the file)")
 	fs.StringVar(&f.dns, "dns", "", "DNS `servers`, comma-separated host:port (overrides the file)")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "check the configuration and exit")
-	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version, module and VCS revision, and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fmt.Fprintln(stderr, "\ndaemon flags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -72,7 +115,8 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.version {
-		fmt.Fprintln(stdout, "authmilter", version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprint(stdout, versionText(version, bi))
 		return 0
 	}
 	cfg, err := configure(f)
@@ -91,13 +135,14 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE)
 	lw := newLogWriter(stderr)
 	defer lw.Flush(2 * time.Second)
-	log := newLogger(cfg.Log, lw)
+	out := newLogOutput(cfg.Log, lw)
+	log := out.logger()
 	gc := setGCPercent(os.Getenv)
 	// go-milter reports dropped connections and protocol errors through the
 	// standard log package: route it into the same structured log.
 	slog.SetDefault(log.With("component", "go-milter"))
 	log.Debug("garbage collector", "gogc", gc)
-	if err := serve(cfg, f, log); err != nil {
+	if err := serve(cfg, f, out); err != nil {
 		log.Error("authmilter stopped", "err", err)
 		return 1
 	}
@@ -123,13 +168,21 @@ func setGCPercent(getenv func(string) string) string {
 	return fmt.Sprint(defaultGCPercent)
 }
 
-// build makes the resolver and evaluator for a configuration.
-func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error) {
-	rc := cfg.resolverConfig()
-	rc.Logger = log
-	res, err := dns.New(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns: %w", err)
+// build makes the evaluator for a configuration, and the resolver unless
+// one is given (a reload keeps the resolver, and its cache, when [dns] did
+// not change). log may be nil (the check commands).
+func build(cfg Config, log *slog.Logger, res *dns.Resolver) (*dns.Resolver, *auth.Evaluator, error) {
+	if cfg.AuthservID == "" && !auth.Qualified(cfg.HostName) && log != nil {
+		log.Warn("authserv_id is unset and this host's name is not fully qualified: mail from an MTA that does not send its own name (the j macro) gets the short name as authserv-id; set authserv_id",
+			"host_name", cfg.HostName)
+	}
+	if res == nil {
+		rc := cfg.resolverConfig()
+		rc.Logger = log
+		var err error
+		if res, err = dns.New(rc); err != nil {
+			return nil, nil, fmt.Errorf("dns: %w", err)
+		}
 	}
 	ev, err := auth.New(cfg.Config, res, log)
 	if err != nil {
@@ -138,9 +191,58 @@ func build(cfg Config, log *slog.Logger) (*dns.Resolver, *auth.Evaluator, error)
 	return res, ev, nil
 }
 
+// hostFQDN is this host's fully qualified name, the default authserv-id
+// when the MTA does not name itself: os.Hostname, then its canonical name
+// (/etc/hosts or DNS, as the C library's resolver configuration says),
+// like hostname -f. It stays the short name when neither qualifies it.
+func hostFQDN() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	if auth.Qualified(h) {
+		return strings.TrimSuffix(h, ".")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if cn, err := net.DefaultResolver.LookupCNAME(ctx, h); err == nil && auth.Qualified(cn) {
+		return strings.TrimSuffix(cn, ".")
+	}
+	if addrs, err := net.DefaultResolver.LookupHost(ctx, h); err == nil {
+		for _, a := range addrs {
+			names, err := net.DefaultResolver.LookupAddr(ctx, a)
+			if err == nil && len(names) > 0 && auth.Qualified(names[0]) {
+				return strings.TrimSuffix(names[0], ".")
+			}
+		}
+	}
+	return h
+}
+
+// authservIDAttr describes the authserv-id in force for the log.
+func authservIDAttr(c auth.Config) slog.Attr {
+	if c.AuthservID != "" {
+		return slog.String("authserv_id", c.AuthservID)
+	}
+	return slog.String("authserv_id", "the MTA's name (j macro), else "+c.HostName)
+}
+
+// instance is the running daemon: what a reload changes.
+type instance struct {
+	f   daemonFlags
+	cfg Config // in force
+	out *logOutput
+	log *slog.Logger
+	res *dns.Resolver
+	srv *milter.Server
+	obs *metrics
+	web *endpoint // nil when metrics.listen is ""
+}
+
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
-func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
-	res, ev, err := build(cfg, log)
+func serve(cfg Config, f daemonFlags, out *logOutput) error {
+	log := out.logger()
+	res, ev, err := build(cfg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -149,23 +251,25 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ln, err := listen(cfg.Listen, cfg.SocketMode)
+	ln, err := listen(cfg.Listen, cfg.SocketMode, cfg.SocketGroup)
 	if err != nil {
 		return err
 	}
-	stopMetrics, err := obs.serve(cfg.Metrics.Listen, cfg.Metrics.Pprof, srv, log)
+	web, err := listenEndpoint(cfg.Metrics.Listen, obs.handler(cfg.Metrics.Pprof))
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	defer stopMetrics()
+	web.start(log)
+	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web}
+	defer func() { in.web.stop() }()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("authmilter started", "version", version, "listen", cfg.Listen, "authserv_id", ev.Config().AuthservID, "dns", strings.Join(res.Servers(), ","))
+	log.Info("authmilter started", "version", version, "listen", cfg.Listen, authservIDAttr(ev.Config()), "dns", strings.Join(res.Servers(), ","))
 
 	for {
 		select {
@@ -173,16 +277,13 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, f, srv, obs, log)
+				in.reload()
 				continue
 			}
-			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			log.Info("shutting down", "signal", sig.String(), "timeout", in.cfg.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), in.cfg.ShutdownTimeout)
 			err := srv.Shutdown(ctx)
 			cancel()
-			if strings.HasPrefix(cfg.Listen, "unix:") {
-				os.Remove(strings.TrimPrefix(cfg.Listen, "unix:"))
-			}
 			if err != nil {
 				log.Warn("shutdown timed out", "err", err)
 			}
@@ -190,30 +291,6 @@ func serve(cfg Config, f daemonFlags, log *slog.Logger) error {
 			return nil
 		}
 	}
-}
-
-// reload reads the configuration again. A bad file is refused and the old
-// configuration stays. The listen address cannot change without a restart.
-func reload(old Config, f daemonFlags, srv *milter.Server, obs *metrics, log *slog.Logger) Config {
-	obs.reloaded()
-	cfg, err := configure(f)
-	if err != nil {
-		log.Error("reload refused; keeping the running configuration", "err", err)
-		return old
-	}
-	if cfg.Listen != old.Listen {
-		log.Warn("reload: listen changed; it takes effect at the next restart", "listen", cfg.Listen)
-		cfg.Listen = old.Listen
-	}
-	res, ev, err := build(cfg, log)
-	if err != nil {
-		log.Error("reload refused; keeping the running configuration", "err", err)
-		return old
-	}
-	obs.setResolver(res)
-	srv.SetEvaluator(ev)
-	log.Info("configuration reloaded", "authserv_id", ev.Config().AuthservID)
-	return cfg
 }
 
 // parseListen splits "inet:127.0.0.1:8893", "inet6:[::1]:8893" or
@@ -246,14 +323,18 @@ func parseListen(s string) (network, addr string, err error) {
 	return "", "", fmt.Errorf("%q: unknown socket type %q", s, kind)
 }
 
-func listen(spec, mode string) (net.Listener, error) {
+// listen opens the milter socket. A unix socket gets mode and, when set,
+// group. A socket file left by an earlier run is replaced, but one that a
+// running instance still serves is an error: removing it would steal the
+// path from that instance, whose exit would then remove ours.
+func listen(spec, mode, group string) (net.Listener, error) {
 	network, addr, err := parseListen(spec)
 	if err != nil {
 		return nil, err
 	}
 	if network == "unix" {
-		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			os.Remove(addr) // a stale socket from a previous run
+		if err := removeStaleSocket(addr); err != nil {
+			return nil, err
 		}
 	}
 	// No TCP keepalive on the MTA's connections: Go would set four socket
@@ -265,8 +346,7 @@ func listen(spec, mode string) (net.Listener, error) {
 		return nil, err
 	}
 	if network == "unix" {
-		m, _ := parseMode(mode)
-		if err := os.Chmod(addr, m); err != nil {
+		if err := socketAccess(addr, mode, group); err != nil {
 			ln.Close()
 			return nil, err
 		}
@@ -274,17 +354,50 @@ func listen(spec, mode string) (net.Listener, error) {
 	return ln, nil
 }
 
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
+// removeStaleSocket removes a socket file at path that nothing serves.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // nothing there, or not a socket: Listen reports it
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("unix:%s: another process (a running authmilter?) accepts connections on this socket", path)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+		os.Remove(path) // a stale socket from a previous run
+		return nil
+	}
+	return fmt.Errorf("unix:%s: cannot tell whether the socket is in use: %w", path, err)
 }
 
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(c.Level)
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+// socketAccess gives a unix socket its mode and group.
+func socketAccess(path, mode, group string) error {
+	if group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return fmt.Errorf("socket_group: %w", err)
+		}
+		if err := os.Chown(path, -1, gid); err != nil {
+			return fmt.Errorf("socket_group: %w", err)
+		}
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	m, _ := parseMode(mode)
+	return os.Chmod(path, m)
+}
+
+// parseLevel reads log.level: one of debug, info, warn, error.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }

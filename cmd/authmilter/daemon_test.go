@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,6 +134,121 @@ func TestDaemonReloadAndStop(t *testing.T) {
 	}
 }
 
+// TestDaemonReloadApplies: SIGHUP applies log level and format, milter
+// timeouts, the metrics address and the evaluation settings; listen is
+// named in a warning and kept; the DNS cache and its counters survive
+// because [dns] did not change; reloads are counted by result.
+func TestDaemonReloadApplies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := otherTestDNS(t)
+	portA, portB := freePort(t), freePort(t)
+	before := fmt.Sprintf("authserv_id = \"first.test\"\n[metrics]\nlisten = \"127.0.0.1:%d\"\n", portA)
+	d := startDaemon(t, srv.Addr, before)
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	milterRoundTrip(t, d.Addr)
+	misses := metricValue(t, scrape(t, portA), "authmilter_dns_cache_misses_total")
+	if misses == "" || misses == "0" {
+		t.Fatalf("no DNS cache misses before the reload: %q", misses)
+	}
+
+	b, _ := os.ReadFile(conf)
+	after := strings.Replace(string(b), before, fmt.Sprintf("authserv_id = \"second.test\"\n"+
+		"[metrics]\nlisten = \"127.0.0.1:%d\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n[milter]\nidle_timeout = \"1s\"\n", portB), 1)
+	// listen cannot change without a restart.
+	after = strings.Replace(after, fmt.Sprintf("listen = %q", "inet:"+d.Addr), `listen = "inet6:[::1]:1"`, 1)
+	if err := os.WriteFile(conf, []byte(after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, `"msg":"configuration reloaded"`) // in JSON now
+	logs := d.log.String()
+	for _, want := range []string{`"keys":["listen"]`, `"dns_cache_kept":true`, `"log.level"`, `"milter.idle_timeout"`, `"metrics.listen"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+
+	// The milter still listens where it did, with the new authserv-id.
+	if ar, _ := milterRoundTrip(t, d.Addr); !strings.HasPrefix(ar, "second.test;") {
+		t.Errorf("after reload: A-R %q", ar)
+	}
+	// Debug level: the message's DNS lookups are logged now.
+	if !strings.Contains(d.log.String(), `"level":"DEBUG"`) {
+		t.Errorf("no debug line after log.level = debug")
+	}
+	// The metrics moved; the cache counters did not start over.
+	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", portA)); err == nil {
+		t.Errorf("the old metrics address still answers")
+	}
+	m := scrape(t, portB)
+	if got := metricValue(t, m, "authmilter_dns_cache_misses_total"); number(got) < number(misses) {
+		t.Errorf("DNS cache misses %q after reload, was %q: the cache started over", got, misses)
+	}
+	if got := metricValue(t, m, `authmilter_config_reloads_total{result="applied"}`); got != "1" {
+		t.Errorf("reloads applied = %q", got)
+	}
+	// milter.idle_timeout = 1s applies to new connections.
+	c, err := net.Dial("tcp", d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF || time.Since(start) > 10*time.Second {
+		t.Errorf("idle connection: %v after %s, want EOF after ~1s", err, time.Since(start))
+	}
+	c.Close()
+
+	os.WriteFile(conf, append([]byte(after), "\n[spf]\ntimeout = 20\n"...), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, "reload refused")
+	if got := metricValue(t, scrape(t, portB), `authmilter_config_reloads_total{result="refused"}`); got != "1" {
+		t.Errorf("reloads refused = %q", got)
+	}
+}
+
+func waitForLog(t *testing.T, d *daemon, sub string) {
+	t.Helper()
+	for i := 0; i < 100 && !strings.Contains(d.log.String(), sub); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(d.log.String(), sub) {
+		t.Fatalf("log lacks %q:\n%s", sub, d.log.String())
+	}
+}
+
+func scrape(t *testing.T, port int) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func number(s string) float64 {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return -1
+	}
+	return f
+}
+
+// metricValue is the value of the sample named name (with its labels), "" if absent.
+func metricValue(t *testing.T, exposition, name string) string {
+	t.Helper()
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // TestMetricsEndpoint: with metrics.listen set, /healthz answers and
 // /metrics carries the message, result, DNS and session metrics.
 func TestMetricsEndpoint(t *testing.T) {
@@ -172,7 +288,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		"authmilter_dns_coalesced_total",
 		`authmilter_dns_upstream_total{rcode="NOERROR"}`,
 		"authmilter_dns_upstream_latency_seconds_bucket",
-		"authmilter_config_reloads_total 0",
+		`authmilter_config_reloads_total{result="applied"} 0`,
 		"authmilter_accept_errors_total 0",
 		"authmilter_connections_refused_total 0",
 	} {
@@ -208,7 +324,7 @@ func TestUnixSocketListen(t *testing.T) {
 	dir := t.TempDir()
 	path := dir + "/authmilter.sock"
 	for i := 0; i < 2; i++ { // the second round finds the first's socket
-		ln, err := listen("unix:"+path, "0620")
+		ln, err := listen("unix:"+path, "0620", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,6 +340,53 @@ func TestUnixSocketListen(t *testing.T) {
 			ln.(*net.UnixListener).SetUnlinkOnClose(false)
 		}
 		ln.Close()
+	}
+}
+
+// TestUnixSocketInUse: a socket that a running instance serves is not
+// taken over; the first instance keeps its path.
+func TestUnixSocketInUse(t *testing.T) {
+	path := t.TempDir() + "/authmilter.sock"
+	first, err := listen("unix:"+path, "0660", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := listen("unix:"+path, "0660", "")
+	if err == nil {
+		second.Close()
+		t.Fatal("a second listener took over a socket in use")
+	}
+	if !strings.Contains(err.Error(), "another process") {
+		t.Errorf("error %q does not say the socket is in use", err)
+	}
+	go func() {
+		if c, err := first.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the first instance lost its socket: %v", err)
+	}
+	c.Close()
+}
+
+// TestUnixSocketGroup: socket_group gives the socket that group.
+func TestUnixSocketGroup(t *testing.T) {
+	gid := os.Getgid()
+	path := t.TempDir() + "/authmilter.sock"
+	ln, err := listen("unix:"+path, "0660", fmt.Sprint(gid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Sys().(*syscall.Stat_t).Gid; int(got) != gid {
+		t.Errorf("socket group %d, want %d", got, gid)
 	}
 }
 

@@ -3,8 +3,8 @@
 //
 //	authmilter [flags]              run the daemon
 //	authmilter check spf ...        evaluate SPF offline
-//	authmilter check dkim ...       verify the DKIM signatures of a message
-//	authmilter check message ...    evaluate a message as the daemon would
+//	authmilter check dkim ... [FILE]    verify the DKIM signatures of a message
+//	authmilter check message ... [FILE] evaluate a message as the daemon would
 package main
 
 import (
@@ -32,7 +32,10 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"message": checkMessage,
 	}
 	if len(args) == 0 || checks[args[0]] == nil {
-		fmt.Fprintln(stderr, "usage: authmilter check spf|dkim|message [flags]")
+		fmt.Fprint(stderr, usageText)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return 0
+		}
 		return 2
 	}
 	return checks[args[0]](args[1:], stdin, stdout, stderr)

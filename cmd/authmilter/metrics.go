@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns"
+	"github.com/authmilter/authmilter/auth/policy"
 	"github.com/authmilter/authmilter/milter"
 )
 
@@ -28,7 +31,9 @@ type metrics struct {
 	results      *prometheus.CounterVec
 	eom          prometheus.Histogram
 	active       prometheus.Gauge
-	reloads      prometheus.Counter
+	reloads      *prometheus.CounterVec
+	dryRun       *prometheus.CounterVec
+	skipped      *prometheus.CounterVec
 	acceptErrors prometheus.Counter
 	refused      prometheus.Counter
 }
@@ -44,15 +49,23 @@ func newMetrics(res *dns.Resolver) *metrics {
 		}, []string{"method", "result"}),
 		eom: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "authmilter_eom_latency_seconds",
-			Help:    "Time from end of message to the final reply.",
+			Help:    "Time from end of message (the MTA's end-of-message command) to the decision.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
+		dryRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authmilter_dry_run_messages_total",
+			Help: "Messages in policy.dry_run by the action that would have been taken (they were accepted).",
+		}, []string{"would_action"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authmilter_skipped_total",
+			Help: "Messages not evaluated, accepted at MAIL FROM, by reason (trusted network, authenticated client).",
+		}, []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "authmilter_sessions_active", Help: "Open milter connections.",
 		}),
-		reloads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "authmilter_config_reloads_total", Help: "Configuration reloads requested (SIGHUP).",
-		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authmilter_config_reloads_total", Help: "Configuration reloads (SIGHUP) by result: applied or refused.",
+		}, []string{"result"}),
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "authmilter_accept_errors_total", Help: "Failed accepts of milter connections (each retried after a pause).",
 		}),
@@ -61,7 +74,10 @@ func newMetrics(res *dns.Resolver) *metrics {
 		}),
 	}
 	m.res.Store(res)
-	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.acceptErrors, m.refused, dnsCollector{m},
+	for _, r := range []string{"applied", "refused"} {
+		m.reloads.WithLabelValues(r) // exported at 0 from the start
+	}
+	m.reg.MustRegister(m.messages, m.results, m.eom, m.active, m.reloads, m.dryRun, m.skipped, m.acceptErrors, m.refused, dnsCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -70,16 +86,23 @@ var _ milter.Observer = (*metrics)(nil)
 
 func (m *metrics) SessionOpened() { m.active.Inc() }
 func (m *metrics) SessionClosed() { m.active.Dec() }
-func (m *metrics) reloaded()      { m.reloads.Inc() }
+
+// reloaded counts a reload; result is "applied" or "refused".
+func (m *metrics) reloaded(result string) { m.reloads.WithLabelValues(result).Inc() }
 
 func (m *metrics) AcceptFailed()      { m.acceptErrors.Inc() }
 func (m *metrics) ConnectionRefused() { m.refused.Inc() }
 
 func (m *metrics) setResolver(r *dns.Resolver) { m.res.Store(r) }
 
+func (m *metrics) MessageSkipped(reason string) { m.skipped.WithLabelValues(reason).Inc() }
+
 func (m *metrics) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	m.messages.WithLabelValues(action).Inc()
 	m.eom.Observe(eom.Seconds())
+	if d := r.Decision; d.DryRun {
+		m.dryRun.WithLabelValues(string(cmp.Or(d.WouldBe, policy.Accept))).Inc()
+	}
 	if r.Skipped != "" {
 		return
 	}
@@ -90,16 +113,9 @@ func (m *metrics) MessageDone(r *auth.Report, action string, eom time.Duration) 
 	m.results.WithLabelValues("dmarc", r.DMARC.Result).Inc()
 }
 
-// serve starts the HTTP endpoint for /metrics and /healthz when addr is set,
-// with /debug/pprof/ when withPprof is.
-func (m *metrics) serve(addr string, withPprof bool, srv *milter.Server, log *slog.Logger) (stop func(), err error) {
-	if addr == "" {
-		return func() {}, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+// handler is the HTTP endpoint's handler: /metrics and /healthz, with
+// /debug/pprof/ when withPprof is.
+func (m *metrics) handler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -113,17 +129,65 @@ func (m *metrics) serve(addr string, withPprof bool, srv *milter.Server, log *sl
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return mux
+}
+
+// endpoint is the HTTP listener of [metrics]; a reload swaps its handler
+// (pprof on or off) or replaces it (another address).
+type endpoint struct {
+	addr    string
+	handler atomic.Pointer[http.Handler]
+	ln      net.Listener
+	hs      *http.Server
+}
+
+// listenEndpoint binds addr ("" is no endpoint: nil, nil). It serves once
+// start is called, so a reload can bind the new address before it commits.
+func listenEndpoint(addr string, h http.Handler) (*endpoint, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	e := &endpoint{addr: addr, ln: ln}
+	e.handler.Store(&h)
+	e.hs = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*e.handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	return e, nil
+}
+
+func (e *endpoint) start(log *slog.Logger) {
+	if e == nil {
+		return
+	}
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := e.hs.Serve(e.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics endpoint stopped", "err", err)
 		}
 	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-	}, nil
+}
+
+func (e *endpoint) stop() {
+	if e == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	e.hs.Shutdown(ctx)
+	e.ln.Close() // when start was never called
+}
+
+func (e *endpoint) setHandler(h http.Handler) { e.handler.Store(&h) }
+
+func (e *endpoint) address() string {
+	if e == nil {
+		return ""
+	}
+	return e.addr
 }
 
 // dnsCollector exports the resolver's Stats at scrape time.
