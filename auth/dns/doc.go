@@ -1,5 +1,5 @@
 // Package dns is authmilter's DNS resolver: a miekg/dns stub resolver with
-// an LRU cache (hashicorp/golang-lru/v2), negative caching per RFC 2308 and
+// an LRU cache bounded by bytes, negative caching per RFC 2308 and
 // coalescing of identical concurrent misses (x/sync/singleflight). Every DNS
 // lookup that SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 9989) make goes
 // through it.
@@ -37,17 +37,20 @@
 // ErrTemporary in each); a UDP datagram with another ID is ignored and the
 // answer awaited. The one permanent failure is a name that cannot be
 // asked: longer than 253 octets, with an empty label or one over 63 octets
-// fails with ErrMalformed without a query. Otherwise any octet may be in a label (RFC 2181 section 11; SPF
-// macros expand to spaces and such): the query carries it as is. U-labels
-// are asked as A-labels (RFC 5891).
+// fails with ErrMalformed without a query. Otherwise any octet may be in a
+// label (RFC 2181 section 11; SPF macros expand to spaces and such): the
+// query carries it as is. U-labels are asked as A-labels (RFC 5891).
 //
-// The cache is keyed by (lower-cased name, type). Positive answers live for
-// the smallest TTL of the RRset and the CNAMEs leading to it, clamped to
-// [MinTTL, MaxTTL]; NXDOMAIN and NODATA for min(SOA TTL, SOA minimum) clamped
-// to [MinTTL, NegativeMaxTTL], and not at all without an SOA (RFC 2308
-// section 5); SERVFAIL and REFUSED for TempFailTTL (default 0); timeouts,
-// network errors and bad answers never. A lookup whose context ends
-// returns a temporary error at once; the upstream query it started goes on
-// for the other callers waiting on it, within its deadline and the
-// configured timeout.
+// The cache is keyed by (lower-cased name, type) and bounded by bytes:
+// each answer counts at its size in memory with its bookkeeping, the least
+// recently used make room, expired ones are dropped at the next lookup of
+// any name, and an answer over MaxAnswerBytes is not cached. Positive
+// answers live for the smallest TTL of the RRset and the CNAMEs leading to
+// it, clamped to [MinTTL, MaxTTL]; NXDOMAIN and NODATA for min(SOA TTL, SOA
+// minimum) clamped to [MinTTL, NegativeMaxTTL], and not at all without an
+// SOA (RFC 2308 section 5); SERVFAIL and REFUSED for TempFailTTL (default
+// 0); timeouts, network errors and bad answers never. A lookup whose
+// context ends returns a temporary error at once; the upstream query it
+// started goes on for the other callers waiting on it, within its deadline
+// and the configured timeout.
 package dns
