@@ -25,7 +25,7 @@ _dmarc.fault.test.  TXT "v=DMARC1; p=reject"
 func shortDNS(c *dns.Config) {
 	c.Timeout = 300 * time.Millisecond
 	c.Attempts = 1
-	c.CacheSize = -1
+	c.NoCache = true
 }
 
 // expectTempfail sends one message and checks that it is tempfailed (451),
@@ -89,7 +89,7 @@ func TestDNSFaults(t *testing.T) {
 	t.Run("evaluation-deadline", func(t *testing.T) {
 		// The resolver would wait 10 s; the per-message deadline is 1 s.
 		env := newTestEnv(t, faultZone, envOptions{
-			dns:  func(c *dns.Config) { c.Timeout = 10 * time.Second; c.Attempts = 1; c.CacheSize = -1 },
+			dns:  func(c *dns.Config) { c.Timeout = 10 * time.Second; c.Attempts = 1; c.NoCache = true },
 			auth: func(c *auth.Config) { c.Limits.EvaluationTimeout = time.Second; c.SPF.Timeout = time.Second },
 		})
 		env.dns.Drop("*")

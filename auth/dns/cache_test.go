@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,24 +160,130 @@ func TestTempFailTTL(t *testing.T) {
 	}
 }
 
-func TestCacheDisabledAndEviction(t *testing.T) {
-	srv, r, _ := setup(t, ttlZone, func(c *dns.Config) { c.CacheSize = -1 })
+func TestCacheOff(t *testing.T) {
+	srv, r, _ := setup(t, ttlZone, func(c *dns.Config) { c.NoCache = true })
 	lookupTXT(t, r, "t60.example.com")
-	if a := lookupTXT(t, r, "t60.example.com"); a.FromCache {
-		t.Errorf("CacheSize -1: served from cache")
+	if a := lookupTXT(t, r, "t60.example.com"); a.FromCache || srv.Queries("t60.example.com", mdns.TypeTXT) != 2 {
+		t.Errorf("NoCache: served from cache")
 	}
+	if s := r.Stats(); s.CacheEntries != 0 || s.CacheBytes != 0 {
+		t.Errorf("NoCache: stats %+v", s)
+	}
+}
 
-	srv, r, _ = setup(t, ttlZone, func(c *dns.Config) { c.CacheSize = 2 })
-	for _, n := range []string{"t60", "long", "t60", "c", "t60", "long"} {
-		lookupTXT(t, r, n+".example.com")
+// sizedZone has n names s0.example.com ... each with one TXT record of
+// size(i) octets, TTL 300.
+func sizedZone(n int, size func(i int) int) string {
+	var z strings.Builder
+	for i := range n {
+		fmt.Fprintf(&z, "s%d.example.com. 300 TXT", i)
+		for left := size(i); left > 0; left -= 255 {
+			fmt.Fprintf(&z, " \"%s\"", strings.Repeat("x", min(left, 255)))
+		}
+		z.WriteByte('\n')
 	}
-	if n := r.Stats().CacheEntries; n != 2 {
-		t.Errorf("CacheEntries = %d, want 2", n)
+	return z.String()
+}
+
+// entryBytes is what one answer of the sized zone costs in the cache.
+func entryBytes(t *testing.T, zone, name string) int64 {
+	t.Helper()
+	_, r, _ := setup(t, zone, nil)
+	lookupTXT(t, r, name)
+	return r.Stats().CacheBytes
+}
+
+func TestCacheLRUByBytes(t *testing.T) {
+	z := sizedZone(4, func(int) int { return 100 })
+	one := entryBytes(t, z, "s0.example.com")
+	srv, r, _ := setup(t, z, func(c *dns.Config) { c.CacheBytes = 2*one + one/2; c.MaxAnswerBytes = one })
+	for _, n := range []int{0, 1, 0, 2, 0, 1} {
+		lookupTXT(t, r, fmt.Sprintf("s%d.example.com", n))
 	}
-	// LRU of 2: long was evicted by c, t60 stayed.
-	got := fmt.Sprint(srv.Queries("t60.example.com", mdns.TypeTXT), srv.Queries("long.example.com", mdns.TypeTXT))
+	s := r.Stats()
+	if s.CacheEntries != 2 || s.CacheBytes != 2*one || s.CacheEvicted != 2 {
+		t.Errorf("stats: %+v, want 2 entries of %d bytes, 2 evicted", s, one)
+	}
+	// Room for 2: s1 was evicted by s2, then s2 by s1; s0 stayed.
+	got := fmt.Sprint(srv.Queries("s0.example.com", mdns.TypeTXT), srv.Queries("s1.example.com", mdns.TypeTXT))
 	if got != "1 2" {
-		t.Errorf("queries t60, long = %s, want 1 2", got)
+		t.Errorf("queries s0, s1 = %s, want 1 2", got)
+	}
+}
+
+// TestCacheWithinBudget: answers of all sizes, over and over, never take
+// the cache past its budget, and the largest it may keep are kept.
+func TestCacheWithinBudget(t *testing.T) {
+	const budget, maxAnswer = 64 << 10, 8 << 10
+	size := func(i int) int { return 1 + (i*977)%12000 }
+	srv, r, _ := setup(t, sizedZone(60, size), func(c *dns.Config) { c.CacheBytes = budget; c.MaxAnswerBytes = maxAnswer })
+	for round := range 3 {
+		for i := range 60 {
+			lookupTXT(t, r, fmt.Sprintf("s%d.example.com", (i*7+round)%60))
+			if s := r.Stats(); s.CacheBytes > budget {
+				t.Fatalf("cache at %d bytes, budget %d", s.CacheBytes, budget)
+			}
+		}
+	}
+	s := r.Stats()
+	if s.CacheEvicted == 0 || s.CacheTooBig == 0 || s.CacheBytes < budget-maxAnswer {
+		t.Errorf("stats: %+v", s)
+	}
+	// An answer over MaxAnswerBytes is asked each time.
+	big := 0
+	for i := range 60 {
+		if size(i) > maxAnswer {
+			big = i
+			break
+		}
+	}
+	name := fmt.Sprintf("s%d.example.com", big)
+	if n := srv.Queries(name, mdns.TypeTXT); n < 3 {
+		t.Errorf("%s (%d octets): %d queries, want one per lookup", name, size(big), n)
+	}
+}
+
+func TestCacheTooBig(t *testing.T) {
+	z := sizedZone(2, func(i int) int { return 1000 + 9000*i }) // 1,000 and 10,000 octets
+	srv, r, _ := setup(t, z, func(c *dns.Config) { c.MaxAnswerBytes = 4096 })
+	for range 2 {
+		lookupTXT(t, r, "s0.example.com")
+		if a := lookupTXT(t, r, "s1.example.com"); a.FromCache || len(a.TXT[0]) != 10000 {
+			t.Errorf("oversized answer: FromCache %v, %d octets", a.FromCache, len(a.TXT[0]))
+		}
+	}
+	got := fmt.Sprint(srv.Queries("s0.example.com", mdns.TypeTXT), srv.Queries("s1.example.com", mdns.TypeTXT))
+	if got != "1 4" { // s1: UDP truncated, then TCP, twice
+		t.Errorf("queries s0, s1 = %s, want 1 4", got)
+	}
+	if s := r.Stats(); s.CacheEntries != 1 || s.CacheTooBig != 2 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
+// TestCacheExpiry: entries past their TTL leave the cache without being
+// looked up again: at the next lookup of another name, or when Stats is read.
+func TestCacheExpiry(t *testing.T) {
+	_, r, clk := setup(t, ttlZone, nil)
+	lookupTXT(t, r, "t60.example.com")                  // 30 s
+	lookupTXT(t, r, "long.example.com")                 // 1 h
+	r.LookupTXT(context.Background(), "nx.example.com") // NXDOMAIN, 60 s
+	full := r.Stats()
+	if full.CacheEntries != 3 {
+		t.Fatalf("stats: %+v", full)
+	}
+	clk.Add(30 * time.Second)
+	if s := r.Stats(); s.CacheEntries != 2 || s.CacheExpired != 1 || s.CacheBytes >= full.CacheBytes {
+		t.Errorf("after 30 s: %+v", s)
+	}
+	clk.Add(30 * time.Second)
+	lookupTXT(t, r, "long.example.com") // a hit on another name drops nx
+	if s := r.Stats(); s.CacheEntries != 1 || s.CacheExpired != 2 {
+		t.Errorf("after 60 s: %+v", s)
+	}
+	clk.Add(time.Hour)
+	if s := r.Stats(); s.CacheEntries != 0 || s.CacheBytes != 0 || s.CacheExpired != 3 || s.CacheEvicted != 0 {
+		t.Errorf("after 1 h: %+v", s)
 	}
 }
 

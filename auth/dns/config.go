@@ -14,14 +14,15 @@ import (
 const (
 	DefaultTimeout        = 2 * time.Second
 	DefaultAttempts       = 2
-	DefaultCacheSize      = 100000
+	DefaultCacheBytes     = 64 << 20
+	DefaultMaxAnswerBytes = 16 << 10
 	DefaultMaxTTL         = time.Hour
 	DefaultNegativeMaxTTL = 15 * time.Minute
 	DefaultResolvConf     = "/etc/resolv.conf"
 )
 
 // Config configures a Resolver. The zero value works: the nameservers of
-// /etc/resolv.conf, 2 s per attempt, 2 attempts, 100,000 cache entries.
+// /etc/resolv.conf, 2 s per attempt, 2 attempts, a cache of 64 MiB.
 type Config struct {
 	// Servers are the upstream recursive resolvers, "host:port" or "host"
 	// (port 53). Empty: the nameservers of ResolvConf.
@@ -37,9 +38,18 @@ type Config struct {
 	// Attempts is how many queries one lookup may send, spread round-robin
 	// over Servers (default 2).
 	Attempts int
-	// CacheSize is the number of cached (name, type) answers (default
-	// 100,000); negative disables the cache.
-	CacheSize int
+	// NoCache turns the cache off: every lookup asks upstream (identical
+	// lookups in flight still share one query).
+	NoCache bool
+	// CacheBytes bounds the memory of the cache (default 64 MiB): every
+	// cached answer, negative ones included, counts at its size in memory
+	// with its bookkeeping. The least recently used answers make room;
+	// expired ones are dropped at the next lookup, whatever its name.
+	CacheBytes int64
+	// MaxAnswerBytes is the largest answer, in memory, that is cached
+	// (default 16 KiB, 1/4096 of the default CacheBytes); a larger one is
+	// used once and not kept. At most CacheBytes.
+	MaxAnswerBytes int64
 	// MinTTL and MaxTTL clamp the TTL of positive answers (defaults 0 and
 	// 1 h). MinTTL is also the floor of negative answers.
 	MinTTL, MaxTTL time.Duration
@@ -93,8 +103,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Attempts == 0 {
 		c.Attempts = DefaultAttempts
 	}
-	if c.CacheSize == 0 {
-		c.CacheSize = DefaultCacheSize
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.MaxAnswerBytes == 0 {
+		c.MaxAnswerBytes = min(DefaultMaxAnswerBytes, c.CacheBytes)
 	}
 	if c.MaxTTL == 0 {
 		c.MaxTTL = DefaultMaxTTL
@@ -112,6 +125,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("dns: attempts: must be positive")
 	case c.MinTTL < 0 || c.MaxTTL < c.MinTTL:
 		return c, errors.New("dns: min_ttl, max_ttl: need 0 <= min_ttl <= max_ttl")
+	case !c.NoCache && (c.CacheBytes < 0 || c.MaxAnswerBytes < 0):
+		return c, errors.New("dns: cache_bytes, cache_max_answer_bytes: must not be negative")
+	case !c.NoCache && c.MaxAnswerBytes > c.CacheBytes:
+		return c, errors.New("dns: cache_max_answer_bytes: must not exceed cache_bytes")
 	case c.NegativeMaxTTL < 0 || c.TempFailTTL < 0:
 		return c, errors.New("dns: negative_max_ttl, tempfail_ttl: must not be negative")
 	}

@@ -44,7 +44,7 @@ func TestDKIMKeyLookupErrors(t *testing.T) {
 
 	srv, r, _ := setup(t, keyRR, func(c *dns.Config) {
 		c.Timeout = 100 * time.Millisecond
-		c.CacheSize = -1
+		c.NoCache = true
 	})
 	ctx := context.Background()
 	verify := func() error {

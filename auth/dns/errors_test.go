@@ -37,8 +37,8 @@ func TestRcodes(t *testing.T) {
 	}{
 		{mdns.RcodeServerFailure, dns.ErrServFail, "temporary"},
 		{mdns.RcodeRefused, dns.ErrRefused, "temporary"},
-		{mdns.RcodeFormatError, dns.ErrMalformed, "permanent"},
-		{mdns.RcodeNotImplemented, dns.ErrMalformed, "permanent"},
+		{mdns.RcodeFormatError, dns.ErrBadAnswer, "temporary"},
+		{mdns.RcodeNotImplemented, dns.ErrBadAnswer, "temporary"},
 		{mdns.RcodeNameError, dns.ErrNXDomain, "nxdomain"},
 	}
 	for _, tt := range tests {
@@ -71,13 +71,14 @@ func TestErrorFlags(t *testing.T) {
 		{dns.ErrRefused, false, false, true},
 		{dns.ErrTimeout, false, true, true},
 		{dns.ErrNetwork, false, false, true},
+		{dns.ErrBadAnswer, false, false, true},
 		{dns.ErrMalformed, false, false, false},
 	} {
 		de := dns.NewError(tt.cause, "x.example").(*net.DNSError)
 		if de.IsNotFound != tt.notFound || de.IsTimeout != tt.timeout || de.IsTemporary != tt.temporary {
 			t.Errorf("%v: flags %+v", tt.cause, de)
 		}
-		if !errors.Is(de, tt.cause) || de.Name != "x.example" {
+		if !errors.Is(de, tt.cause) || de.Name != "x.example" || errors.Is(de, dns.ErrTemporary) != tt.temporary {
 			t.Errorf("%v: errors.Is or Name wrong: %+v", tt.cause, de)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,8 +41,11 @@ func (r *Resolver) fetch(ctx context.Context, key cacheKey) *entry {
 		authentic = authentic && resp.AuthenticatedData
 		res := extract(resp, name, key.qtype, seen)
 		cnames += res.cnames
-		if res.loop || cnames > maxCNAME {
-			return &entry{cause: ErrMalformed, server: server}
+		switch {
+		case res.loop:
+			return &entry{cause: badAnswer("CNAME loop at %s", res.name), server: server, ans: Answer{TTL: -1}}
+		case cnames > maxCNAME:
+			return &entry{cause: badAnswer("CNAME chain longer than %d", maxCNAME), server: server, ans: Answer{TTL: -1}}
 		}
 		ttl = minTTL(ttl, res.ttl)
 		e := &entry{server: server}
@@ -153,8 +157,8 @@ func fill(a *Answer, rrs []dns.RR) {
 
 // exchangeAll sends the query up to Attempts times, round-robin over the
 // servers, and returns the first answer that settles it. Timeouts and
-// network errors are retried; SERVFAIL, REFUSED and malformed answers are
-// retried only on another server.
+// network errors are retried; error rcodes (SERVFAIL, REFUSED, FORMERR, ...)
+// and bad answers only on another server.
 func (r *Resolver) exchangeAll(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
 	servers := r.cfg.Servers
 	var (
@@ -172,19 +176,12 @@ func (r *Resolver) exchangeAll(ctx context.Context, name string, qtype uint16) (
 		server = servers[i%len(servers)]
 		resp, cause = r.exchange(ctx, server, name, qtype)
 		if cause == nil {
-			switch resp.Rcode {
-			case dns.RcodeSuccess, dns.RcodeNameError:
-				return resp, server, nil
-			case dns.RcodeServerFailure, dns.RcodeRefused:
-				if len(servers) == 1 {
-					return resp, server, nil
-				}
-			default:
+			if resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError || len(servers) == 1 {
 				return resp, server, nil
 			}
 			continue
 		}
-		if errors.Is(cause, ErrMalformed) && len(servers) == 1 {
+		if errors.Is(cause, ErrBadAnswer) && len(servers) == 1 {
 			break
 		}
 	}
@@ -202,12 +199,16 @@ func rcodeCause(rcode int) error {
 	case dns.RcodeRefused:
 		return ErrRefused
 	}
-	return ErrMalformed
+	name, ok := dns.RcodeToString[rcode]
+	if !ok {
+		name = strconv.Itoa(rcode)
+	}
+	return badAnswer("rcode %s", name)
 }
 
 // exchange sends one query to server over UDP, and over TCP if the answer is
 // truncated or does not fit the buffer. It returns an answer checked
-// against the question, or ErrTimeout, ErrNetwork or ErrMalformed.
+// against the question, or ErrTimeout, ErrNetwork or ErrBadAnswer.
 func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(name+".", qtype)
@@ -259,41 +260,25 @@ func (r *Resolver) roundTrip(ctx context.Context, deadline time.Time, network, s
 	if err := co.WriteMsg(q); err != nil {
 		return nil, netCause(ctx, err)
 	}
+	tcp := network == "tcp"
 	for {
-		resp, err := readMsg(co, network)
+		p, err := readMsg(co, tcp)
 		if err != nil {
 			return nil, netCause(ctx, err)
 		}
-		if resp == nil || resp.Id != q.Id || !resp.Response {
-			if network == "udp" {
-				continue // not ours (RFC 5452 section 9.1): keep waiting
-			}
-			return nil, ErrMalformed
+		resp, err := checkAnswer(q, p, tcp)
+		if err == errForeign {
+			continue
 		}
-		if len(resp.Question) != 1 {
-			return nil, ErrMalformed
-		}
-		rq, qq := resp.Question[0], q.Question[0]
-		if rq.Qtype != qq.Qtype || rq.Qclass != qq.Qclass || !sameName(rq.Name, qq.Name) {
-			return nil, ErrMalformed
-		}
-		return resp, nil
+		return resp, err
 	}
 }
 
 // readMsg reads one message. On UDP, a datagram that fills the buffer was
 // probably cut: errTooBig sends the query to TCP.
-func readMsg(co *dns.Conn, network string) (*dns.Msg, error) {
-	if network == "tcp" {
-		p, err := co.ReadMsgHeader(nil) // at most 65,535 bytes: the DNS maximum
-		if err != nil {
-			return nil, err
-		}
-		m := new(dns.Msg)
-		if err := m.Unpack(p); err != nil {
-			return nil, ErrMalformed
-		}
-		return m, nil
+func readMsg(co *dns.Conn, tcp bool) ([]byte, error) {
+	if tcp {
+		return co.ReadMsgHeader(nil) // at most 65,535 bytes: the DNS maximum
 	}
 	p := make([]byte, ednsSize+1)
 	n, err := co.Read(p)
@@ -303,16 +288,56 @@ func readMsg(co *dns.Conn, network string) (*dns.Msg, error) {
 	if n > ednsSize {
 		return nil, errTooBig
 	}
+	return p[:n], nil
+}
+
+// errForeign: a UDP datagram that is not the answer to our query.
+var errForeign = errors.New("dns: not our answer")
+
+// checkAnswer unpacks p, received for q over TCP or UDP, and checks that it
+// answers q (RFC 5452 section 9.1: ID, question name, type and class). Over
+// UDP a datagram with another ID, or too short to have one, is errForeign:
+// the caller keeps waiting for ours, which a spoofer cannot stop. Anything
+// else wrong is ErrBadAnswer, the same over UDP and TCP; over UDP a
+// truncated answer that does not parse is errTooBig, for TCP. An error
+// answer (rcode other than NOERROR or NXDOMAIN) may leave out the question.
+func checkAnswer(q *dns.Msg, p []byte, tcp bool) (*dns.Msg, error) {
 	m := new(dns.Msg)
-	if err := m.Unpack(p[:n]); err != nil {
-		return nil, nil // garbage: ignore, like a foreign datagram
+	uerr := m.Unpack(p)
+	if len(p) < 12 || m.Id != q.Id || !m.Response {
+		switch {
+		case !tcp:
+			return nil, errForeign
+		case len(p) < 12:
+			return nil, badAnswer("TCP answer of %d octets", len(p))
+		}
+		return nil, badAnswer("TCP answer with ID %d for query ID %d", m.Id, q.Id)
+	}
+	if uerr != nil {
+		if !tcp && m.Truncated {
+			return nil, errTooBig
+		}
+		return nil, badAnswer("answer does not parse: %v", uerr)
+	}
+	if m.Opcode != q.Opcode {
+		return nil, badAnswer("answer with opcode %d", m.Opcode)
+	}
+	if len(m.Question) == 0 && m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return m, nil
+	}
+	if len(m.Question) != 1 {
+		return nil, badAnswer("answer with %d questions", len(m.Question))
+	}
+	rq, qq := m.Question[0], q.Question[0]
+	if rq.Qtype != qq.Qtype || rq.Qclass != qq.Qclass || !sameName(rq.Name, qq.Name) {
+		return nil, badAnswer("answer for %s %s, not %s %s", rq.Name, dns.Type(rq.Qtype), qq.Name, dns.Type(qq.Qtype))
 	}
 	return m, nil
 }
 
 // netCause classifies a transport error.
 func netCause(ctx context.Context, err error) error {
-	if errors.Is(err, errTooBig) || errors.Is(err, ErrMalformed) {
+	if errors.Is(err, errTooBig) {
 		return err
 	}
 	var ne net.Error

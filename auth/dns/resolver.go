@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
 	"golang.org/x/sync/singleflight"
@@ -51,7 +50,7 @@ type Answer struct {
 type Resolver struct {
 	cfg    Config
 	log    *slog.Logger
-	cache  *lru.Cache[cacheKey, *entry] // nil: no cache
+	cache  *cache // nil: no cache
 	flight singleflight.Group
 	stats  counters
 }
@@ -66,11 +65,8 @@ func New(cfg Config) (*Resolver, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.CacheSize > 0 {
-		r.cache, err = lru.New[cacheKey, *entry](cfg.CacheSize)
-		if err != nil {
-			return nil, err
-		}
+	if !cfg.NoCache {
+		r.cache = newCache(cfg.CacheBytes, cfg.MaxAnswerBytes)
 	}
 	return r, nil
 }
@@ -130,12 +126,9 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) (*entr
 		return nil, false, err
 	}
 	if r.cache != nil {
-		if e, ok := r.cache.Get(key); ok {
-			if r.cfg.Now().Before(e.expires) {
-				r.stats.hits.Add(1)
-				return e, true, e.error(name)
-			}
-			r.cache.Remove(key)
+		if e, ok := r.cache.get(key, r.cfg.Now()); ok {
+			r.stats.hits.Add(1)
+			return e, true, e.error(name)
 		}
 	}
 	r.stats.misses.Add(1)
@@ -178,8 +171,8 @@ func (r *Resolver) cached(name string, qtype uint16) bool {
 	if err != nil {
 		return true // the lookup fails at once
 	}
-	e, ok := r.cache.Peek(key)
-	return ok && r.cfg.Now().Before(e.expires)
+	_, ok := r.cache.peek(key, r.cfg.Now())
+	return ok
 }
 
 // resolve asks upstream and caches the outcome. It runs once per flight, on
@@ -189,7 +182,7 @@ func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
 	if r.cache != nil {
 		// A caller that missed the cache just before the previous flight
 		// for key filled it and ended starts a new flight: serve it.
-		if e, ok := r.cache.Peek(key); ok && r.cfg.Now().Before(e.expires) {
+		if e, ok := r.cache.peek(key, r.cfg.Now()); ok {
 			return e
 		}
 	}
@@ -202,10 +195,11 @@ func (r *Resolver) resolve(ctx context.Context, key cacheKey) *entry {
 	e := r.fetch(ctx, key)
 	e.cutShort = e.cause == ErrTimeout && ctx.Err() != nil
 	ttl := r.ttlFor(e)
-	e.expires = r.cfg.Now().Add(ttl)
+	now := r.cfg.Now()
+	e.expires = now.Add(ttl)
 	e.ans.TTL = ttl
 	if r.cache != nil && ttl > 0 {
-		r.cache.Add(key, e)
+		r.cache.add(key, e, now)
 	}
 	r.log.Debug("dns lookup", slog.String("name", key.name), slog.String("type", dns.TypeToString[key.qtype]),
 		slog.Any("cause", e.cause), slog.Duration("ttl", ttl), slog.String("server", e.server))
@@ -380,7 +374,7 @@ func lower(s string) string {
 // Purge empties the cache (after a configuration reload, say).
 func (r *Resolver) Purge() {
 	if r.cache != nil {
-		r.cache.Purge()
+		r.cache.purge()
 	}
 }
 

@@ -17,9 +17,15 @@ var LatencyBounds = [...]time.Duration{
 
 // Stats are the resolver's counters since New.
 type Stats struct {
-	// CacheEntries is the number of cached answers, expired ones not yet
-	// dropped included.
+	// CacheEntries is the number of cached answers (expired ones are
+	// dropped before counting).
 	CacheEntries int
+	// CacheBytes is their memory, as counted against Config.CacheBytes.
+	CacheBytes int64
+	// CacheEvicted counts answers dropped before their expiry to make room;
+	// CacheExpired those dropped at their expiry; CacheTooBig answers not
+	// cached for being larger than Config.MaxAnswerBytes.
+	CacheEvicted, CacheExpired, CacheTooBig uint64
 	// Hits are lookups answered from the cache (negative answers too).
 	Hits uint64
 	// Misses are lookups not answered from the cache, Coalesced included.
@@ -88,7 +94,9 @@ func (r *Resolver) Stats() Stats {
 		Rcodes:          make(map[string]uint64),
 	}
 	if r.cache != nil {
-		s.CacheEntries = r.cache.Len()
+		cs := r.cache.stats(r.cfg.Now())
+		s.CacheEntries, s.CacheBytes = cs.entries, cs.bytes
+		s.CacheEvicted, s.CacheExpired, s.CacheTooBig = cs.evicted, cs.expired, cs.large
 	}
 	for i := range c.rcodes {
 		if n := c.rcodes[i].Load(); n > 0 {

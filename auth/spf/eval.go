@@ -74,12 +74,12 @@ func resultOf(err error) Result {
 
 // classify is the one classifier of this package for DNS errors (RFC 7208
 // §4.4, §5, §2.6.6). It returns notFound for a name that does not resolve:
-// NXDOMAIN, NODATA, and the permanent failures of auth/dns (a name it cannot
-// query, FORMERR, NOTIMP, a CNAME loop), which are treated like the
-// malformed names of §4.3 and §4.8 so that a sender-chosen %{l} cannot turn
-// a policy into an error. Any other error (timeout, SERVFAIL, REFUSED,
+// NXDOMAIN, NODATA, and the one permanent failure of auth/dns (a name it
+// cannot query), which is treated like the malformed names of §4.3 and §4.8
+// so that a sender-chosen %{l} cannot turn a policy into an error. Any other
+// error (timeout, SERVFAIL, REFUSED, any other error rcode, a bad answer,
 // network, the time budget running out, an error that is not a DNS error)
-// is returned wrapped in ErrTemporary or ErrTimeout: a temperror.
+// is returned wrapped in ErrTemporary or ErrTimeout: a temperror (§4.4).
 func (e *evaluation) classify(err error, what string) (notFound bool, _ error) {
 	if e.ctx.Err() != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)

@@ -46,11 +46,16 @@ type DNSConfig struct {
 	Servers        []string      `toml:"servers"`
 	Timeout        time.Duration `toml:"timeout"`
 	Attempts       int           `toml:"attempts"`
-	CacheSize      int           `toml:"cache_size"`
 	MinTTL         time.Duration `toml:"min_ttl"`
 	MaxTTL         time.Duration `toml:"max_ttl"`
 	NegativeMaxTTL time.Duration `toml:"negative_max_ttl"`
 	TempFailTTL    time.Duration `toml:"tempfail_ttl"`
+
+	// Cache turns the answer cache on; CacheBytes bounds its memory and
+	// CacheMaxAnswerBytes the largest answer it keeps.
+	Cache               bool  `toml:"cache"`
+	CacheBytes          int64 `toml:"cache_bytes"`
+	CacheMaxAnswerBytes int64 `toml:"cache_max_answer_bytes"`
 }
 
 // LogConfig is the [log] table.
@@ -76,7 +81,8 @@ func defaultConfig() Config {
 		ShutdownTimeout: 30 * time.Second,
 		Config:          auth.DefaultConfig(),
 		DNS: DNSConfig{
-			Timeout: dns.DefaultTimeout, Attempts: 2, CacheSize: 100000,
+			Timeout: dns.DefaultTimeout, Attempts: 2,
+			Cache: true, CacheBytes: dns.DefaultCacheBytes, CacheMaxAnswerBytes: dns.DefaultMaxAnswerBytes,
 			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
 		},
 		Milter: milter.DefaultConfig(),
@@ -107,6 +113,9 @@ func loadConfig(path string) (Config, error) {
 			keys := make([]string, len(und))
 			for i, k := range und {
 				keys[i] = k.String()
+				if why := removedKey(keys[i]); why != "" {
+					return cfg, fmt.Errorf("%s: %s: %s", path, keys[i], why)
+				}
 			}
 			return cfg, fmt.Errorf("%s: unknown key %s", path, strings.Join(keys, ", "))
 		}
@@ -145,6 +154,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("dns.attempts: must be at least 1, got %d", c.DNS.Attempts)
 	case c.DNS.MaxTTL < c.DNS.MinTTL:
 		return fmt.Errorf("dns.max_ttl: %s is below dns.min_ttl %s", c.DNS.MaxTTL, c.DNS.MinTTL)
+	case c.DNS.Cache && c.DNS.CacheBytes <= 0:
+		return fmt.Errorf("dns.cache_bytes: must be positive, got %d (dns.cache = false turns the cache off)", c.DNS.CacheBytes)
+	case c.DNS.Cache && (c.DNS.CacheMaxAnswerBytes <= 0 || c.DNS.CacheMaxAnswerBytes > c.DNS.CacheBytes):
+		return fmt.Errorf("dns.cache_max_answer_bytes: must be between 1 and dns.cache_bytes (%d), got %d",
+			c.DNS.CacheBytes, c.DNS.CacheMaxAnswerBytes)
 	}
 	for _, s := range c.DNS.Servers {
 		if s == "" || strings.ContainsAny(s, " /") {
@@ -222,9 +236,20 @@ func durationKeys(t reflect.Type, prefix []string) [][]string {
 func (c *Config) resolverConfig() dns.Config {
 	return dns.Config{
 		Servers: c.DNS.Servers, Timeout: c.DNS.Timeout, Attempts: c.DNS.Attempts,
-		CacheSize: c.DNS.CacheSize, MinTTL: c.DNS.MinTTL, MaxTTL: c.DNS.MaxTTL,
+		NoCache: !c.DNS.Cache, CacheBytes: c.DNS.CacheBytes, MaxAnswerBytes: c.DNS.CacheMaxAnswerBytes,
+		MinTTL: c.DNS.MinTTL, MaxTTL: c.DNS.MaxTTL,
 		NegativeMaxTTL: c.DNS.NegativeMaxTTL, TempFailTTL: c.DNS.TempFailTTL,
 	}
+}
+
+// removedKey says what replaced a key the configuration had once, or "".
+func removedKey(key string) string {
+	switch key {
+	case "dns.cache_size":
+		return "removed: the DNS cache is bounded by memory, dns.cache_bytes " +
+			"(default 67108864, 64 MiB); dns.cache = false turns it off"
+	}
+	return ""
 }
 
 // parseMode reads an octal file mode such as "0660": octal digits only, at

@@ -199,6 +199,9 @@ var (
 	descCoalesced = prometheus.NewDesc("authmilter_dns_coalesced_total", "DNS misses that joined an identical lookup in flight.", nil, nil)
 	descUpstream  = prometheus.NewDesc("authmilter_dns_upstream_total", "Upstream DNS exchanges by outcome.", []string{"rcode"}, nil)
 	descLatency   = prometheus.NewDesc("authmilter_dns_upstream_latency_seconds", "Upstream DNS exchange time.", nil, nil)
+	descEntries   = prometheus.NewDesc("authmilter_dns_cache_entries", "DNS answers in the cache.", nil, nil)
+	descBytes     = prometheus.NewDesc("authmilter_dns_cache_bytes", "Memory of the DNS answers in the cache, as counted against dns.cache_bytes.", nil, nil)
+	descDropped   = prometheus.NewDesc("authmilter_dns_cache_dropped_total", "DNS answers dropped from the cache: \"evicted\" for room, \"expired\" at their TTL, \"too_big\" never kept (over dns.cache_max_answer_bytes).", []string{"reason"}, nil)
 )
 
 func (c dnsCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -207,6 +210,9 @@ func (c dnsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCoalesced
 	ch <- descUpstream
 	ch <- descLatency
+	ch <- descEntries
+	ch <- descBytes
+	ch <- descDropped
 }
 
 func (c dnsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -222,4 +228,9 @@ func (c dnsCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b.Seconds()] = s.LatencyBuckets[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(descLatency, s.LatencyBuckets[len(dns.LatencyBounds)], s.LatencySum.Seconds(), buckets)
+	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.CacheEntries))
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(s.CacheBytes))
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.CacheEvicted), "evicted")
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.CacheExpired), "expired")
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.CacheTooBig), "too_big")
 }

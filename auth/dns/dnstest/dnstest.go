@@ -1,8 +1,9 @@
 // Package dnstest is an authoritative DNS server for tests. It listens on
 // 127.0.0.1 with a random port over UDP and TCP, serves records given in
 // RFC 1035 master-file text, and can be told to answer SERVFAIL (or any other
-// rcode), to drop queries, to force truncation, to add latency and to set
-// the AD bit. It counts the queries it receives per (name, type).
+// rcode), to drop queries, to force truncation, to add latency, to set
+// the AD bit and to answer wrongly (Fault: another question, another ID, a
+// message that does not parse). It counts the queries it receives per (name, type).
 //
 //	srv, err := dnstest.Start(`
 //	example.com.        TXT "v=spf1 ip4:192.0.2.0/24 -all"
@@ -74,7 +75,25 @@ type rule struct {
 	truncate bool
 	ad       bool
 	delay    time.Duration
+	fault    Fault
 }
+
+// Fault is a way of answering wrongly, for testing how clients take it.
+type Fault int
+
+// The faults.
+const (
+	// NoFault answers correctly.
+	NoFault Fault = iota
+	// WrongQuestion answers with the records asked for, but the question
+	// section names another name ("wrong." before the asked one).
+	WrongQuestion
+	// Unparsable sends the answer's header (ID and QR as they should be)
+	// and a question cut in the middle: a message that does not parse.
+	Unparsable
+	// WrongID sends the answer with another ID than the query's.
+	WrongID
+)
 
 // Start parses zone (master-file lines; $ORIGIN defaults to "." and the TTL
 // to DefaultTTL; "" is an empty zone) and starts serving it on 127.0.0.1.
@@ -212,7 +231,8 @@ func (s *Server) Remove(name string, qtype uint16) {
 func (s *Server) ServFail(name string) { s.Rcode(name, dns.RcodeServerFailure) }
 
 // Rcode makes queries for name ("" or "*": all names) answer with rcode
-// and no records; a negative rcode restores normal answers.
+// and no records; a negative rcode restores normal answers. With Truncate,
+// the UDP answer is the truncated one and the rcode comes over TCP.
 func (s *Server) Rcode(name string, rcode int) { s.rule(name, func(r *rule) { r.rcode = rcode }) }
 
 // Drop makes the server ignore queries for name ("" or "*": all names),
@@ -220,12 +240,17 @@ func (s *Server) Rcode(name string, rcode int) { s.rule(name, func(r *rule) { r.
 func (s *Server) Drop(name string) { s.rule(name, func(r *rule) { r.drop = true }) }
 
 // Truncate makes UDP answers for name ("" or "*": all names) empty with the
-// TC bit set; TCP answers stay complete.
+// TC bit set; TCP answers stay complete (Rcode and Fault apply to them).
 func (s *Server) Truncate(name string) { s.rule(name, func(r *rule) { r.truncate = true }) }
 
 // Delay makes the server wait d before answering queries for name ("" or
 // "*": all names).
 func (s *Server) Delay(name string, d time.Duration) { s.rule(name, func(r *rule) { r.delay = d }) }
+
+// Fault makes the complete answers for name ("" or "*": all names) come
+// with fault f; NoFault restores correct answers. With Truncate, the UDP
+// answer is the truncated one, correct, and the fault comes over TCP.
+func (s *Server) Fault(name string, f Fault) { s.rule(name, func(r *rule) { r.fault = f }) }
 
 // AD makes answers for name ("" or "*": all names) carry the AD bit, as a
 // validating resolver would set it.

@@ -215,3 +215,63 @@ func TestOddOwnerNames(t *testing.T) {
 		t.Errorf("in.label.example: %v", r)
 	}
 }
+
+// raw sends a query for name over network and returns the octets of the
+// answer, whatever they are.
+func raw(t *testing.T, srv *dnstest.Server, network, name string) (*dns.Msg, []byte) {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	c, err := dns.DialTimeout(network, srv.Addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := c.WriteMsg(q); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.ReadMsgHeader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, p
+}
+
+func TestFaults(t *testing.T) {
+	srv := start(t, zone)
+	srv.Fault("example.com", dnstest.WrongQuestion)
+	srv.Fault("www.example.com", dnstest.WrongID)
+	srv.Fault("a.b.example.com", dnstest.Unparsable)
+	for _, network := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		if _, p := raw(t, srv, network, "example.com."); m.Unpack(p) != nil || m.Question[0].Name != "wrong.example.com." || len(m.Answer) != 1 {
+			t.Errorf("WrongQuestion over %s: %v", network, m)
+		}
+		if q, p := raw(t, srv, network, "www.example.com."); m.Unpack(p) != nil || m.Id == q.Id || len(m.Answer) != 2 {
+			t.Errorf("WrongID over %s: %v", network, m)
+		}
+		if q, p := raw(t, srv, network, "a.b.example.com."); m.Unpack(p) == nil || m.Id != q.Id || !m.Response {
+			t.Errorf("Unparsable over %s: parses, or wrong header: %v", network, m)
+		}
+	}
+	// With Truncate, the UDP answer is the truncated one and the fault or
+	// rcode comes over TCP.
+	srv.Truncate("example.com")
+	srv.Truncate("out.example.com")
+	srv.Rcode("out.example.com", dns.RcodeNotImplemented)
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); !r.Truncated || r.Question[0].Name != "example.com." {
+		t.Errorf("Fault and Truncate over UDP: %v", r)
+	}
+	if r := ask(t, srv, "udp", "out.example.com.", dns.TypeA); !r.Truncated || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("Rcode and Truncate over UDP: %v", r)
+	}
+	if r := ask(t, srv, "tcp", "out.example.com.", dns.TypeA); r.Truncated || r.Rcode != dns.RcodeNotImplemented {
+		t.Errorf("Rcode and Truncate over TCP: %v", r)
+	}
+	srv.Fault("example.com", dnstest.NoFault)
+	srv.Clear("example.com")
+	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); r.Truncated || len(r.Answer) != 1 {
+		t.Errorf("after NoFault: %v", r)
+	}
+}

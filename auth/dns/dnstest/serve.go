@@ -52,13 +52,15 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 			return
 		}
 	}
+	fault := r.fault
 	switch {
 	case r.drop:
 		return
-	case r.rcode >= 0:
-		resp.Rcode = r.rcode
 	case r.truncate && udp:
 		resp.Truncated = true
+		fault = NoFault
+	case r.rcode >= 0:
+		resp.Rcode = r.rcode
 	}
 	resp.AuthenticatedData = r.ad
 
@@ -73,6 +75,23 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		resp.SetEdns0(opt.UDPSize(), false)
 	}
 	resp.Truncate(size)
+	writeFault(w, resp, fault)
+}
+
+// writeFault sends resp, spoiled by fault.
+func writeFault(w dns.ResponseWriter, resp *dns.Msg, fault Fault) {
+	switch fault {
+	case WrongQuestion:
+		resp.Question[0].Name = "wrong." + resp.Question[0].Name
+	case WrongID:
+		resp.Id ^= 0x5a5a
+	case Unparsable:
+		p, err := resp.Pack()
+		if err == nil && len(p) > 15 {
+			w.Write(p[:15]) // header and 3 octets of the question
+		}
+		return
+	}
 	w.WriteMsg(resp)
 }
 
@@ -91,6 +110,9 @@ func (s *Server) ruleFor(name string) rule {
 		r.truncate = r.truncate || x.truncate
 		r.ad = r.ad || x.ad
 		r.delay = max(r.delay, x.delay)
+		if x.fault != NoFault {
+			r.fault = x.fault
+		}
 	}
 	return r
 }
