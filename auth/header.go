@@ -81,23 +81,26 @@ func nameProblem(name string) string {
 // (WSP between them allowed): a reader that takes such a CR for a line end
 // sees a From field there.
 func hidesFrom(name, value string) bool {
-	if !strings.ContainsAny(name, "\r\n") && !strings.ContainsAny(value, "\r\n") {
-		return false
+	if strings.ContainsAny(name, "\r\n") && fromAfterBreak(name+":") {
+		return true // rare: only a name with a line break is copied
 	}
-	line := name + ":" + value
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if c != '\r' && c != '\n' {
-			continue
-		}
-		rest := line[i+1:]
-		if c == '\r' && strings.HasPrefix(rest, "\n") {
-			continue // CRLF: the LF decides
-		}
-		if len(rest) >= 4 && strings.EqualFold(rest[:4], "From") &&
-			strings.HasPrefix(strings.TrimLeft(rest[4:], " \t"), ":") {
+	return fromAfterBreak(value)
+}
+
+// fromAfterBreak reports whether a CR or LF in s, other than the CR of a
+// CRLF, is followed by "From", optional WSP and a colon.
+func fromAfterBreak(s string) bool {
+	for i := strings.IndexAny(s, "\r\n"); i >= 0; {
+		rest := s[i+1:]
+		if !(s[i] == '\r' && strings.HasPrefix(rest, "\n")) && len(rest) >= 4 &&
+			strings.EqualFold(rest[:4], "From") && strings.HasPrefix(strings.TrimLeft(rest[4:], " \t"), ":") {
 			return true
 		}
+		j := strings.IndexAny(rest, "\r\n")
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
 	}
 	return false
 }
