@@ -10,35 +10,46 @@ import (
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
 
-// FuzzRawField: a field whose line ends are CRLF, handed over the way an
-// MTA hands it to a milter (folds as bare LF), is rebuilt byte for byte;
-// and whatever the value, the rebuilt field has only CRLF line ends.
+// FuzzRawField: whatever the name and value, the rebuilt field is one
+// field with CRLF line ends, each but the last a fold, so that DKIM cannot
+// see a second field or the end of the header block in it; its bare CRs
+// are the value's (kept as octets, not made line breaks). A value whose
+// line ends are CRLF folds, handed over the way an MTA hands it to a
+// milter (folds as bare LF), is rebuilt byte for byte.
 func FuzzRawField(f *testing.F) {
 	for _, s := range []string{
 		" value", "nospace", "\ttabbed", "  two spaces", " first\r\n  second line\r\n\tthird",
-		"", " ", " a\r\n", " \r\n \r\n", " a\rb\nc", "\x00\xff",
+		"", " ", " a\r\n", " \r\n \r\n", " a\rb\nc", "\x00\xff", " a\rFrom: b@evil.example",
+		" a\nFrom: b@evil.example", " a\n\r\n", " a\r", "\r\r\n\t\r",
 	} {
 		f.Add("Subject", s)
 	}
+	f.Add("From\r", " a@example.com")
+	f.Add("Fr\nom", " a@example.com")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		got := rawField(name, value)
 		if !strings.HasSuffix(got, "\r\n") {
 			t.Fatalf("%q does not end in CRLF", got)
 		}
+		if n, _, _ := strings.Cut(got, ":"); strings.ContainsAny(n, "\r\n") {
+			t.Fatalf("line break in the name of %q", got)
+		}
 		for i := 0; i < len(got); i++ {
-			switch got[i] {
-			case '\r':
-				if i+1 >= len(got) || got[i+1] != '\n' {
-					t.Fatalf("lone CR at %d in %q", i, got)
-				}
-			case '\n':
-				if i == 0 || got[i-1] != '\r' {
-					t.Fatalf("lone LF at %d in %q", i, got)
-				}
+			if got[i] != '\n' {
+				continue
+			}
+			if i == 0 || got[i-1] != '\r' {
+				t.Fatalf("lone LF at %d in %q", i, got)
+			}
+			if i+1 < len(got) && got[i+1] != ' ' && got[i+1] != '\t' {
+				t.Fatalf("a line break at %d in %q starts a new field", i, got)
 			}
 		}
-		// The round trip holds for values with CRLF line ends only.
-		stripped := strings.ReplaceAll(value, "\r\n", "")
+		if a, b := bareCRs(got), bareCRs(value); a != b {
+			t.Fatalf("rawField(%q, %q) = %q: %d bare CRs, the value has %d", name, value, got, a, b)
+		}
+		// The round trip holds for values whose line breaks are CRLF folds.
+		stripped := strings.ReplaceAll(strings.ReplaceAll(value, "\r\n ", ""), "\r\n\t", "")
 		if strings.ContainsAny(stripped, "\r\n") || strings.ContainsAny(name, "\r\n") {
 			return
 		}
@@ -47,6 +58,17 @@ func FuzzRawField(f *testing.F) {
 			t.Fatalf("rawField(%q, %q) = %q, want %q", name, asMTA, rawField(name, asMTA), want)
 		}
 	})
+}
+
+// bareCRs counts the CRs of s that are not followed by LF.
+func bareCRs(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' && (i+1 == len(s) || s[i+1] != '\n') {
+			n++
+		}
+	}
+	return n
 }
 
 // FuzzFeed runs arbitrary bytes through the entry point the milter and the

@@ -7,16 +7,25 @@ import (
 	"github.com/authmilter/authmilter/auth/authres"
 )
 
-// rawField rebuilds one header field exactly as it was on the wire from the
-// name and the value an MTA hands a milter. With the leading-space option the
-// value keeps the whitespace after the colon; folds arrive as a bare LF (or
-// CRLF) followed by the continuation's whitespace. The result ends in CRLF.
+// rawField rebuilds one header field from the name and the value an MTA
+// hands a milter, as DKIM reads it: with the leading-space option the value
+// keeps the whitespace after the colon; a fold arrives as a bare LF (or
+// CRLF) followed by the continuation's whitespace and is written as CRLF.
+// The result ends in CRLF and is always one field, never two, even for a
+// malformed field:
+//   - a CR in the value that is not part of a line break (RFC 5322 §2.2
+//     allows CR only in CRLF) is kept as an octet, not made a line break:
+//     DKIM hashes the octets DMARC reads, and DMARC refuses such a From;
+//   - a line break not followed by SP or HTAB, which would start a field
+//     of its own or end the header block, is written as a fold (CRLF SP);
+//   - a CR or LF in the name becomes SP.
+//
+// No MTA sends the last two; anything else on the socket might, to plant a
+// field of its own in what DKIM sees.
 func rawField(name, value string) string {
 	var b strings.Builder
 	b.Grow(len(name) + len(value) + 4)
 	if strings.ContainsAny(name, "\r\n") {
-		// No MTA sends a line break in a field name; anything else on the
-		// socket might, to plant a field of its own in what DKIM sees.
 		name = strings.Map(func(r rune) rune {
 			if r == '\r' || r == '\n' {
 				return ' '
@@ -26,35 +35,82 @@ func rawField(name, value string) string {
 	}
 	b.WriteString(name)
 	b.WriteByte(':')
-	writeCRLF(&b, value)
+	writeValue(&b, value)
 	b.WriteString("\r\n")
 	return b.String()
 }
 
-// writeCRLF writes s with every line end (LF, CRLF or lone CR) as CRLF.
-func writeCRLF(b *strings.Builder, s string) {
+// writeValue writes a field value for rawField: a line break (LF or CRLF)
+// as CRLF, followed by SP when what follows it is not SP or HTAB; any other
+// CR as itself.
+func writeValue(b *strings.Builder, s string) {
 	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
+		i := strings.IndexByte(s, '\n')
 		if i < 0 {
 			b.WriteString(s)
 			return
 		}
-		b.WriteString(s[:i])
+		b.WriteString(strings.TrimSuffix(s[:i], "\r"))
 		b.WriteString("\r\n")
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
 		s = s[i+1:]
+		if len(s) == 0 || (s[0] != ' ' && s[0] != '\t') {
+			b.WriteByte(' ')
+		}
 	}
 }
 
-// unfold returns a header value without its line breaks and with leading and
-// trailing whitespace removed, for parsers that want the logical value.
-func unfold(value string) string {
-	if strings.ContainsAny(value, "\r\n") {
-		value = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(value)
+// nameProblem says why a field name breaks RFC 5322, or "" when it does
+// not: a name is printable US-ASCII other than ":" (§3.6.8), WSP before the
+// colon allowed (obs-optional, §4.5.8). (What a value may hold is the
+// reader's to say: for From, dmarc.AuthorDomains.)
+func nameProblem(name string) string {
+	n := strings.TrimRight(name, " \t")
+	if n == "" {
+		return "empty field name"
 	}
-	return strings.TrimSpace(value)
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Sprintf("octet %q in field name", c)
+		}
+	}
+	return ""
+}
+
+// hidesFrom reports whether a field that is not a From holds a bare CR, or
+// a line break that is not a fold, followed by "From" and a colon
+// (WSP between them allowed): a reader that takes such a CR for a line end
+// sees a From field there.
+func hidesFrom(name, value string) bool {
+	if strings.ContainsAny(name, "\r\n") && fromAfterBreak(name+":") {
+		return true // rare: only a name with a line break is copied
+	}
+	return fromAfterBreak(value)
+}
+
+// fromAfterBreak reports whether a CR or LF in s, other than the CR of a
+// CRLF, is followed by "From", optional WSP and a colon.
+func fromAfterBreak(s string) bool {
+	for i := strings.IndexAny(s, "\r\n"); i >= 0; {
+		rest := s[i+1:]
+		if !(s[i] == '\r' && strings.HasPrefix(rest, "\n")) && len(rest) >= 4 &&
+			strings.EqualFold(rest[:4], "From") && strings.HasPrefix(strings.TrimLeft(rest[4:], " \t"), ":") {
+			return true
+		}
+		j := strings.IndexAny(rest, "\r\n")
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// fieldName is a field's name as DKIM reads it from rawField's output (the
+// text before the first colon, whitespace trimmed): the name every check
+// that must see the header as DKIM does compares.
+func fieldName(name string) string {
+	name, _, _ = strings.Cut(name, ":")
+	return strings.TrimSpace(name)
 }
 
 // header formats our Authentication-Results value for a report.

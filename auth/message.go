@@ -230,8 +230,15 @@ func (m *Message) Header(name, value string) {
 		return
 	}
 	switch {
-	case strings.EqualFold(name, "From"):
-		m.froms = append(m.froms, value)
+	case strings.EqualFold(fieldName(name), "From"):
+		m.froms = append(m.froms, m.fromValue(name, value))
+	case hidesFrom(name, value):
+		// Not a From to DKIM or to us, but one to a reader that takes a
+		// bare CR for a line end: counted as a second, malformed From.
+		m.e.log.Debug("From field behind a bare CR", "queue_id", m.env.QueueID, "field", fieldName(name))
+		m.froms = append(m.froms, "\r")
+	}
+	switch {
 	case strings.EqualFold(name, "List-Id"):
 		m.hasListID = true
 	case strings.EqualFold(name, "Authentication-Results"):
@@ -241,6 +248,19 @@ func (m *Message) Header(name, value string) {
 		}
 	}
 	m.write(raw)
+}
+
+// fromValue is the value DMARC reads of a From field: the one DKIM reads
+// (rawField), under the name DKIM reads (fieldName). A malformed field is a
+// malformed From: AuthorDomains refuses a value with a bare CR or a line
+// break that is not a fold as it is (RFC 5322 §2.2); for a bad name
+// (nameProblem), a CR put before the value makes it refuse it too.
+func (m *Message) fromValue(name, value string) string {
+	if p := nameProblem(name); p != "" {
+		m.e.log.Debug("malformed From field", "queue_id", m.env.QueueID, "problem", p)
+		return "\r" + value
+	}
+	return value
 }
 
 // EndHeaders marks the end of the header block: DKIM key lookups start.

@@ -48,14 +48,16 @@ func feed(m *Message, r io.Reader) error {
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("auth: reading message: %w", err)
 		}
-		trimmed := bytes.TrimRight(line, "\r\n")
+		// The line without its line end: LF, or CRLF. A CR before that is
+		// an octet of the field (a bare CR), as an MTA hands it over.
+		trimmed := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(line) == 0 && err == io.EOF {
 			flush()
 			m.EndHeaders()
 			return nil
 		}
 		switch {
-		case len(trimmed) == 0 && (len(line) > 0 && (line[0] == '\n' || line[0] == '\r')):
+		case len(bytes.TrimRight(trimmed, "\r")) == 0 && (len(line) > 0 && (line[0] == '\n' || line[0] == '\r')):
 			flush()
 			m.EndHeaders()
 			return feedBody(m, br)

@@ -3,6 +3,7 @@ package authres
 import (
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestFormat(t *testing.T) {
@@ -149,4 +150,107 @@ func FuzzAuthservID(f *testing.F) {
 			t.Fatalf("round trip: %q -> %q -> %q %v", id, v, got, ok)
 		}
 	})
+}
+
+// TestHasAuthservID: the fields a receiver removes as claiming to be ours
+// (RFC 8601 §5) are those any reasonable reader could take for ours.
+func TestHasAuthservID(t *testing.T) {
+	tests := []struct {
+		value string
+		ours  bool
+	}{
+		// The §2.2 reading; ids compared case-insensitively, a trailing dot ignored (§2.5).
+		{"mx.example; spf=pass", true},
+		{"mx.example", true},
+		{"MX.Example.; none", true},
+		{"MX.Example.", true},
+		{"mx.example.;", true},
+		{"mx.example 1; none", true},
+		{"(comment) mx.example;", true},
+		{"(a (nested; comment)) mx.example; none", true},
+		{"\r\n\tmx.example;\r\n\tspf=pass", true},
+		{`"mx.example"; none`, true},
+		{`"MX.EXAMPLE."; none`, true},
+		{"mx.example (unterminated", true},
+		{"mx.example(c);", true},
+		{"mx.example spf=pass", true},
+		// The id followed by something a lenient reader stops at.
+		{"mx.example,other; none", true},
+		{"mx.example/1; none", true},
+		{"mx.example=x; none", true},
+		{"mx.example@x; none", true},
+		{"mx.example\u00a0x; none", true},
+		{`"mx.example other"; none`, true}, // a reader splitting at whitespace
+		{"\u00a0mx.example; none", true},
+		// A comment that ends earlier for a reader that does not nest
+		// comments or honour quoted-pairs.
+		{"(a (b) mx.example) other; none", true},
+		{`(a \) mx.example) other; none`, true},
+		{"(a (b) (c) mx.example) other; none", true},
+		// No readable authserv-id: ours if any word is.
+		{"(unterminated mx.example; spf=pass", true},
+		{"(comment mx.example", true},
+		{"(a (b) mx.example; none", true},
+		{`"mx.example; none`, true},
+		{"; spf=pass smtp.mailfrom=mx.example", true},
+		{"\vmx.example; none", true},
+		{`""mx.example;`, true},
+		// Not ours.
+		{"mx.example.org; spf=pass", false},
+		{"mx.example.org.; spf=pass", false},
+		{"other mx.example; none", false},
+		{"other; spf=pass smtp.mailfrom=mx.example", false},
+		{"(mx.example) other; none", false},
+		{"(via mx.example) other; none", false},
+		{"sub.mx.example; none", false},
+		{"mx.example..; none", false},
+		{"mx-example; none", false},
+		{"other/mx.example; none", false},
+		{"(unterminated other; none", false},
+		{"", false},
+		{"; none", false},
+	}
+	for _, id := range []string{"mx.example", "MX.EXAMPLE.", "Mx.Example"} {
+		for _, tt := range tests {
+			if got := HasAuthservID(tt.value, id); got != tt.ours {
+				t.Errorf("HasAuthservID(%q, %q) = %v, want %v", tt.value, id, got, tt.ours)
+			}
+		}
+	}
+	if HasAuthservID("mx.example; none", "") || HasAuthservID(".; none", ".") {
+		t.Error("an empty id matched")
+	}
+}
+
+// FuzzHasAuthservID: whatever AuthservID reads as an id is ours to
+// HasAuthservID; a value that does not mention the id at all is never ours.
+func FuzzHasAuthservID(f *testing.F) {
+	for _, s := range []string{
+		"mx.example; spf=pass", "MX.Example.;", "(c) mx.example;", "mx.example (unterminated",
+		"mx.example,other;", "mx.example/1;", "(a (b) mx.example) other;", `(a \) mx.example) x;`,
+		"(unterminated mx.example;", `"mx.example`, "other mx.example;", "mx.example.org;",
+		"\u00a0mx.example;", "",
+	} {
+		f.Add(s, "mx.example")
+	}
+	f.Fuzz(func(t *testing.T, value, id string) {
+		ours := HasAuthservID(value, id)
+		if got, ok := AuthservID(value); ok && strings.EqualFold(strings.TrimSuffix(got, "."), strings.TrimSuffix(id, ".")) &&
+			strings.TrimSuffix(id, ".") != "" && !strings.ContainsFunc(got, unicode.IsSpace) && !ours {
+			t.Fatalf("AuthservID(%q) = %q, but HasAuthservID(_, %q) = false", value, got, id)
+		}
+		bare := strings.TrimSuffix(id, ".")
+		if ours && !strings.Contains(strings.ToLower(value), strings.ToLower(bare)) && isASCII(value) && isASCII(id) {
+			t.Fatalf("HasAuthservID(%q, %q): the id is not in the value", value, id)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,9 @@
 package authres
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // AuthservID returns the authserv-id of an existing Authentication-Results
 // value (RFC 8601 §2.2), folded or not: leading CFWS is skipped, comments
@@ -26,13 +29,95 @@ func AuthservID(value string) (string, bool) {
 	return id, true
 }
 
-// HasAuthservID reports whether value is an Authentication-Results value
-// whose authserv-id is id, compared case-insensitively: such a field in an
-// incoming message is forged and must be removed (RFC 8601 §5).
+// HasAuthservID reports whether an Authentication-Results value carries the
+// authserv-id id, or could be read as carrying it by a reader more lenient
+// than AuthservID: such a field in an incoming message claims to come from
+// us and must be removed (RFC 8601 §5). Removing a field that is not ours
+// costs nothing; keeping a forged one is what §7.1 warns of.
+//
+// The ids are compared as domain names are (RFC 8601 §2.5: the authserv-id
+// is usually the host's name): case-insensitively, a trailing dot ignored.
+// Besides the §2.2 reading of AuthservID, a value counts as ours when
+//   - the id is followed by something other than CFWS or ";"
+//     ("mx.example,other", "mx.example/1"): a reader may take the token
+//     before it;
+//   - the token after a ")" of the leading comments is ours: a reader that
+//     neither nests comments nor honours quoted-pairs ends the comment there
+//     ("(a (b) mx.example) other");
+//   - the value has no readable authserv-id (an unterminated comment or
+//     quoted-string, no token at all) and any word in it is ours: nobody can
+//     say whose such a field is.
 func HasAuthservID(value, id string) bool {
-	got, ok := AuthservID(value)
-	return ok && strings.EqualFold(got, id)
+	id = strings.TrimSuffix(id, ".")
+	if id == "" {
+		return false
+	}
+	s := &scanner{s: value}
+	if !s.cfws() {
+		return anyWordIs(value, id) // unterminated comment
+	}
+	start := s.i
+	got, ok := s.value()
+	switch {
+	case ok && sameID(got, id):
+		return true
+	case !ok || got == "":
+		return anyWordIs(value[start:], id) // unterminated quote, or no token
+	}
+	// A comment before the id ended early by a lenient reader.
+	for i := 0; i < start; i++ {
+		if value[i] == ')' && sameID(tokenAt(value, i+1), id) {
+			return true
+		}
+	}
+	return false
 }
+
+// sameID compares an authserv-id read from a field with ours (already
+// without its trailing dot). Unicode whitespace, which the scanner takes
+// for token octets, ends the id as it would for a reader splitting on it.
+func sameID(got, id string) bool {
+	got = strings.TrimLeftFunc(got, unicode.IsSpace)
+	if i := strings.IndexFunc(got, unicode.IsSpace); i >= 0 {
+		got = got[:i]
+	}
+	return strings.EqualFold(strings.TrimSuffix(got, "."), id)
+}
+
+// tokenAt returns the token that starts at s[i] after spaces and tabs.
+func tokenAt(s string, i int) string {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	j := i
+	for j < len(s) && isIDOctet(s[j]) {
+		j++
+	}
+	return s[i:j]
+}
+
+// anyWordIs reports whether some maximal run of token octets in s is id.
+func anyWordIs(s, id string) bool {
+	for i := 0; i < len(s); {
+		if !isIDOctet(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isIDOctet(s[j]) {
+			j++
+		}
+		if sameID(s[i:j], id) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+// isIDOctet: an octet of a token authserv-id (RFC 2045 token, UTF-8
+// allowed by RFC 6532).
+func isIDOctet(c byte) bool { return isTokenChar(c) || c >= 0x80 }
 
 type scanner struct {
 	s string
@@ -97,7 +182,7 @@ func (s *scanner) value() (string, bool) {
 		return "", false
 	}
 	start := s.i
-	for s.i < len(s.s) && (isTokenChar(s.s[s.i]) || s.s[s.i] >= 0x80) {
+	for s.i < len(s.s) && isIDOctet(s.s[s.i]) {
 		s.i++
 	}
 	return s.s[start:s.i], s.i > start

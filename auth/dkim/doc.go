@@ -35,7 +35,8 @@
 //     limit their work; RFC 8601 §2.7.1 policy: signed, but not acceptable
 //     to the ADMD).
 //  2. A DKIM-Signature that breaks RFC 6376 §3.5/§6.1.1 (tag-list syntax,
-//     v= not 1, a required tag missing, unknown a= or c=, i= outside d=,
+//     v= not 1, a required tag missing, unknown a= or c=, i= outside d=
+//     (domains compared case-insensitively),
 //     From not signed, q= without dns/txt, bad l=/t=/x=): permerror.
 //  3. x= in the past: fail, "signature expired". RFC 6376 §6.1.1 lets
 //     verifiers ignore an expired signature with PERMFAIL (signature

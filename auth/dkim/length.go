@@ -111,16 +111,37 @@ func headerHash(fields []string, sigField string, s *signature) []byte {
 	return h.Sum(nil)
 }
 
-// canonHeader canonicalizes one field (ending in CRLF), §3.4.1 and §3.4.2.
+// canonHeader canonicalizes one field (ending in CRLF), §3.4.1 and §3.4.2:
+// relaxed unfolds (CRLF removed), makes each run of WSP (SP, HTAB) one SP
+// and deletes WSP at the start and end of the value. A CR not part of CRLF
+// is not WSP and stays, as in the patched go-msgauth.
 func canonHeader(f, canon string) string {
 	if canon != "relaxed" {
 		return f
 	}
 	name, value, _ := strings.Cut(f, ":")
-	value = strings.Join(strings.FieldsFunc(value, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
-	}), " ")
-	return strings.ToLower(strings.TrimSpace(name)) + ":" + value + "\r\n"
+	name = strings.ToLower(strings.TrimSpace(name))
+	var b strings.Builder
+	b.Grow(len(name) + len(value) + 3)
+	b.WriteString(name)
+	b.WriteByte(':')
+	start, space := b.Len(), false
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; {
+		case c == '\r' && i+1 < len(value) && value[i+1] == '\n':
+			i++
+		case c == ' ' || c == '\t':
+			space = true
+		default:
+			if space && b.Len() > start {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteByte(c)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }
 
 // emptyB deletes the value of the b= tag of a DKIM-Signature field,

@@ -21,7 +21,10 @@ import (
 //
 // No value gives ErrNoFrom, more than one ErrMultipleFrom, and a value that
 // does not parse or holds no mailbox with a usable domain ErrMalformedFrom
-// (wrapped with the detail).
+// (wrapped with the detail). A value with a CR that is not part of a line
+// break, or a line break that is not a fold (followed by SP or HTAB), does
+// not parse (RFC 5322 §2.2, §2.2.3): DKIM and a mail reader could take it
+// for more than one field.
 func AuthorDomains(fromValues []string) (domains []string, err error) {
 	switch len(fromValues) {
 	case 0:
@@ -29,6 +32,9 @@ func AuthorDomains(fromValues []string) (domains []string, err error) {
 	case 1:
 	default:
 		return nil, ErrMultipleFrom
+	}
+	if err := checkLineBreaks(fromValues[0]); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedFrom, err)
 	}
 	addrs, err := parseAddressList(fromValues[0])
 	if err != nil {
@@ -49,6 +55,24 @@ func AuthorDomains(fromValues []string) (domains []string, err error) {
 		}
 	}
 	return domains, nil
+}
+
+// checkLineBreaks accepts CR and LF only as folds: LF or CRLF, then SP or
+// HTAB (the value as an MTA hands it to a milter, or as on the wire).
+func checkLineBreaks(s string) error {
+	for i := strings.IndexAny(s, "\r\n"); i >= 0 && i < len(s); i++ {
+		switch s[i] {
+		case '\r':
+			if i+1 == len(s) || s[i+1] != '\n' {
+				return fmt.Errorf("bare CR")
+			}
+		case '\n':
+			if i+1 == len(s) || (s[i+1] != ' ' && s[i+1] != '\t') {
+				return fmt.Errorf("line break not followed by whitespace")
+			}
+		}
+	}
+	return nil
 }
 
 // NormalizeDomain returns the A-label, lower-case form of a domain name

@@ -269,6 +269,57 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		}
 	})
 
+	t.Run("A-R a lenient reader takes for ours removed", func(t *testing.T) {
+		mid := id("lenient")
+		msg := w.sign(t, message([]string{
+			"Authentication-Results: MX.AuthMilter.Test.; dkim=pass header.d=bank1.test",
+			"Authentication-Results: mx.authmilter.test,other; dkim=pass header.d=bank2.test",
+			"Authentication-Results: other.example; spf=pass smtp.mailfrom=x.example",
+			"Authentication-Results: (unterminated mx.authmilter.test; dmarc=pass header.from=bank3.test",
+			"Authentication-Results: mx.authmilter.test/1; dmarc=pass header.from=bank4.test",
+			"From: alice@pass.test", "To: u@rcpt.test", "Subject: l", "Message-ID: " + mid,
+		}, "L.\n"), dkim.CanonicalizationRelaxed)
+		_, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+		ars := headerFields(got, "Authentication-Results")
+		if strings.Contains(strings.Join(ars, "\n"), "bank") || len(ars) != 2 {
+			t.Fatalf("want ours and other.example's A-R only, got %q\n%s", ars, got)
+		}
+	})
+
+	// A bare CR never reaches the milter from these MTAs: Postfix turns it
+	// into a space (the signature over it then fails, for every later
+	// verifier too), Sendmail refuses the message at DATA. auth's tests
+	// cover a milter peer that does hand one over.
+	t.Run("bare CR in a header is never a second field", func(t *testing.T) {
+		mid := id("barecr")
+		msg := w.sign(t, message([]string{
+			"From: alice@other.test", "To: u@rcpt.test", "Subject: hi\rFrom: ceo@reject.test", "Message-ID: " + mid,
+		}, "B.\n"), dkim.CanonicalizationSimple)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if m.Name == "sendmail" {
+			if r := s.Send(t, "other@other.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "421 4.5.0") {
+				t.Fatalf("reply %q, want Sendmail's 421 4.5.0 for a bare CR", r)
+			}
+			return
+		}
+		ar, got := deliverOne(t, s, m, "other@other.test", msg, mid)
+		if f := headerFields(got, "From"); len(f) != 1 || f[0] != "alice@other.test" {
+			t.Errorf("From fields %q, want the one", f)
+		}
+		mustContain(t, "A-R", ar, "dkim=fail", "dmarc=pass", "header.from=other.test")
+	})
+
+	t.Run("bare CR in From never accepted", func(t *testing.T) {
+		msg := w.sign(t, message([]string{
+			"From: <alice@pass.test>\rFrom: <ceo@reject.test>", "To: u@rcpt.test", "Subject: c", "Message-ID: " + id("crfrom"),
+		}, "C.\n"), dkim.CanonicalizationSimple)
+		want := map[string]string{"postfix": "550 5.6.0", "sendmail": "421 4.5.0"}[m.Name]
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, want) {
+			t.Fatalf("reply %q, want %s", r, want)
+		}
+	})
+
 	t.Run("trusted client skipped", func(t *testing.T) {
 		mid := id("trusted")
 		msg := message([]string{"From: ceo@reject.test", "To: u@rcpt.test", "Subject: t", "Message-ID: " + mid}, "Local.\n")

@@ -202,10 +202,31 @@ func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 	}
 
 	k = strings.TrimSpace(strings.ToLower(k))
-	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-	}), " ")
-	return k + ":" + v + crlf
+	// RFC 6376 section 3.4.2: unfold (CRLF removed), runs of WSP (SP and
+	// HTAB only) become one SP, WSP at the start and end of the value is
+	// deleted. A CR not part of CRLF is not WSP: it stays, as dkimpy and
+	// Mail::DKIM keep it (v0.7.0 took it for WSP).
+	var b strings.Builder
+	b.Grow(len(k) + len(v) + 3)
+	b.WriteString(k)
+	b.WriteByte(':')
+	start, space := b.Len(), false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\r' && i+1 < len(v) && v[i+1] == '\n':
+			i++
+		case c == ' ' || c == '\t':
+			space = true
+		default:
+			if space && b.Len() > start {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteByte(c)
+		}
+	}
+	b.WriteString(crlf)
+	return b.String()
 }
 
 // maxHeldBreaks bounds the line break octets a relaxed body canonicalizer

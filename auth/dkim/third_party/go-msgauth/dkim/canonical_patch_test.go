@@ -216,3 +216,45 @@ func TestRelaxedLongRunWriteError(t *testing.T) {
 		}
 	}
 }
+
+// relaxedHeaderV070 is v0.7.0's relaxed header canonicalization, kept as
+// the reference for fields without a bare CR.
+func relaxedHeaderV070(s string) string {
+	k, v, ok := strings.Cut(s, ":")
+	if !ok {
+		return strings.TrimSpace(strings.ToLower(s)) + ":" + crlf
+	}
+	k = strings.TrimSpace(strings.ToLower(k))
+	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}), " ")
+	return k + ":" + v + crlf
+}
+
+// TestRelaxedHeaderBareCR (authmilter patch): a CR that is not part of
+// CRLF is not WSP (RFC 6376 section 3.4.2): relaxed canonicalization keeps
+// it. Fields as readHeader makes them, without one, canonicalize as in
+// v0.7.0.
+func TestRelaxedHeaderBareCR(t *testing.T) {
+	c := new(relaxedCanonicalizer)
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: hi\rthere  \r\n", "subject:hi\rthere\r\n"},
+		{"Subject: a \r b\r\n", "subject:a \r b\r\n"},
+		{"Subject: hi \r\r\n", "subject:hi \r\r\n"},
+		{"Subject:\r hi\r\n", "subject:\r hi\r\n"},
+		{"From: <a@example.com>\rFrom: <b@evil.example>\r\n", "from:<a@example.com>\rFrom: <b@evil.example>\r\n"},
+	} {
+		if got := c.CanonicalizeHeader(tc.in); got != tc.want {
+			t.Errorf("CanonicalizeHeader(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, in := range []string{
+		"SubjeCT: Your Name\r\n", "Subject \t:\t Your Name\t \r\n", "Subject \t:\t Kimi \t \r\n No \t\r\n Na Wa\r\n",
+		"Subject:\r\n folded\r\n", "Subject: \t\r\n \r\n\t\r\n", "Subject:\r\n", "Subject: a  \t b\r\n", "no colon\r\n",
+		"DKIM-Signature: v=1; a=rsa-sha256;\r\n b=AbC\r\n dEf\r\n",
+	} {
+		if got, want := c.CanonicalizeHeader(in), relaxedHeaderV070(in); got != want {
+			t.Errorf("CanonicalizeHeader(%q) = %q, v0.7.0 %q", in, got, want)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/ioutil"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,7 +234,10 @@ func verify(h header, r io.Reader, sigField, sigValue string, options *VerifyOpt
 
 	if i, ok := params["i"]; ok {
 		verif.Identifier = stripWhitespace(i)
-		if !strings.HasSuffix(verif.Identifier, "@"+verif.Domain) && !strings.HasSuffix(verif.Identifier, "."+verif.Domain) {
+		// Domain names compare case-insensitively (RFC 6376 section 3.5
+		// i=, RFC 1035 section 2.3.3): i=@EXAMPLE.COM is within d=example.com.
+		id, domain := strings.ToLower(verif.Identifier), strings.ToLower(verif.Domain)
+		if !strings.HasSuffix(id, "@"+domain) && !strings.HasSuffix(id, "."+domain) {
 			return verif, permFailError("domain mismatch")
 		}
 	} else {
@@ -464,8 +466,21 @@ func stripWhitespace(s string) string {
 	}, s)
 }
 
-var sigRegex = regexp.MustCompile(`(b\s*=)[^;]+`)
-
+// removeSignature empties the value of the b= tag of a DKIM-Signature
+// field (RFC 6376 section 3.7), and of that tag only: tag names are whole
+// (section 3.2), so a tag such as zb= keeps its value. The value goes up to
+// the next ";" or the end of the field, its CRLF included, as v0.7.0's
+// regexp removed it.
 func removeSignature(s string) string {
-	return sigRegex.ReplaceAllString(s, "$1")
+	name, value, ok := strings.Cut(s, ":")
+	if !ok {
+		return s
+	}
+	specs := strings.Split(value, ";")
+	for i, spec := range specs {
+		if k, _, ok := strings.Cut(spec, "="); ok && strings.TrimSpace(k) == "b" {
+			specs[i] = spec[:len(k)+1]
+		}
+	}
+	return name + ":" + strings.Join(specs, ";")
 }
