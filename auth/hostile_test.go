@@ -43,14 +43,13 @@ var updateHostile = flag.Bool("update-hostile", false, "rewrite auth/testdata/ho
 const hostileDir = "testdata/hostile"
 
 type hostileCase struct {
-	name    string
-	msg     []byte
-	zone    string
-	env     auth.Envelope
-	faults  []string
-	rrs     []mdns.RR
-	limits  map[string]string
-	sizeFor string // what the memory bound is relative to
+	name   string
+	msg    []byte
+	zone   string
+	env    auth.Envelope
+	faults []string
+	rrs    []mdns.RR
+	limits map[string]string
 }
 
 func TestHostileCorpus(t *testing.T) {
