@@ -411,10 +411,12 @@ func (s *session) message(msg *Message) Outcome {
 	return o
 }
 
-// quarantineHeader reports whether a modification adds the header field
-// that marks a quarantine (RunConfig.QuarantineHeader).
+// quarantineHeader reports whether a modification sets the header field
+// that marks a quarantine (RunConfig.QuarantineHeader): added, inserted,
+// or changed (rspamd sets X-Spam with a change of its first instance,
+// which adds the field when there is none).
 func (s *session) quarantineHeader(md mod) bool {
-	return s.qHeader != "" && (md.code == repAddHeader || md.code == repInsHeader) &&
+	return s.qHeader != "" && (md.code == repAddHeader || md.code == repInsHeader || md.code == repChgHeader) &&
 		strings.EqualFold(md.name, s.qHeader) && strings.EqualFold(strings.TrimSpace(md.value), "yes")
 }
 
