@@ -97,6 +97,16 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the daemon binary's directory after the tests: it is
+// shared by the tests of one run, so no t.TempDir holds it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // daemonBinary builds cmd/authmilter once per test run.
 func daemonBinary(t *testing.T) string {
 	t.Helper()
