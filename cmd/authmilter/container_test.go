@@ -152,6 +152,7 @@ func staticBinary(t *testing.T, dir string) {
 func TestContainer(t *testing.T) {
 	needPodman(t)
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	p := newPodman(t)
 
 	// The build context holds only the static binary.
@@ -361,6 +362,7 @@ type composeFile struct {
 // postconf is installed) points Postfix's smtpd_milters at the authmilter
 // service on the port the Dockerfile exposes.
 func TestComposeFiles(t *testing.T) {
+	t.Parallel() // runs postconf a dozen times
 	const dir = "../../docker"
 	b, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
 	if err != nil {

@@ -238,6 +238,7 @@ evaluation_timeout = "10s"
 // checking the SMTP reply and the delivered header.
 func TestEndToEnd(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel() // private MTAs, daemon and DNS: runs beside the other end-to-end tests
 	w := newE2EWorld(t)
 	d := startDaemon(t, w.dns.Addr, e2eConfig)
 	mtas := []func(*testing.T, string) *mta{startPostfix, startSendmail}

@@ -454,6 +454,11 @@ const sendmailMC = "divert(-1)\ndivert(0)dnl\n" +
 	"define(`confTO_IDENT', `0s')dnl\n" +
 	"define(`confDELIVERY_MODE', `interactive')dnl\n" +
 	"define(`confMAX_MESSAGE_SIZE', `60000000')dnl\n" +
+	// Sendmail queues instead of delivering above a load average of 8 per
+	// CPU and refuses connections above 12 per CPU: a busy test machine
+	// would see messages never delivered.
+	"define(`confQUEUE_LA', `1000')dnl\n" +
+	"define(`confREFUSE_LA', `1000')dnl\n" +
 	"FEATURE(`nocanonify')dnl\n" +
 	"FEATURE(`accept_unresolvable_domains')dnl\n" +
 	"FEATURE(`accept_unqualified_senders')dnl\n" +
