@@ -207,6 +207,7 @@ func TestSystemdAnalyze(t *testing.T) {
 		t.Skip("builds the daemon; skipped in -short mode")
 	}
 	sa := needSystemdAnalyze(t)
+	t.Parallel() // systemd-analyze security takes seconds on a busy machine
 	b, err := os.ReadFile(unitPath)
 	if err != nil {
 		t.Fatal(err)
