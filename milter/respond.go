@@ -19,6 +19,7 @@ func (r *reply) Continue() bool              { return true }
 var (
 	replyContinue = &reply{gomilter.Message{Code: byte(gomilter.ActContinue)}}
 	replyAccept   = &reply{gomilter.Message{Code: byte(gomilter.ActAccept)}}
+	replyTempFail = &reply{gomilter.Message{Code: byte(gomilter.ActTempFail)}}
 )
 
 // replyCode is an SMFIR_REPLYCODE response: "550 5.7.1 text".
