@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -98,8 +99,17 @@ var (
 )
 
 // TestMain removes the daemon binary's directory after the tests: it is
-// shared by the tests of one run, so no t.TempDir holds it.
+// shared by the tests of one run, so no t.TempDir holds it. The end-to-end
+// tests (t.Parallel) mostly wait for their MTAs and daemons, so up to 8 run
+// at once unless -parallel says otherwise (the default is GOMAXPROCS, 2 on
+// our machines).
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "8")
+	}
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
