@@ -56,20 +56,31 @@ func TestEndToEndPostfixUnixSocket(t *testing.T) {
 		t.Run("chroot="+chroot, func(t *testing.T) {
 			service := m.Addr + "/inet"
 			postconf(t, "-c", conf, "-F", service+"/chroot="+chroot)
+			before := smtpds(queue)
 			if out, err := exec.Command("/usr/sbin/postfix", "-c", conf, "reload").CombinedOutput(); err != nil {
 				t.Fatalf("postfix reload: %v\n%s", err, out)
 			}
-			// Connect until an smtpd of the new setting answers (one still
-			// idle from before the reload may take the first connection).
-			for deadline := time.Now().Add(15 * time.Second); smtpdChrooted(queue) != (chroot == "y"); time.Sleep(200 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("no smtpd with chroot=%s after postfix reload", chroot)
-				}
+			// An smtpd from before the reload may still take a connection
+			// (with the old settings): connect until all of them are gone
+			// and those that answer run with the new chroot setting.
+			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 				if c, err := net.DialTimeout("tcp", m.Addr, time.Second); err == nil {
 					c.SetDeadline(time.Now().Add(2 * time.Second))
 					c.Read(make([]byte, 512)) // the banner: an smtpd took the connection
 					c.Write([]byte("QUIT\r\n"))
 					c.Close()
+				}
+				now, ok := smtpds(queue), true
+				for pid, chrooted := range now {
+					if _, old := before[pid]; old || chrooted != (chroot == "y") {
+						ok = false
+					}
+				}
+				if ok && len(now) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("smtpd processes %v (chrooted or not) 15 s after postfix reload to chroot=%s; before: %v", now, chroot, before)
 				}
 			}
 			checkAlignedPass(t, w, m, fmt.Sprintf("<unix.chroot-%s.%d@e2e.test>", chroot, time.Now().UnixNano()))
@@ -77,11 +88,12 @@ func TestEndToEndPostfixUnixSocket(t *testing.T) {
 	}
 }
 
-// smtpdChrooted reports whether an smtpd process runs with root directory
-// queue, and none of this instance without it.
-func smtpdChrooted(queue string) bool {
+// smtpds returns this Postfix instance's smtpd processes (their working
+// or root directory is its queue directory), each with whether it runs
+// chrooted.
+func smtpds(queue string) map[string]bool {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
-	chrooted, plain := false, false
+	out := map[string]bool{}
 	for _, p := range procs {
 		comm, _ := os.ReadFile(p + "/comm")
 		if string(comm) != "smtpd\n" {
@@ -91,12 +103,12 @@ func smtpdChrooted(queue string) bool {
 		cwd, _ := os.Readlink(p + "/cwd")
 		switch {
 		case root == queue:
-			chrooted = true
+			out[filepath.Base(p)] = true
 		case root == "/" && cwd == queue:
-			plain = true
+			out[filepath.Base(p)] = false
 		}
 	}
-	return chrooted && !plain
+	return out
 }
 
 func postconf(t *testing.T, args ...string) {
