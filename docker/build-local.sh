@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs the whole of docker/Dockerfile, its Go build stage included, with
 # podman on a machine that cannot pull images (as the project's machines):
-# it assembles a stand-in for golang:1.26-bookworm from this machine's Go
+# it assembles a stand-in for docker.io/library/golang:1.26-bookworm from this machine's Go
 # toolchain, /bin/sh with its libraries and the modules go.sum names (taken
 # from the local module cache, offline), then builds the committed tree
 # (git HEAD) with GO_IMAGE set to it and no network.
@@ -9,8 +9,8 @@
 #   sudo docker/build-local.sh [TAG]        # TAG defaults to localhost/authmilter:local
 #
 # Needs root, podman, go and git. Without CONTAINERS_CONF it writes the
-# containers.conf that shared/docs/CONTAINERS.md found necessary here (runc,
-# cgroupfs, no default ulimits). 4 to 6 minutes on 2 shared cores, almost all of it
+# containers.conf that podman needs on such machines (runc, cgroupfs, no
+# default ulimits). 4 to 6 minutes on 2 shared cores, almost all of it
 # compiling in the build stage with an empty build cache. The build stage's
 # image (about 500 MB) stays behind untagged: podman image prune removes it.
 set -eu

@@ -27,6 +27,7 @@
 // (rejections, SASL, ABORT at every stage), faults (DNS down, SERVFAIL,
 // drops, delays, truncation; the MTA leaving; slow peers) with goroutine
 // and descriptor leak checks, hostile input, security rules, 500 sessions
-// for AUTHMILTER_LOAD_SECONDS (default 60; skipped with -short), shutdown
-// under load, and FuzzSession.
+// for 3 s (the 60 s soak with AUTHMILTER_SOAK=1, any length with
+// AUTHMILTER_LOAD_SECONDS; skipped with -short), shutdown under load, and
+// FuzzSession.
 package milter

@@ -200,7 +200,9 @@ func TestMTADropsConnection(t *testing.T) {
 			waitSessions(t, env.srv, 0)
 		})
 	}
-	checkNoLeaks(t, g0, f0, 2)
+	// Workers that wait for the next session (for workerIdle) are not
+	// counted; one still busy with a dropped message's work is.
+	checkNoLeaksBut(t, g0, f0, 2, func() int { return int(env.srv.workers.waiting.Load()) })
 }
 
 // TestSlowClient: an MTA that sends a packet slower than the idle timeout

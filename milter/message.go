@@ -69,12 +69,12 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 		// highest index first so the remaining indices stay valid
 		// (1-based, counted per field name).
 		for i := len(r.Forged) - 1; i >= 0; i-- {
-			if err := md.ChangeHeader(r.Forged[i], "Authentication-Results", ""); err != nil {
+			if err := md.ChangeHeader(r.Forged[i], fieldAR, ""); err != nil {
 				return m.writeFailed(err)
 			}
 		}
 		if r.Header != "" {
-			if err := md.InsertHeader(0, "Authentication-Results", toLF(r.Header)); err != nil {
+			if err := md.InsertHeader(0, fieldAR, arValue(r.Header)); err != nil {
 				return m.writeFailed(err)
 			}
 		}
@@ -94,7 +94,7 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 func (m *message) quarantine(md *gomilter.Modifier, d policy.Decision) error {
 	switch d.Quarantine {
 	case "header":
-		return md.InsertHeader(0, "X-Authmilter-Quarantine", "yes ("+safeText(d.Reason)+")")
+		return md.InsertHeader(0, fieldQuarantine, quarantineValue(d.Reason))
 	case "accept":
 		return nil
 	default:
@@ -106,10 +106,6 @@ func (m *message) writeFailed(err error) *reply {
 	m.s.log.Error("writing header changes failed", "queue_id", m.env.QueueID, "err", err)
 	return m.s.failureReply()
 }
-
-// toLF turns CRLF folds into the bare LF that Postfix and Sendmail expect
-// in header values from a milter.
-func toLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
 
 // logResult writes the one info line per message.
 func (m *message) logResult(r *auth.Report) {

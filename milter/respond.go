@@ -73,3 +73,26 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// Header fields we insert. The session negotiates SMFIP_HDR_LEADSPC
+// (OptHeaderLeadingSpace, so that header values arrive with their exact
+// whitespace for DKIM simple canonicalisation); the MTA then also writes
+// the values we send exactly as given after the colon. So each value
+// starts with the one space of "Name: value", and its folds are LF plus
+// the continuation line's whitespace, as the MTAs send folds to milters.
+const (
+	fieldAR         = "Authentication-Results"
+	fieldQuarantine = "X-Authmilter-Quarantine"
+)
+
+// arValue is the inserted Authentication-Results value for v, the field
+// value as auth formats it (no leading space, CRLF folds).
+func arValue(v string) string { return " " + toLF(v) }
+
+// quarantineValue is the value of X-Authmilter-Quarantine (quarantine_mode
+// "header") for the decision's reason.
+func quarantineValue(reason string) string { return " yes (" + safeText(reason) + ")" }
+
+// toLF turns CRLF folds into the bare LF that Postfix and Sendmail expect
+// in header values from a milter.
+func toLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }

@@ -3,8 +3,7 @@ package main
 // The container image test: docker/Dockerfile built with podman (the final
 // stage FROM scratch, the binary compiled here because no Go image can be
 // pulled), run with runc next to the private Postfix of the end-to-end tests.
-// shared/docs/CONTAINERS.md has the facts this follows; docker/README.md says
-// what it proves and what it does not.
+// docker/README.md says what it proves and what it does not.
 
 import (
 	"context"
@@ -48,7 +47,8 @@ func needPodman(t *testing.T) {
 	}
 }
 
-// containersConf is what podman needs on these machines (CONTAINERS.md):
+// containersConf is what podman needs on these machines (no systemd, hybrid
+// cgroups, where crun fails):
 // the cgroupfs manager and no default ulimits; events go to a file, as no
 // systemd journal runs here.
 const containersConf = `[containers]
@@ -152,6 +152,7 @@ func staticBinary(t *testing.T, dir string) {
 func TestContainer(t *testing.T) {
 	needPodman(t)
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	p := newPodman(t)
 
 	// The build context holds only the static binary.
@@ -293,7 +294,8 @@ func checkImage(t *testing.T, p *podman, image string) {
 			t.Errorf("image field %d = %q, want %q", i, f[i], w)
 		}
 	}
-	t.Logf("image %s: %s bytes, user %s, one layer", image, f[4], f[0])
+	ls, _ := p.run(time.Minute, "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", image)
+	t.Logf("image %s: %s bytes (podman image ls: %s), user %s, one layer", image, f[4], ls, f[0])
 }
 
 // checkUnprivileged reads /proc/PID/status of the container's main process:
@@ -361,6 +363,7 @@ type composeFile struct {
 // postconf is installed) points Postfix's smtpd_milters at the authmilter
 // service on the port the Dockerfile exposes.
 func TestComposeFiles(t *testing.T) {
+	t.Parallel() // runs postconf a dozen times
 	const dir = "../../docker"
 	b, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
 	if err != nil {

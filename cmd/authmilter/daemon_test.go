@@ -86,7 +86,7 @@ func TestDaemonReloadAndStop(t *testing.T) {
 	conf := d.cmd.Args[len(d.cmd.Args)-1]
 
 	ar, act := milterRoundTrip(t, d.Addr)
-	if !strings.HasPrefix(ar, "first.test;") || act.Code != gomilter.ActAccept {
+	if !strings.HasPrefix(ar, " first.test;") || act.Code != gomilter.ActAccept {
 		t.Fatalf("before reload: A-R %q action %c", ar, act.Code)
 	}
 	rewrite := func(id string) {
@@ -113,7 +113,7 @@ func TestDaemonReloadAndStop(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("configuration reloaded")
 	ar, _ = milterRoundTrip(t, d.Addr)
-	if !strings.HasPrefix(ar, "second.test;") {
+	if !strings.HasPrefix(ar, " second.test;") {
 		t.Fatalf("after reload: A-R %q, want second.test", ar)
 	}
 
@@ -122,7 +122,7 @@ func TestDaemonReloadAndStop(t *testing.T) {
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("reload refused")
 	ar, _ = milterRoundTrip(t, d.Addr)
-	if !strings.HasPrefix(ar, "second.test;") {
+	if !strings.HasPrefix(ar, " second.test;") {
 		t.Fatalf("after a refused reload: A-R %q, want the old second.test", ar)
 	}
 	d.Stop(t)

@@ -14,6 +14,7 @@ import (
 // Sendmail's quarantined queue files), not delivered.
 func TestEndToEndQuarantineHold(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	w := newE2EWorld(t)
 	d := startDaemon(t, w.dns.Addr, "authserv_id = \""+e2eAuthservID+"\"\ntrusted_networks = []\n")
 	for _, start := range []func(*testing.T, string) *mta{startPostfix, startSendmail} {

@@ -126,6 +126,96 @@ func ours(msg string) []string {
 	return out
 }
 
+// fieldBytes returns the named fields of a delivered message as delivered:
+// name, colon, value and continuation lines, each line with its line end.
+// The name is matched without regard to case.
+func fieldBytes(msg, name string) []string {
+	var out []string
+	for rest := msg; rest != "" && !strings.HasPrefix(rest, "\n") && !strings.HasPrefix(rest, "\r\n"); {
+		end := 0
+		for {
+			i := strings.IndexByte(rest[end:], '\n')
+			if i < 0 {
+				end = len(rest)
+				break
+			}
+			end += i + 1
+			if end == len(rest) || (rest[end] != ' ' && rest[end] != '\t') {
+				break
+			}
+		}
+		field := rest[:end]
+		rest = rest[end:]
+		if n, _, ok := strings.Cut(field, ":"); ok && strings.EqualFold(n, name) {
+			out = append(out, field)
+		}
+	}
+	return out
+}
+
+// ourFieldBytes returns the Authentication-Results fields carrying our
+// authserv-id, as delivered.
+func ourFieldBytes(msg string) []string {
+	var out []string
+	for _, f := range fieldBytes(msg, "Authentication-Results") {
+		_, v, _ := strings.Cut(f, ":")
+		if id, _, _ := strings.Cut(v, ";"); strings.EqualFold(strings.TrimSpace(id), e2eAuthservID) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// wantAR is our Authentication-Results field as the MTA must deliver it:
+// one space after the colon, each resinfo (or folded part) on a
+// continuation line starting with a TAB, LF line ends.
+func wantAR(lines ...string) string {
+	return "Authentication-Results: " + e2eAuthservID + ";\n\t" + strings.Join(lines, "\n\t") + "\n"
+}
+
+// passAR is wantAR for mail from bounce@pass.test, signed by pass.test with
+// header.b (headerB), sent from 127.0.0.1 with HELO client.test.
+func passAR(b string) string {
+	return wantAR(
+		"spf=pass (ip4:127.0.0.1 matched) smtp.mailfrom=bounce@pass.test;",
+		"spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=client.test;",
+		"dkim=pass header.d=pass.test header.i=@pass.test header.s=sel",
+		"header.b="+b+";",
+		"dmarc=pass (spf and dkim aligned) header.from=pass.test policy.dmarc=reject")
+}
+
+// headerB is the header.b property for the DKIM-Signature of a signed
+// message: the first 8 characters of b=, quoted when they hold a "/" (not
+// an RFC 2045 token character).
+func headerB(t *testing.T, signed []byte) string {
+	t.Helper()
+	sig := headerFields(string(signed), "DKIM-Signature")
+	if len(sig) != 1 {
+		t.Fatalf("%d DKIM-Signature fields", len(sig))
+	}
+	for _, tag := range strings.Split(sig[0], ";") {
+		k, v, _ := strings.Cut(tag, "=")
+		if strings.TrimSpace(k) != "b" {
+			continue
+		}
+		b := strings.Join(strings.Fields(v), "")[:8]
+		if strings.Contains(b, "/") {
+			b = `"` + b + `"`
+		}
+		return b
+	}
+	t.Fatal("no b= tag")
+	return ""
+}
+
+// mustBytes requires exactly one field in got, byte for byte want.
+func mustBytes(t *testing.T, what string, got []string, want, delivered string) {
+	t.Helper()
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("%s as delivered:\n%q\nwant exactly\n%q\nmessage:\n%s", what, got, want, delivered)
+	}
+}
+
 func mustContain(t *testing.T, what, s string, subs ...string) {
 	t.Helper()
 	for _, sub := range subs {
@@ -148,6 +238,7 @@ evaluation_timeout = "10s"
 // checking the SMTP reply and the delivered header.
 func TestEndToEnd(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel() // private MTAs, daemon and DNS: runs beside the other end-to-end tests
 	w := newE2EWorld(t)
 	d := startDaemon(t, w.dns.Addr, e2eConfig)
 	mtas := []func(*testing.T, string) *mta{startPostfix, startSendmail}
@@ -181,8 +272,9 @@ func checkAlignedPass(t *testing.T, w *e2eWorld, m *mta, mid string) {
 		"From: Alice <alice@pass.test>", "To: u@rcpt.test", "Subject: hello",
 		"Message-ID: " + mid, "Date: Sun, 22 Nov 2026 10:00:00 +0000",
 	}, "Hello.\n"), dkim.CanonicalizationRelaxed)
-	ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+	ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
 	mustContain(t, "A-R", ar, "spf=pass", "smtp.mailfrom=bounce@pass.test", "dkim=pass", "header.d=pass.test", "header.s=sel", "dmarc=pass", "header.from=pass.test", "policy.dmarc=reject")
+	mustBytes(t, "our A-R", ourFieldBytes(got), passAR(headerB(t, msg)), got)
 }
 
 // checkSpoofRejected sends a From of a p=reject domain from a client its SPF
@@ -208,10 +300,15 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		mid := id("quar")
 		msg := message([]string{"From: news@quarantine.test", "To: u@rcpt.test", "Subject: q", "Message-ID: " + mid}, "Hmm.\n")
 		ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "news@quarantine.test", msg, mid)
-		if len(headerFields(got, "X-Authmilter-Quarantine")) != 1 {
-			t.Errorf("no X-Authmilter-Quarantine header:\n%s", got)
-		}
+		mustBytes(t, "X-Authmilter-Quarantine", fieldBytes(got, "X-Authmilter-Quarantine"),
+			"X-Authmilter-Quarantine: yes (dmarc fail, policy quarantine)\n", got)
 		mustContain(t, "A-R", ar, "dmarc=fail", "policy.dmarc=quarantine")
+		mustBytes(t, "our A-R", ourFieldBytes(got), wantAR(
+			"spf=fail (-all matched) smtp.mailfrom=news@quarantine.test;",
+			"spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=client.test;",
+			"dkim=none;",
+			"dmarc=fail (no aligned identifier) header.from=quarantine.test",
+			"policy.dmarc=quarantine"), got)
 	})
 
 	for _, c := range []struct{ name, domain string }{{"SERVFAIL", "broken.test"}, {"timeout", "slow.test"}} {
@@ -232,8 +329,13 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		}
 		mid := id("second")
 		good := message([]string{"From: a@other.test", "To: u@rcpt.test", "Subject: 2", "Message-ID: " + mid}, "2\n")
-		ar, _ := deliverOne(t, s, m, "a@other.test", good, mid)
+		ar, got := deliverOne(t, s, m, "a@other.test", good, mid)
 		mustContain(t, "second message A-R", ar, "spf=pass", "smtp.mailfrom=a@other.test", "dmarc=pass")
+		mustBytes(t, "second message A-R", ourFieldBytes(got), wantAR(
+			"spf=pass (ip4:127.0.0.0/8 matched) smtp.mailfrom=a@other.test;",
+			"spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=client.test;",
+			"dkim=none;",
+			"dmarc=pass (spf aligned) header.from=other.test policy.dmarc=reject"), got)
 	})
 
 	t.Run("simple/simple over unusual header spacing passes", func(t *testing.T) {
@@ -242,8 +344,19 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 			"From: alice@pass.test", "To: u@rcpt.test", "Subject:nospace", "X-Tab:\ttabbed",
 			"X-Two:  two spaces", "X-Fold: first\n  second line\n\tthird", "Message-ID: " + mid,
 		}, "Body.\n"), dkim.CanonicalizationSimple)
-		ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "other@other.test", msg, mid)
+		ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "other@other.test", msg, mid)
 		mustContain(t, "A-R", ar, "dkim=pass", "header.d=pass.test", "dmarc=pass")
+		mustBytes(t, "A-R", ourFieldBytes(got), wantAR(
+			"spf=pass (ip4:127.0.0.0/8 matched) smtp.mailfrom=other@other.test;",
+			"spf=pass (ip4:127.0.0.0/8 matched) smtp.helo=client.test;",
+			"dkim=pass header.d=pass.test header.i=@pass.test header.s=sel",
+			"header.b="+headerB(t, msg)+";",
+			"dmarc=pass (dkim aligned) header.from=pass.test policy.dmarc=reject"), got)
+		// The sender's odd spacing is delivered as sent.
+		for _, f := range []string{"Subject:nospace\n", "X-Tab:\ttabbed\n", "X-Two:  two spaces\n", "X-Fold: first\n  second line\n\tthird\n"} {
+			name, _, _ := strings.Cut(f, ":")
+			mustBytes(t, name, fieldBytes(got, name), f, got)
+		}
 	})
 
 	t.Run("forged A-R removed, foreign kept", func(t *testing.T) {
@@ -258,15 +371,14 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		if strings.Contains(ar, "bank.test") {
 			t.Fatalf("the forged A-R survived, ours was dropped: %q\n%s", ar, got)
 		}
-		foreign := 0
-		for _, v := range headerFields(got, "Authentication-Results") {
-			if strings.HasPrefix(v, "other.example;") {
-				foreign++
+		mustBytes(t, "our A-R", ourFieldBytes(got), passAR(headerB(t, msg)), got)
+		var foreign []string
+		for _, f := range fieldBytes(got, "Authentication-Results") {
+			if strings.Contains(f, "other.example;") {
+				foreign = append(foreign, f)
 			}
 		}
-		if foreign != 1 {
-			t.Errorf("foreign A-R kept %d times, want 1:\n%s", foreign, got)
-		}
+		mustBytes(t, "foreign A-R", foreign, "Authentication-Results: other.example; spf=pass smtp.mailfrom=x.example\n", got)
 	})
 
 	t.Run("A-R a lenient reader takes for ours removed", func(t *testing.T) {
@@ -338,8 +450,9 @@ func runE2ECases(t *testing.T, w *e2eWorld, d *daemon, m *mta) {
 		body := strings.Repeat(line, 20<<20/len(line))
 		msg := w.sign(t, message([]string{"From: alice@pass.test", "To: u@rcpt.test", "Subject: big", "Message-ID: " + mid}, body), dkim.CanonicalizationRelaxed)
 		_, peak0 := d.RSS(t)
-		ar, _ := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
+		ar, got := deliverOne(t, dialSMTP(t, m, "127.0.0.1", "client.test"), m, "bounce@pass.test", msg, mid)
 		mustContain(t, "A-R", ar, "dkim=pass")
+		mustBytes(t, "our A-R", ourFieldBytes(got), passAR(headerB(t, msg)), got)
 		_, peak1 := d.RSS(t)
 		t.Logf("%s: daemon peak RSS %d KiB before, %d KiB after a %d MiB message", m.Name, peak0>>10, peak1>>10, len(msg)>>20)
 		if grow := peak1 - peak0; grow > 16<<20 {

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/smtp"
@@ -96,6 +97,25 @@ var (
 	binPath   string
 	buildErr  error
 )
+
+// TestMain removes the daemon binary's directory after the tests: it is
+// shared by the tests of one run, so no t.TempDir holds it. The end-to-end
+// tests (t.Parallel) mostly wait for their MTAs and daemons, so up to 8 run
+// at once unless -parallel says otherwise (the default is GOMAXPROCS, 2 on
+// our machines).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "8")
+	}
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // daemonBinary builds cmd/authmilter once per test run.
 func daemonBinary(t *testing.T) string {
@@ -487,6 +507,11 @@ const sendmailMC = "divert(-1)\ndivert(0)dnl\n" +
 	"define(`confTO_IDENT', `0s')dnl\n" +
 	"define(`confDELIVERY_MODE', `interactive')dnl\n" +
 	"define(`confMAX_MESSAGE_SIZE', `60000000')dnl\n" +
+	// Sendmail queues instead of delivering above a load average of 8 per
+	// CPU and refuses connections above 12 per CPU: a busy test machine
+	// would see messages never delivered.
+	"define(`confQUEUE_LA', `1000')dnl\n" +
+	"define(`confREFUSE_LA', `1000')dnl\n" +
 	"FEATURE(`nocanonify')dnl\n" +
 	"FEATURE(`accept_unresolvable_domains')dnl\n" +
 	"FEATURE(`accept_unqualified_senders')dnl\n" +
