@@ -37,7 +37,7 @@ func TestAuthservIDFromMTA(t *testing.T) {
 			"Authentication-Results: %s; dmarc=pass\r\n", strings.ToUpper(forged))
 		mods, act := sendMessage(t, s, "b@other.test", append([]byte(raw), simpleMessage("b@other.test", "j")...))
 		s.Close()
-		if ar := insertedAR(mods); !strings.HasPrefix(ar, c.want+";") {
+		if ar := insertedAR(mods); !strings.HasPrefix(ar, " "+c.want+";") {
 			t.Errorf("j=%q: A-R %q, want authserv-id %s", c.j, ar, c.want)
 		}
 		var removed []uint32

@@ -171,7 +171,7 @@ func TestDaemonReloadApplies(t *testing.T) {
 	}
 
 	// The milter still listens where it did, with the new authserv-id.
-	if ar, _ := milterRoundTrip(t, d.Addr); !strings.HasPrefix(ar, "second.test;") {
+	if ar, _ := milterRoundTrip(t, d.Addr); !strings.HasPrefix(ar, " second.test;") {
 		t.Errorf("after reload: A-R %q", ar)
 	}
 	// Debug level: the message's DNS lookups are logged now.

@@ -13,6 +13,7 @@ import (
 // forged field carrying that name is removed.
 func TestEndToEndAuthservIDFromMTA(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	w := newE2EWorld(t)
 	d := startDaemon(t, w.dns.Addr, "trusted_networks = []\n")
 	for _, start := range []func(*testing.T, string) *mta{startPostfix, startSendmail} {

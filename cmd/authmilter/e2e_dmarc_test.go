@@ -15,6 +15,7 @@ import (
 // author domain's own SPF record (a DMARC temperror: 451, not 550).
 func TestEndToEndAuthorDomainsAndTemperror(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	srv, err := dnstest.Start(`
 allowed.test.              A   192.0.2.40
 _dmarc.allowed.test.       TXT "v=DMARC1; p=reject"

@@ -17,6 +17,7 @@ import (
 // Sendmail, never accepted as if the domain had no DMARC record.
 func TestEndToEndDNSTrouble(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	var z strings.Builder
 	troubles := []string{"notimp", "formerr", "question", "loop"}
 	for _, d := range troubles {

@@ -29,6 +29,7 @@ localhost6.           AAAA ::1
 // not evaluated (accepted, no header of ours).
 func TestEndToEndIPv6Client(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	dns, err := dnstest.Start(ipv6Zone)
 	if err != nil {
 		t.Fatal(err)

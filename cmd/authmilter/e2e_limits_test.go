@@ -14,6 +14,7 @@ import (
 // accepted unchecked. Once below the cap, mail flows again.
 func TestEndToEndMaxConnections(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
 	w := newE2EWorld(t)
 	d := startDaemon(t, w.dns.Addr, e2eConfig+"[milter]\nmax_connections = 1\n")
 	for _, start := range []func(*testing.T, string) *mta{startPostfix, startSendmail} {

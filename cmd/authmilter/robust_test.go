@@ -75,7 +75,7 @@ func TestDaemonSurvivesClosedLog(t *testing.T) {
 	w.Close()
 	r.Close() // the reader goes away: every later log line meets EPIPE
 	for i := 0; i < 3; i++ {
-		if ar, act := milterRoundTrip(t, addr); !strings.HasPrefix(ar, "pipe.test;") || act.Code != gomilter.ActAccept {
+		if ar, act := milterRoundTrip(t, addr); !strings.HasPrefix(ar, " pipe.test;") || act.Code != gomilter.ActAccept {
 			t.Fatalf("message %d: A-R %q action %c", i, ar, act.Code)
 		}
 	}
@@ -99,7 +99,7 @@ func TestDaemonSurvivesBlockedLog(t *testing.T) {
 	addr, cmd, done := startDaemonProc(t, srv.Addr, "authserv_id = \"blocked.test\"\n[log]\nlevel = \"debug\"\n", "true", w)
 	w.Close()
 	for i := 0; i < 60; i++ { // ~30 KB of log at debug level
-		if ar, act := milterRoundTrip(t, addr); !strings.HasPrefix(ar, "blocked.test;") || act.Code != gomilter.ActAccept {
+		if ar, act := milterRoundTrip(t, addr); !strings.HasPrefix(ar, " blocked.test;") || act.Code != gomilter.ActAccept {
 			t.Fatalf("message %d: A-R %q action %c", i, ar, act.Code)
 		}
 	}
@@ -174,7 +174,7 @@ func TestDaemonSurvivesEMFILE(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.HasPrefix(ar, "fd.test;") {
+	if !strings.HasPrefix(ar, " fd.test;") {
 		t.Fatalf("no message served after the connections closed:\n%s", logged())
 	}
 	for _, step := range []func() (*gomilter.Action, error){
