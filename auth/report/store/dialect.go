@@ -12,12 +12,20 @@ type dialect struct {
 	greatest   string // two-argument maximum: MAX (SQLite) or GREATEST
 	skipLocked string // row-claim suffix for a subquery
 	dollar     bool   // $1 placeholders instead of ?
+	// pairLock and pairShared take a transaction-scoped lock on one
+	// (period, policy domain): ClaimBuild exclusive, Record shared, so a
+	// claim waits for writers in flight and no row lands in a pair after
+	// its build read it. Empty for SQLite, whose write transactions
+	// already exclude each other.
+	pairLock, pairShared string
 }
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", blob: "BLOB", greatest: "MAX"}
 	postgresDialect = dialect{name: "postgres", blob: "BYTEA", greatest: "GREATEST",
-		skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true}
+		skipLocked: " FOR UPDATE SKIP LOCKED", dollar: true,
+		pairLock:   "SELECT pg_advisory_xact_lock(7264354, hashtext(? || '/' || ?))",
+		pairShared: "SELECT pg_advisory_xact_lock_shared(7264354, hashtext(? || '/' || ?))"}
 )
 
 // q rewrites a query written with ? placeholders and {blob}, {greatest}

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +81,9 @@ func (s *sqlStore) Record(ctx context.Context, b *report.Batch) (int64, error) {
 	var orphans int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		orphans = 0
+		if err := s.lockPairs(ctx, tx, keys); err != nil {
+			return err
+		}
 		if err := s.recordPolicies(ctx, tx, b); err != nil {
 			return err
 		}
@@ -113,9 +118,26 @@ ON CONFLICT (period_start, policy_domain, record_fp, row_hash) DO UPDATE
 	return orphans, err
 }
 
+// lockPairs takes the shared pair lock for each (period, policy domain)
+// of the sorted keys, in order.
+func (s *sqlStore) lockPairs(ctx context.Context, tx *sql.Tx, keys []report.Key) error {
+	if s.d.pairShared == "" {
+		return nil
+	}
+	for i, k := range keys {
+		if i > 0 && keys[i-1].Period == k.Period && keys[i-1].PolicyDomain == k.PolicyDomain {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.d.q(s.d.pairShared), strconv.FormatInt(k.Period.Begin, 10), k.PolicyDomain); err != nil {
+			return fmt.Errorf("store: record lock: %w", err)
+		}
+	}
+	return nil
+}
+
 func compareKeys(a, b report.Key) int {
-	if a.Period.Begin != b.Period.Begin {
-		return int(a.Period.Begin - b.Period.Begin)
+	if c := cmp.Compare(a.Period.Begin, b.Period.Begin); c != 0 {
+		return c
 	}
 	return strings.Compare(a.PolicyDomain+"\x00"+a.RecordFP+"\x00"+a.RowHash, b.PolicyDomain+"\x00"+b.RecordFP+"\x00"+b.RowHash)
 }
@@ -177,6 +199,11 @@ func (s *sqlStore) ClaimBuild(ctx context.Context, d Due, owner string, now time
 	c := Claim{Due: d, Owner: owner}
 	var got bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.pairLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.q(s.d.pairLock), strconv.FormatInt(d.Period.Begin, 10), d.PolicyDomain); err != nil {
+				return fmt.Errorf("store: claim lock: %w", err)
+			}
+		}
 		var who string
 		err := tx.QueryRowContext(ctx, s.d.q(`INSERT INTO build (period_start, period_len, policy_domain, state, lease_owner, lease_until)
 VALUES (?, ?, ?, 'building', ?, ?)
