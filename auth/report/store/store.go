@@ -1,10 +1,3 @@
-// Package store keeps DMARC aggregate report data (RFC 9990) between the
-// milter and the sender: counted rows per period, policy domain and
-// applied record; built reports with their frozen bytes; and deliveries
-// with leases, so that several writers and several hosts can share one
-// database. One interface, two backends over database/sql: SQLite
-// (modernc.org/sqlite, pure Go) for a single host and PostgreSQL
-// (github.com/jackc/pgx/v5) for fleets.
 package store
 
 import (
