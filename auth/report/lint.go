@@ -30,12 +30,16 @@ type xMeta struct {
 }
 
 type xPolicy struct {
-	Domain  string  `xml:"domain"`
-	P       string  `xml:"p"`
-	SP      string  `xml:"sp"`
-	NP      string  `xml:"np"`
-	Testing string  `xml:"testing"`
-	Pct     *string `xml:"pct"`
+	Domain    string  `xml:"domain"`
+	Discovery string  `xml:"discovery_method"`
+	P         string  `xml:"p"`
+	SP        string  `xml:"sp"`
+	NP        string  `xml:"np"`
+	FO        string  `xml:"fo"`
+	ADKIM     string  `xml:"adkim"`
+	ASPF      string  `xml:"aspf"`
+	Testing   string  `xml:"testing"`
+	Pct       *string `xml:"pct"`
 }
 
 type xRecord struct {
@@ -165,8 +169,14 @@ func (l *linter) policy(p *xPolicy) {
 	if p.Pct != nil {
 		l.add("policy_published has pct (removed by RFC 9989)")
 	}
-	if p.Testing == "" {
-		l.add("policy_published/testing missing (defaults are to be filled in)")
+	// §3.1.1.6: "Unspecified tags have their default values" shown.
+	for _, f := range []struct{ name, v string }{
+		{"p", p.P}, {"sp", p.SP}, {"np", p.NP}, {"fo", p.FO}, {"adkim", p.ADKIM},
+		{"aspf", p.ASPF}, {"testing", p.Testing}, {"discovery_method", p.Discovery},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			l.add("policy_published/%s missing (defaults are to be filled in)", f.name)
+		}
 	}
 }
 
@@ -233,6 +243,9 @@ func (l *linter) dkim(i int, ds []xDKIM) {
 // only under t=y.
 func (l *linter) reasons(i int, r *xRecord, p *xPolicy) {
 	for _, x := range r.Reasons {
+		if !ReasonType(x.Type).Valid() { // forwarded, sampled_out: RFC 7489 only
+			l.add("record %d: reason type %q", i, x.Type)
+		}
 		if x.Type == string(ReasonPolicyTestMode) && p.Testing != "y" {
 			l.add("record %d: policy_test_mode without testing=y", i)
 		}

@@ -46,6 +46,8 @@ func TestLintCatches(t *testing.T) {
 		{"version", "<version>1.0</version>", "<version>2</version>", "version"},
 		{"too many dkim", "  <auth_results>\n" + dkim, "  <auth_results>\n" + strings.Repeat(dkim, 101), "dkim results"},
 		{"pass after fail", "    <human_result>body hash mismatch</human_result>\n   </dkim>\n", "    <human_result>body hash mismatch</human_result>\n   </dkim>\n" + dkim, "after a non-pass"},
+		{"default not filled in", "  <np>reject</np>\n", "", "np missing"},
+		{"rfc 7489 reason", "<type>local_policy</type>", "<type>sampled_out</type>", "reason type"},
 		{"spf scope", "<scope>mfrom</scope>", "<scope>helo</scope>", "scope"},
 		{"not xml", "<feedback", "<<feedback", "xml"},
 	}
