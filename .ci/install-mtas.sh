@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need on a fresh Debian machine (as root):
 # Postfix as a real package, Sendmail unpacked beside it (sendmail-bin
-# conflicts with postfix; see shared/docs/REAL-MTA.md), m4 and swaks.
+# conflicts with postfix; see shared/docs/REAL-MTA.md), m4 and swaks, and
+# xmllint (libxml2-utils) for the DMARC report schema tests in auth/report.
 set -euo pipefail
 SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get install -y -qq --no-install-recommends postfix m4 swaks procps libwrap0 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 >/dev/null
+apt-get install -y -qq --no-install-recommends postfix m4 swaks procps libxml2-utils libwrap0 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 >/dev/null
 if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && apt-get download -qq sendmail-bin sendmail-base sendmail-cf)
