@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need on a fresh Debian machine (as root):
 # Postfix as a real package, Sendmail unpacked beside it (sendmail-bin
-# conflicts with postfix; see shared/docs/REAL-MTA.md), m4 and swaks, and
+# conflicts with postfix: both provide mail-transport-agent), m4 and swaks, and
 # xmllint (libxml2-utils) for the DMARC report schema tests in auth/report.
 set -euo pipefail
 SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
@@ -21,7 +21,7 @@ getent group smmsp >/dev/null || groupadd -r smmsp
 getent passwd smmsp >/dev/null || useradd -r -g smmsp -d /nonexistent -s /usr/sbin/nologin smmsp
 echo "postfix: $(postconf -d mail_version 2>/dev/null)"
 echo "sendmail: $SENDMAIL_ROOT/usr/libexec/sendmail/sendmail"
-# Container test (cmd/authmilter/container_test.go, shared/docs/CONTAINERS.md):
+# Container test (cmd/authmilter/container_test.go):
 # podman builds docker/Dockerfile and runs it with runc. About 25 s on a fresh
 # machine; skipped when already there.
 if ! command -v podman >/dev/null || ! command -v buildah >/dev/null || ! command -v runc >/dev/null; then

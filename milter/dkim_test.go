@@ -112,7 +112,7 @@ func verifyWant(res []dkim.Result) []string {
 // a real milter session, with its header given the way Postfix gives it
 // (leading-space option, LF folds, CRLF body in chunks of at most 64 KiB),
 // and checks that the Authentication-Results field we insert carries the
-// same dkim results as dkim.Verify on the same file (issue 4 item 5).
+// same dkim results as dkim.Verify on the same file.
 func TestDKIMCorpusThroughMilter(t *testing.T) {
 	zone, servfail, drop := corpusZone(t)
 	env := newTestEnv(t, zone, envOptions{dns: func(c *dns.Config) { c.Timeout = 300 * time.Millisecond }})

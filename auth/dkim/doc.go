@@ -40,7 +40,7 @@
 //     From not signed, q= without dns/txt, bad l=/t=/x=): permerror.
 //  3. x= in the past: fail, "signature expired". RFC 6376 §6.1.1 lets
 //     verifiers ignore an expired signature with PERMFAIL (signature
-//     expired); the project decided fail (issue 4). A t= in the future is
+//     expired); authmilter reports fail. A t= in the future is
 //     not an error (clocks drift); it is logged at debug.
 //  4. a=rsa-sha1: policy, "rsa-sha1 not accepted (RFC 8301)": RFC 8301 §3.1
 //     says verifiers MUST NOT consider such signatures valid; RFC 8601 §2.7.1

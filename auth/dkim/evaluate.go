@@ -46,7 +46,7 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 		v.log.Debug("dkim: signature timestamp in the future", "index", i, "t", sig.timestamp)
 	}
 	if sig.expired(now) {
-		return set(Fail, "signature expired") // RFC 6376 §3.5 x=, §6.1.1; issue 4: fail
+		return set(Fail, "signature expired") // RFC 6376 §3.5 x=, §6.1.1: reported as fail
 	}
 
 	// The key, as far as it can be had; rsa-sha1 is refused whatever the

@@ -151,10 +151,9 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 
 // defaultGCPercent is the daemon's garbage-collection target (GOGC) unless
 // its environment sets GOGC. Go's default, 100, keeps the heap at its 4 MB
-// minimum under load and collects every ~50 messages; at 200 the daemon spent
-// ~15% less CPU per message in the load benchmark (issue 7) at 8 sessions and
-// ~6% at 32, for ~4 MB (8 sessions) to ~7 MB (32 sessions) more RSS. cmd/authmilter-bench/README.md
-// has the figures.
+// minimum under load and collects every ~50 messages; 200 costs a few MB of
+// RSS for less CPU per message (cmd/authmilter-bench/README.md has the
+// figures).
 const defaultGCPercent = 200
 
 // setGCPercent applies defaultGCPercent when GOGC is not set (an

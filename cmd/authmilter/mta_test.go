@@ -2,8 +2,7 @@ package main
 
 // The end-to-end harness: our daemon as a real process, a private Postfix
 // and a private Sendmail instance on loopback ports, DNS from dnstest.
-// .ci/install-mtas.sh installs the MTAs; shared/docs/REAL-MTA.md has the
-// facts this follows. The tests run when the MTAs are installed, and must run
+// .ci/install-mtas.sh installs the MTAs. The tests run when the MTAs are installed, and must run
 // (not skip) when AUTHMILTER_E2E=1, as in CI.
 
 import (
