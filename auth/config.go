@@ -60,8 +60,9 @@ type DMARCConfig struct {
 	// LegacyPct says how the removed pct= tag is read: "t" (pct=0 means t=y,
 	// any other value 100%) or "ignore".
 	LegacyPct string `toml:"legacy_pct"`
-	// MaxFromDomains caps the author domains evaluated when From names
-	// mailboxes in several domains (RFC 9989 §11.5).
+	// MaxFromDomains is the most author domains a From may name (RFC 9989
+	// §11.5): up to it each is evaluated; past it the From is treated as
+	// malformed (policy.from_malformed_action).
 	MaxFromDomains int `toml:"max_from_domains"`
 }
 
@@ -106,7 +107,7 @@ func (c *Config) Validate() error {
 	if c.AuthservID != "" && strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
 		return fmt.Errorf("authserv_id: %q is not a valid authserv-id (RFC 8601 §2.2)", c.AuthservID)
 	}
-	if !validHostName(c.HostName) {
+	if c.AuthservID == "" && !validHostName(c.HostName) {
 		return fmt.Errorf("host name %q is not a valid authserv-id; set authserv_id", c.HostName)
 	}
 	c.trusted = c.trusted[:0]

@@ -71,6 +71,13 @@ func TestLimitsEnforced(t *testing.T) {
 			from + strings.Repeat("X: y\r\n", 9) + "\r\nbody\r\n", "", "pass", "accept", nil},
 		{"max_headers over", func(c *auth.Config) { c.Limits.MaxHeaders = 10 }, "a@sender.test",
 			from + strings.Repeat("X: y\r\n", 10) + "\r\nbody\r\n", "more than 10 header fields", "temperror", "tempfail", nil},
+		{"max_headers over, the From after the cut", func(c *auth.Config) { c.Limits.MaxHeaders = 10 }, "a@sender.test",
+			strings.Repeat("X: y\r\n", 11) + from + "\r\nbody\r\n", "more than 10 header fields", "temperror", "tempfail",
+			func(t *testing.T, r *auth.Report) {
+				if r.FromError != "" || r.Decision.Code != "451" {
+					t.Errorf("from error %q, decision %+v: a From past the limit was never read, not missing", r.FromError, r.Decision)
+				}
+			}},
 		{"max_header_bytes over", func(c *auth.Config) { c.Limits.MaxHeaderBytes = 1024 }, "a@sender.test",
 			from + "X: " + strings.Repeat("y", 1100) + "\r\n\r\nbody\r\n", "header block larger than 1024 bytes", "temperror", "tempfail", nil},
 		{"max_field_lines at the limit", func(c *auth.Config) { c.Limits.MaxFieldLines = 10 }, "a@sender.test",

@@ -229,8 +229,9 @@ func (m *Message) Header(name, value string) {
 		m.dkim.Abort()
 		return
 	}
+	n := fieldName(name) // as DKIM reads it: up to the colon, trimmed
 	switch {
-	case strings.EqualFold(fieldName(name), "From"):
+	case strings.EqualFold(n, "From"):
 		m.froms = append(m.froms, m.fromValue(name, value))
 	case hidesFrom(name, value):
 		// Not a From to DKIM or to us, but one to a reader that takes a
@@ -239,9 +240,9 @@ func (m *Message) Header(name, value string) {
 		m.froms = append(m.froms, "\r")
 	}
 	switch {
-	case strings.EqualFold(name, "List-Id"):
+	case strings.EqualFold(n, "List-Id"):
 		m.hasListID = true
-	case strings.EqualFold(name, "Authentication-Results"):
+	case strings.EqualFold(n, "Authentication-Results"):
 		m.arIndex++
 		if authres.HasAuthservID(value, m.authservID) {
 			m.forged = append(m.forged, m.arIndex)
@@ -312,8 +313,9 @@ type Report struct {
 	Authors []string // author domains (A-labels)
 	// FromError is "", "missing", "multiple" or "malformed".
 	FromError string
-	// DMARC is the strictest of PerAuthor (dmarc.EvaluateAll), or why
-	// DMARC was not evaluated (an unusable From, a limit).
+	// DMARC is the result of the author domain that decided the action
+	// (Decision.Author; with one author domain, its result), or why DMARC
+	// was not evaluated (an unusable From, a limit).
 	DMARC dmarc.Result
 	// PerAuthor holds each author domain's result, in From order; empty
 	// when DMARC was not evaluated. The decision and the header use every
@@ -368,8 +370,12 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	}
 	r.Forged = m.forged
 
+	// Over a header limit the fields past it were never read: the From may
+	// be among them, so it is neither missing nor malformed (DMARC is a
+	// temperror below).
 	authors, err := dmarc.AuthorDomains(m.froms)
 	switch {
+	case m.overLimit != "":
 	case errors.Is(err, dmarc.ErrNoFrom):
 		r.FromError = "missing"
 	case errors.Is(err, dmarc.ErrMultipleFrom):
@@ -404,6 +410,16 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		// Trusted and Authenticated stay false: a client that policy would
 		// skip for them was skipped at NewMessage (see above).
 	})
+	if len(r.PerAuthor) > 1 {
+		// The result reported for the message (log, metrics, JSON) is
+		// the one of the author domain that decided.
+		for _, p := range r.PerAuthor {
+			if p.Domain == r.Decision.Author {
+				r.DMARC = p
+				break
+			}
+		}
+	}
 	r.Header = m.e.header(r)
 	r.Elapsed = time.Since(m.start)
 	return r

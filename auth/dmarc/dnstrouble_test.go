@@ -60,3 +60,27 @@ func TestDNSTroubleIsTemperror(t *testing.T) {
 		}
 	}
 }
+
+// TestExistenceTroubleIsTemperror: when sp and np differ, a subdomain's
+// existence decides between them (§4.10.1); a failed existence lookup is a
+// temperror, never read as "exists" (which would pick a weaker sp).
+func TestExistenceTroubleIsTemperror(t *testing.T) {
+	srv, r := dnstest.StartResolver(t, `
+_dmarc.example.org.   TXT "v=DMARC1; p=reject; sp=none; np=reject"
+gone.example.org.     A   192.0.2.1
+`)
+	srv.Rcode("ghost.example.org", mdns.RcodeServerFailure)
+	e := &Evaluator{Resolver: r}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range []struct{ author, result, policy string }{
+		{"ghost.example.org", "temperror", ""},    // SERVFAIL on its A query
+		{"gone.example.org", "fail", "none"},      // exists: sp
+		{"nowhere.example.org", "fail", "reject"}, // NXDOMAIN: np
+	} {
+		got := e.Evaluate(ctx, c.author, SPFInput{"fail", c.author}, nil)
+		if got.Result != c.result || got.Policy != c.policy {
+			t.Errorf("%s: got %s policy %q (%s), want %s policy %q", c.author, got.Result, got.Policy, got.Reason, c.result, c.policy)
+		}
+	}
+}

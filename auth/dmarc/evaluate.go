@@ -124,8 +124,16 @@ func (s *session) evaluate(e *Evaluator, author string, spf SPFInput, dkim []DKI
 		tag = tagSP
 		sp, spOK, _ := rec.EffectivePolicy(tagSP)
 		np, npOK, _ := rec.EffectivePolicy(tagNP)
-		if (sp != np || spOK != npOK) && !s.domainExists(a) {
-			tag = tagNP
+		if sp != np || spOK != npOK {
+			exists, err := s.domainExists(a)
+			if err != nil {
+				res.Result, res.Reason = ResultTemperror, "DNS failure in policy discovery"
+				s.log.Debug("dmarc: temperror", "domain", a, "err", err)
+				return res
+			}
+			if !exists {
+				tag = tagNP
+			}
 		}
 	}
 	res.Record = rec.Raw

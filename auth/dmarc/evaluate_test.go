@@ -104,10 +104,11 @@ func TestEvaluate(t *testing.T) {
 		{name: "np defaults to sp", author: "nx.example.com",
 			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=none; sp=quarantine")},
 			want: Result{Result: "fail", Policy: "quarantine"}, queries: 3}, // no A query: sp == np
-		{name: "np existence SERVFAIL counts as existing", author: "nx.example.com",
+		// A failed existence check must not choose the weaker of sp and np.
+		{name: "np existence SERVFAIL is a temperror", author: "nx.example.com",
 			ipErrs: map[string]error{"nx.example.com": servfail},
 			txt:    map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=none; np=reject")},
-			want:   Result{Result: "fail", Policy: "none"}},
+			want:   Result{Result: "temperror"}},
 		{name: "p used for the author's own record", author: "example.com",
 			txt:  map[string][]string{"_dmarc.example.com": rec("v=DMARC1; p=quarantine; sp=reject; np=reject")},
 			want: Result{Result: "fail", Policy: "quarantine"}},

@@ -159,17 +159,26 @@ func (s *session) orgOf(name string) (string, error) {
 }
 
 // domainExists reports whether name exists for the np choice (§4.10.1,
-// RFC 8020): only NXDOMAIN on its A query means it does not; NODATA and
-// every error count as existing.
-func (s *session) domainExists(name string) bool {
+// RFC 8020): only NXDOMAIN on its A query means it does not; an answer or
+// NODATA means it does. Any other failure is an error: the choice between
+// sp and np must not fall to the weaker one while DNS is in trouble.
+func (s *session) domainExists(name string) (bool, error) {
 	if v, ok := s.exists[name]; ok {
-		return v
+		return v, nil
 	}
 	_, err := s.r.LookupIP(s.ctx, "ip4", name)
-	v := !dns.IsNXDomain(err)
-	s.log.Debug("dmarc: existence", "name", name, "exists", v, "err", err)
-	s.exists[name] = v
-	return v
+	s.log.Debug("dmarc: existence", "name", name, "err", err)
+	switch {
+	case err == nil:
+	case dns.IsNXDomain(err):
+		s.exists[name] = false
+		return false, nil
+	case dns.IsNotFound(err) || errors.Is(err, dns.ErrMalformed):
+	default:
+		return false, fmt.Errorf("%w: A %s: %w", errTemporary, name, err)
+	}
+	s.exists[name] = true
+	return true, nil
 }
 
 // isSubdomainOrSame reports whether d equals parent or lies below it.

@@ -40,6 +40,9 @@ type Decision struct {
 	// WouldBe (with Code, Enhanced, Text) is what would have happened.
 	DryRun  bool
 	WouldBe Action
+	// Author is the Author Domain whose outcome decided (the first of
+	// equals), "" when none did (a skip, an internal error, a From error).
+	Author string
 }
 
 // Author is the DMARC outcome of one Author Domain.
@@ -113,9 +116,10 @@ func decide(cfg Config, in Input) Decision {
 		return Decision{Action: Accept, Reason: "dmarc none"}
 	}
 	d := decideAuthor(cfg, in, in.Authors[0])
+	d.Author = in.Authors[0].Domain
 	for _, a := range in.Authors[1:] {
 		if o := decideAuthor(cfg, in, a); severity(o.Action) > severity(d.Action) {
-			d = o
+			d, d.Author = o, a.Domain
 		}
 	}
 	if n := len(in.Authors); n > 1 {

@@ -181,10 +181,43 @@ func TestDecide(t *testing.T) {
 			if err := tt.cfg.Validate(); err != nil {
 				t.Fatalf("config invalid: %v", err)
 			}
-			if got := Decide(tt.cfg, tt.in); got != tt.want {
+			got := Decide(tt.cfg, tt.in)
+			// Author is checked on its own (TestDecideAuthor).
+			got.Author = ""
+			if got != tt.want {
 				t.Errorf("Decide =\n %+v\nwant\n %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecideAuthor: the decision names the author domain whose outcome
+// decided (the first of equals), so that what is reported for the message
+// is that domain's result; none when no author domain decided.
+func TestDecideAuthor(t *testing.T) {
+	cfg := Default()
+	cfg.AllowDomains = []string{"partner.example"}
+	for _, c := range []struct {
+		name string
+		in   Input
+		want string
+	}{
+		{"allow-listed beside a reject", Input{Authors: []Author{
+			{Domain: "partner.example", Result: "fail", Policy: "reject"},
+			{Domain: "bank.example", Result: "fail", Policy: "reject"}}}, "bank.example"},
+		{"reject beats temperror", Input{Authors: []Author{
+			{Domain: "t.example", Result: "temperror"},
+			{Domain: "r.example", Result: "fail", Policy: "reject"}}}, "r.example"},
+		{"first of equals", Input{Authors: []Author{
+			{Domain: "a.example", Result: "pass"},
+			{Domain: "b.example", Result: "pass"}}}, "a.example"},
+		{"one author", Input{Authors: []Author{{Domain: "a.example", Result: "fail", Policy: "quarantine"}}}, "a.example"},
+		{"From error", Input{FromError: "multiple", Authors: []Author{{Domain: "a.example"}}}, ""},
+		{"internal error", Input{InternalError: true}, ""},
+	} {
+		if got := Decide(cfg, c.in).Author; got != c.want {
+			t.Errorf("%s: Author = %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -41,8 +41,6 @@ func (in *instance) reload() {
 			in.refuse(err)
 			return
 		}
-	} else if web != nil && cfg.Metrics.Pprof != in.cfg.Metrics.Pprof {
-		web.setHandler(in.obs.handler(cfg.Metrics.Pprof))
 	}
 	if err := in.srv.SetConfig(cfg.Milter); err != nil {
 		if web != in.web {
@@ -50,6 +48,10 @@ func (in *instance) reload() {
 		}
 		in.refuse(err)
 		return
+	}
+	if web == in.web && web != nil && cfg.Metrics.Pprof != in.cfg.Metrics.Pprof {
+		// Same address: the handler changes only once nothing can refuse.
+		web.setHandler(in.obs.handler(cfg.Metrics.Pprof))
 	}
 
 	in.out.set(cfg.Log)
