@@ -2,9 +2,9 @@ package milter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"sync"
@@ -78,18 +78,20 @@ type Observer interface {
 
 // Server is the milter daemon's protocol side.
 type Server struct {
-	cfg  atomic.Pointer[Config] // read at each accept; SetConfig swaps it
-	log  *slog.Logger
-	eval atomic.Pointer[auth.Evaluator]
-	obs  Observer
+	cfg   atomic.Pointer[Config]          // read at each accept; SetConfig swaps it
+	proto atomic.Pointer[gomilter.Server] // serves connections accepted from now on, per cfg
+	log   *slog.Logger
+	eval  atomic.Pointer[auth.Evaluator]
+	obs   Observer
 
-	workers *workers // run the sessions of all listeners and their messages' background work
+	workers *workers    // run the sessions of all listeners and their messages' background work
+	gmLog   *log.Logger // go-milter's error messages
 
 	mu        sync.Mutex
 	conns     map[*trackedConn]struct{}
-	listeners []*gomilter.Server
+	listeners []net.Listener
 	closing   bool
-	closed    chan struct{} // closed by Shutdown: ends an accept pause
+	closed    chan struct{} // closed by Shutdown: ends an accept pause, and Serve
 }
 
 // NewServer returns a server evaluating with e. obs may be nil.
@@ -101,8 +103,10 @@ func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{log: log, obs: obs, conns: map[*trackedConn]struct{}{},
-		closed: make(chan struct{}), workers: newWorkers(workerIdle)}
+		closed: make(chan struct{}), workers: newWorkers(workerIdle),
+		gmLog: slog.NewLogLogger(log.With("component", "go-milter").Handler(), slog.LevelWarn)}
 	s.cfg.Store(&cfg)
+	s.proto.Store(s.protocol(cfg))
 	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
@@ -122,12 +126,14 @@ func (s *Server) SetEvaluator(e *auth.Evaluator) {
 }
 
 // SetConfig applies a new configuration (reload) to connections accepted
-// from now on; open connections keep the timeouts they started with.
+// from now on; open connections keep the timeouts and packet limit they
+// started with.
 func (s *Server) SetConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	s.cfg.Store(&cfg)
+	s.proto.Store(s.protocol(cfg))
 	return nil
 }
 
@@ -140,13 +146,46 @@ func (s *Server) Sessions() int {
 
 // Serve accepts milter connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return gomilter.ErrServerClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
 	l := &listener{Listener: ln, srv: s}
-	gs := &gomilter.Server{
-		NewMilter: func() gomilter.Milter {
-			c := l.last
-			l.last = nil
-			return newSession(s, c)
-		},
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return nil
+			default:
+				return err
+			}
+		}
+		proto := s.proto.Load()
+		s.workers.Go(func() { s.serveConn(proto, c) })
+	}
+}
+
+// serveConn runs one connection's session. When it ends (QUIT, the MTA
+// gone, a timeout, shutdown), a message in flight is released: a message
+// whose MTA went away must not keep its DNS lookups and its DKIM verifier
+// goroutine alive.
+func (s *Server) serveConn(proto *gomilter.Server, c *trackedConn) {
+	ss := newSession(s, c)
+	proto.ServeConn(c, ss)
+	ss.endMessage()
+	s.untrack(c)
+}
+
+// protocol is the go-milter server for the connections accepted under cfg.
+// It has no NewMilter: go-milter calls it only after a response whose
+// Continue() is false, and ours all continue (respond.go).
+func (s *Server) protocol(cfg Config) *gomilter.Server {
+	return &gomilter.Server{
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
 		// No reply to connect, HELO, RCPT, headers, end of header and body
 		// chunks (noReplySteps): a message costs the MTA two round trips
@@ -159,27 +198,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			gomilter.StageEOH:      {"i"},
 			gomilter.StageEOM:      {"i", "{msg_id}"},
 		},
-		Go: s.workers.Go,
+		// A packet must start within idle_timeout and arrive whole within
+		// idle_timeout of its start: a peer trickling bytes is cut off.
+		ReadTimeout:  cfg.IdleTimeout,
+		WriteTimeout: cfg.WriteTimeout,
 		// Each packet's buffer grows with the bytes received, up to
 		// max_packet_bytes; header fields are kept by auth.Message, within
 		// limits.*, not a second time by go-milter.
-		MaxPacketSize: uint32(s.cfg.Load().MaxPacketBytes),
+		MaxPacketSize: uint32(cfg.MaxPacketBytes),
 		NoHeaderMap:   true,
-		ErrorLog:      slog.NewLogLogger(s.log.With("component", "go-milter").Handler(), slog.LevelWarn),
+		ErrorLog:      s.gmLog,
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return gomilter.ErrServerClosed
-	}
-	s.listeners = append(s.listeners, gs)
-	s.mu.Unlock()
-	err := gs.Serve(l)
-	if errors.Is(err, gomilter.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
 
 // Why track refuses a connection.
@@ -231,8 +260,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.closed)
 	}
 	s.closing = true
-	for _, gs := range s.listeners {
-		gs.Close()
+	for _, ln := range s.listeners {
+		ln.Close()
 	}
 	s.mu.Unlock()
 	s.workers.Stop()
@@ -241,7 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for {
 		idle, busy := s.split()
 		for _, c := range idle {
-			c.shut()
+			c.Close() // its session's read fails, and the session ends
 		}
 		if len(busy) == 0 {
 			return nil
@@ -249,7 +278,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for _, c := range busy {
-				c.shut()
+				c.Close()
 			}
 			s.log.Warn("shutdown: closed milter connections with a message in flight; the MTA applies its milter default action", "count", len(busy))
 			return ctx.Err()

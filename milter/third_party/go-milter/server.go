@@ -112,11 +112,6 @@ type Server struct {
 	// [Server.Actions] must have the flag [OptSetSymList] set.
 	SymList map[Stage][]string
 
-	// Go, when set, runs each connection's session (authmilter patch): a
-	// server can hand sessions to goroutines it keeps, whose stacks have
-	// already grown, instead of a new goroutine per connection. nil: go f().
-	Go func(f func())
-
 	// MaxPacketSize refuses a packet longer than this (its command byte
 	// and payload) before reading it: the session ends (authmilter
 	// patch). 0: 1 MiB, v0.5.0's fixed limit.
@@ -169,11 +164,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn:     conn,
 			backend:  s.NewMilter(),
 		}
-		if s.Go != nil {
-			s.Go(session.HandleMilterCommands)
-		} else {
-			go session.HandleMilterCommands()
-		}
+		go session.HandleMilterCommands()
 	}
 }
 

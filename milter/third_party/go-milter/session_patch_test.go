@@ -161,36 +161,6 @@ func TestMacroMapReused(t *testing.T) {
 	}
 }
 
-// TestServerGoHook: with Server.Go set, each accepted connection's session
-// is handed to it (and runs there) instead of to a new goroutine.
-func TestServerGoHook(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan struct{}, 2)
-	s := &Server{
-		NewMilter: func() Milter { return NoOpMilter{} },
-		Go: func(f func()) {
-			go func() { f(); ran <- struct{}{} }()
-		},
-	}
-	go s.Serve(ln)
-	defer s.Close()
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close() // the session reads EOF and returns
-		select {
-		case <-ran:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("connection %d: session not run through Server.Go", i)
-		}
-	}
-}
-
 // TestReadPacketAllocatesWhatArrives: a packet header announcing a large
 // packet allocates in proportion to the bytes that follow it, not to the
 // announced length (v0.5.0 allocated the announced 1 MiB at once).
