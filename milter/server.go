@@ -84,8 +84,8 @@ type Server struct {
 	eval  atomic.Pointer[auth.Evaluator]
 	obs   Observer
 
-	workers *workers    // run the sessions of all listeners and their messages' background work
-	gmLog   *log.Logger // go-milter's error messages
+	run   func(f func()) // runs each connection's session
+	gmLog *log.Logger    // go-milter's error messages
 
 	mu        sync.Mutex
 	conns     map[*trackedConn]struct{}
@@ -94,36 +94,31 @@ type Server struct {
 	closed    chan struct{} // closed by Shutdown: ends an accept pause, and Serve
 }
 
-// NewServer returns a server evaluating with e. obs may be nil.
-func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*Server, error) {
+// NewServer returns a server evaluating with e. run runs each connection's
+// session (the daemon passes Workers.Go, as it does to auth.NewWithGo);
+// nil is a new goroutine for each. obs may be nil.
+func NewServer(cfg Config, e *auth.Evaluator, run func(f func()), log *slog.Logger, obs Observer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if run == nil {
+		run = func(f func()) { go f() }
+	}
 	s := &Server{log: log, obs: obs, conns: map[*trackedConn]struct{}{},
-		closed: make(chan struct{}), workers: newWorkers(workerIdle),
+		closed: make(chan struct{}), run: run,
 		gmLog: slog.NewLogLogger(log.With("component", "go-milter").Handler(), slog.LevelWarn)}
 	s.cfg.Store(&cfg)
 	s.proto.Store(s.protocol(cfg))
-	e.SetGo(s.workers.Go)
 	s.eval.Store(e)
 	return s, nil
 }
 
-// workerIdle is how long a kept goroutine waits for its next task (a
-// session or a message's background work) before it ends.
-const workerIdle = 10 * time.Second
-
 // SetEvaluator swaps the evaluator (configuration reload). Messages already
-// started keep the one they began with. e must be new, not yet in use: its
-// background work is pointed at the server's workers (auth.Evaluator.SetGo)
-// before it is published.
-func (s *Server) SetEvaluator(e *auth.Evaluator) {
-	e.SetGo(s.workers.Go)
-	s.eval.Store(e)
-}
+// started keep the one they began with.
+func (s *Server) SetEvaluator(e *auth.Evaluator) { s.eval.Store(e) }
 
 // SetConfig applies a new configuration (reload) to connections accepted
 // from now on; open connections keep the timeouts and packet limit they
@@ -166,7 +161,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 		}
 		proto := s.proto.Load()
-		s.workers.Go(func() { s.serveConn(proto, c) })
+		s.run(func() { s.serveConn(proto, c) })
 	}
 }
 
@@ -264,7 +259,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
-	s.workers.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
