@@ -2,7 +2,6 @@ package milter
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,9 +20,6 @@ type Workers struct {
 	next    chan func() // unbuffered: a send succeeds only to a waiting worker
 	quit    chan struct{}
 	stop    sync.Once
-
-	started atomic.Int64 // goroutines started, for tests
-	waiting atomic.Int64 // workers waiting for a session, for tests
 }
 
 // workerIdle is how long a kept goroutine waits for its next task (a
@@ -42,7 +38,6 @@ func (w *Workers) Go(f func()) {
 	select {
 	case w.next <- f:
 	default:
-		w.started.Add(1)
 		go w.work(f)
 	}
 }
@@ -54,15 +49,11 @@ func (w *Workers) work(f func()) {
 		f()
 		f = nil // an idle worker keeps nothing of the session it ran
 		t.Reset(w.idleFor)
-		w.waiting.Add(1)
 		select {
 		case f = <-w.next:
-			w.waiting.Add(-1)
 		case <-t.C:
-			w.waiting.Add(-1)
 			return
 		case <-w.quit:
-			w.waiting.Add(-1)
 			return
 		}
 	}
