@@ -25,10 +25,21 @@ func goid() string {
 	return strings.Fields(string(b[:runtime.Stack(b[:], false)]))[1]
 }
 
+// goroutines are the stack traces of all goroutines.
+func goroutines() []string {
+	b := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(b, true)
+		if n < len(b) {
+			return strings.Split(string(b[:n]), "\n\n")
+		}
+		b = make([]byte, 2*len(b))
+	}
+}
+
 // goroutineStack is goroutine id's stack trace, "" once it has ended.
 func goroutineStack(id string) string {
-	b := make([]byte, 1<<20)
-	for _, g := range strings.Split(string(b[:runtime.Stack(b, true)]), "\n\n") {
+	for _, g := range goroutines() {
 		if strings.HasPrefix(g, "goroutine "+id+" [") {
 			return g
 		}
@@ -36,10 +47,25 @@ func goroutineStack(id string) string {
 	return ""
 }
 
+// isIdleWorker reports whether a goroutine's stack trace is a worker's
+// waiting for a task.
+func isIdleWorker(g string) bool {
+	_, state, _ := strings.Cut(g, " [")
+	return strings.HasPrefix(state, "select") && strings.Contains(g, "(*Workers).work")
+}
+
 // idleWorker reports whether goroutine id is a worker waiting for a task.
-func idleWorker(id string) bool {
-	g := goroutineStack(id)
-	return strings.HasPrefix(g, "goroutine "+id+" [select") && strings.Contains(g, "(*Workers).work")
+func idleWorker(id string) bool { return isIdleWorker(goroutineStack(id)) }
+
+// idleWorkers counts the workers waiting for a task, of every pool.
+func idleWorkers() int {
+	n := 0
+	for _, g := range goroutines() {
+		if isIdleWorker(g) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestWorkersReuse: a task after an earlier one has ended runs on the
@@ -73,7 +99,7 @@ func TestWorkersReuse(t *testing.T) {
 		if a == b {
 			t.Fatalf("two tasks at once ran on one goroutine (%s)", a)
 		}
-		waitFor(t, "two idle workers", func() bool { return idleWorker(a) && idleWorker(b) })
+		waitFor(t, "two idle workers", func() bool { return idleWorker(a) && idleWorker(b) && idleWorkers() >= 2 })
 		w.Stop()
 		w.Stop() // twice is fine
 		waitFor(t, "workers to end at Stop", func() bool { return goroutineStack(a) == "" && goroutineStack(b) == "" })
