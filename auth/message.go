@@ -36,39 +36,39 @@ type Evaluator struct {
 	log   *slog.Logger
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
-	goFn  func(f func()) // runs background work; see SetGo
+	goFn  func(f func()) // runs background work (NewWithGo)
 }
 
-// goroutine runs f on a new goroutine: what runs background work until
-// SetGo says otherwise.
+// goroutine runs f on a new goroutine.
 func goroutine(f func()) { go f() }
 
-// SetGo sets what runs a message's background work (SPF, the DKIM
-// verifier's goroutine and key lookups) instead of a new goroutine for
-// each: a daemon passes goroutines it keeps, whose stacks have already
-// grown. nil restores a new goroutine for each. Call it before the
-// Evaluator is used.
-func (e *Evaluator) SetGo(g func(f func())) {
-	if g == nil {
-		g = goroutine
-	}
-	e.goFn = g
+// New returns an Evaluator. cfg is validated (defaults must already be in it:
+// start from DefaultConfig). A message's background work runs on a new
+// goroutine for each piece.
+func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
+	return NewWithGo(cfg, r, log, nil)
 }
 
-// New returns an Evaluator. cfg is validated (defaults must already be in it:
-// start from DefaultConfig).
-func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
+// NewWithGo is New with run given each piece of a message's background
+// work (SPF, the DKIM verifier's goroutine and key lookups) to run instead
+// of a new goroutine: a daemon passes goroutines it keeps, whose stacks
+// have already grown. run must run f, at once and concurrently with its
+// caller; nil is a new goroutine for each.
+func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*Evaluator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if run == nil {
+		run = goroutine
+	}
 	return &Evaluator{
 		cfg:  cfg,
 		res:  r,
 		log:  log,
-		goFn: goroutine,
+		goFn: run,
 		spf: &spf.Checker{
 			Resolver:     r,
 			Timeout:      cfg.SPF.Timeout,

@@ -28,7 +28,7 @@ type connFacts struct {
 // whole connection.
 type session struct {
 	srv   *Server
-	conn  *trackedConn // nil when go-milter built us outside its accept loop
+	conn  *trackedConn
 	log   *slog.Logger
 	facts connFacts
 	msg   *message
@@ -43,11 +43,7 @@ type session struct {
 }
 
 func newSession(s *Server, c *trackedConn) *session {
-	ss := &session{srv: s, conn: c, log: s.log}
-	if c != nil {
-		c.release = ss.endMessage
-	}
-	return ss
+	return &session{srv: s, conn: c, log: s.log}
 }
 
 // macros copies what we need from a macro map before go-milter replaces it.
@@ -264,9 +260,7 @@ func (s *session) Body(m *gomilter.Modifier) (resp gomilter.Response, err error)
 	r := s.msg.finish(m)
 	s.msg.drop()
 	s.msg = nil
-	if s.conn != nil {
-		s.conn.lastEOM.Store(true) // busy until the final reply is written
-	}
+	s.conn.lastEOM.Store(true) // busy until the final reply is written
 	return r, nil
 }
 
@@ -286,9 +280,7 @@ func (s *session) startMessage(from string) {
 	if s.failed != "" {
 		s.msg.failed = s.failed
 	}
-	if s.conn != nil {
-		s.conn.busy.Store(true)
-	}
+	s.conn.busy.Store(true)
 }
 
 // endMessage drops the per-message state (end of message, abort, or a new
@@ -299,9 +291,7 @@ func (s *session) endMessage() {
 		s.msg.drop()
 		s.msg = nil
 	}
-	if s.conn != nil {
-		s.conn.busy.Store(false)
-	}
+	s.conn.busy.Store(false)
 }
 
 // truncate shortens s to at most n bytes for a log line.

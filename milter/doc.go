@@ -11,16 +11,18 @@
 // macros (patched: emptied and refilled, not replaced), so the macros we
 // need are copied when they arrive.
 //
-// The connection wrapper (transport.go) carries what go-milter leaves out.
-// go-milter calls no handler when the connection ends, so a message whose
-// MTA went away (or sent QUIT mid-message) is released there: its DNS
-// lookups are cancelled and its DKIM goroutine ends. A whole packet must
-// arrive within idle_timeout, so a peer trickling bytes is cut off.
+// Server runs its own accept loop (transport.go: back-off on accept errors,
+// milter.max_connections) and serves each connection with go-milter's
+// ServeConn on a kept goroutine; when that returns, a message whose MTA went
+// away (or sent QUIT mid-message) is released: its DNS lookups are
+// cancelled and its DKIM goroutine ends.
 //
 // The patched go-milter (milter/third_party/go-milter, PATCH.md) writes no
 // reply to a command negotiated without one, even those it answers itself,
-// and drops a message's header fields at end of message (v0.5.0 kept them
-// until ABORT, which Sendmail does not send then).
+// drops a message's header fields at end of message (v0.5.0 kept them
+// until ABORT, which Sendmail does not send then), cuts off a packet that
+// does not arrive whole within idle_timeout, and sends the header changes
+// with the final reply in one write.
 //
 // The tests run go-milter's client against a Server on 127.0.0.1 with DNS
 // from auth/dns/dnstest: the DKIM corpus as Postfix presents it, sessions

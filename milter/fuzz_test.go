@@ -100,14 +100,16 @@ func FuzzSession(f *testing.F) {
 	acfg := auth.DefaultConfig()
 	acfg.AuthservID = "mx.fuzz.test"
 	acfg.TrustedNetworks = nil
-	ev, err := auth.New(acfg, dnstest.NXResolver{}, lg)
+	w := NewWorkers()
+	f.Cleanup(w.Stop)
+	ev, err := auth.NewWithGo(acfg, dnstest.NXResolver{}, lg, w.Go)
 	if err != nil {
 		f.Fatal(err)
 	}
 	mcfg := DefaultConfig()
 	mcfg.IdleTimeout = 2 * time.Second
 	mcfg.WriteTimeout = 2 * time.Second
-	srv, err := NewServer(mcfg, ev, lg, nil)
+	srv, err := NewServer(mcfg, ev, w.Go, lg, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

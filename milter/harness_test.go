@@ -90,7 +90,9 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	if o.log != nil {
 		log = o.log
 	}
-	ev, err := auth.New(acfg, res, log)
+	w := NewWorkers() // as the daemon: sessions and background work on kept goroutines
+	t.Cleanup(w.Stop)
+	ev, err := auth.NewWithGo(acfg, res, log, w.Go)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	if o.milter != nil {
 		o.milter(&mcfg)
 	}
-	ms, err := NewServer(mcfg, ev, log, o.obs)
+	ms, err := NewServer(mcfg, ev, w.Go, log, o.obs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,8 +54,8 @@ func (m *message) drop() {
 }
 
 // finish joins the results, edits the header and returns the final reply.
-// Header changes go out through md (buffered by trackedConn and sent in one
-// write with the reply).
+// Header changes go out through md (go-milter, patched, holds them and
+// sends them in one write with the reply).
 func (m *message) finish(md *gomilter.Modifier) *reply {
 	eom := time.Now() // authmilter_eom_latency_seconds counts from here
 	if m.failed != "" {

@@ -2,9 +2,9 @@ package milter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"sync"
@@ -78,56 +78,57 @@ type Observer interface {
 
 // Server is the milter daemon's protocol side.
 type Server struct {
-	cfg  atomic.Pointer[Config] // read at each accept; SetConfig swaps it
-	log  *slog.Logger
-	eval atomic.Pointer[auth.Evaluator]
-	obs  Observer
+	cfg   atomic.Pointer[Config]          // read at each accept; SetConfig swaps it
+	proto atomic.Pointer[gomilter.Server] // serves connections accepted from now on, per cfg
+	log   *slog.Logger
+	eval  atomic.Pointer[auth.Evaluator]
+	obs   Observer
 
-	workers *workers // run the sessions of all listeners and their messages' background work
+	run   func(f func()) // runs each connection's session
+	gmLog *log.Logger    // go-milter's error messages
 
 	mu        sync.Mutex
 	conns     map[*trackedConn]struct{}
-	listeners []*gomilter.Server
+	listeners []net.Listener
 	closing   bool
-	closed    chan struct{} // closed by Shutdown: ends an accept pause
+	closed    chan struct{} // closed by Shutdown: ends an accept pause, and Serve
 }
 
-// NewServer returns a server evaluating with e. obs may be nil.
-func NewServer(cfg Config, e *auth.Evaluator, log *slog.Logger, obs Observer) (*Server, error) {
+// NewServer returns a server evaluating with e. run runs each connection's
+// session (the daemon passes Workers.Go, as it does to auth.NewWithGo);
+// nil is a new goroutine for each. obs may be nil.
+func NewServer(cfg Config, e *auth.Evaluator, run func(f func()), log *slog.Logger, obs Observer) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if run == nil {
+		run = func(f func()) { go f() }
+	}
 	s := &Server{log: log, obs: obs, conns: map[*trackedConn]struct{}{},
-		closed: make(chan struct{}), workers: newWorkers(workerIdle)}
+		closed: make(chan struct{}), run: run,
+		gmLog: slog.NewLogLogger(log.With("component", "go-milter").Handler(), slog.LevelWarn)}
 	s.cfg.Store(&cfg)
-	e.SetGo(s.workers.Go)
+	s.proto.Store(s.protocol(cfg))
 	s.eval.Store(e)
 	return s, nil
 }
 
-// workerIdle is how long a kept goroutine waits for its next task (a
-// session or a message's background work) before it ends.
-const workerIdle = 10 * time.Second
-
 // SetEvaluator swaps the evaluator (configuration reload). Messages already
-// started keep the one they began with. e must be new, not yet in use: its
-// background work is pointed at the server's workers (auth.Evaluator.SetGo)
-// before it is published.
-func (s *Server) SetEvaluator(e *auth.Evaluator) {
-	e.SetGo(s.workers.Go)
-	s.eval.Store(e)
-}
+// started keep the one they began with.
+func (s *Server) SetEvaluator(e *auth.Evaluator) { s.eval.Store(e) }
 
 // SetConfig applies a new configuration (reload) to connections accepted
-// from now on; open connections keep the timeouts they started with.
+// from now on; open connections keep the timeouts and packet limit they
+// started with.
 func (s *Server) SetConfig(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	s.cfg.Store(&cfg)
+	s.proto.Store(s.protocol(cfg))
 	return nil
 }
 
@@ -140,13 +141,46 @@ func (s *Server) Sessions() int {
 
 // Serve accepts milter connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return gomilter.ErrServerClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
 	l := &listener{Listener: ln, srv: s}
-	gs := &gomilter.Server{
-		NewMilter: func() gomilter.Milter {
-			c := l.last
-			l.last = nil
-			return newSession(s, c)
-		},
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return nil
+			default:
+				return err
+			}
+		}
+		proto := s.proto.Load()
+		s.run(func() { s.serveConn(proto, c) })
+	}
+}
+
+// serveConn runs one connection's session. When it ends (QUIT, the MTA
+// gone, a timeout, shutdown), a message in flight is released: a message
+// whose MTA went away must not keep its DNS lookups and its DKIM verifier
+// goroutine alive.
+func (s *Server) serveConn(proto *gomilter.Server, c *trackedConn) {
+	ss := newSession(s, c)
+	proto.ServeConn(c, ss)
+	ss.endMessage()
+	s.untrack(c)
+}
+
+// protocol is the go-milter server for the connections accepted under cfg.
+// It has no NewMilter: go-milter calls it only after a response whose
+// Continue() is false, and ours all continue (respond.go).
+func (s *Server) protocol(cfg Config) *gomilter.Server {
+	return &gomilter.Server{
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
 		// No reply to connect, HELO, RCPT, headers, end of header and body
 		// chunks (noReplySteps): a message costs the MTA two round trips
@@ -159,27 +193,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			gomilter.StageEOH:      {"i"},
 			gomilter.StageEOM:      {"i", "{msg_id}"},
 		},
-		Go: s.workers.Go,
+		// A packet must start within idle_timeout and arrive whole within
+		// idle_timeout of its start: a peer trickling bytes is cut off.
+		ReadTimeout:  cfg.IdleTimeout,
+		WriteTimeout: cfg.WriteTimeout,
 		// Each packet's buffer grows with the bytes received, up to
 		// max_packet_bytes; header fields are kept by auth.Message, within
 		// limits.*, not a second time by go-milter.
-		MaxPacketSize: uint32(s.cfg.Load().MaxPacketBytes),
+		MaxPacketSize: uint32(cfg.MaxPacketBytes),
 		NoHeaderMap:   true,
-		ErrorLog:      slog.NewLogLogger(s.log.With("component", "go-milter").Handler(), slog.LevelWarn),
+		ErrorLog:      s.gmLog,
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return gomilter.ErrServerClosed
-	}
-	s.listeners = append(s.listeners, gs)
-	s.mu.Unlock()
-	err := gs.Serve(l)
-	if errors.Is(err, gomilter.ErrServerClosed) {
-		return nil
-	}
-	return err
 }
 
 // Why track refuses a connection.
@@ -231,17 +255,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.closed)
 	}
 	s.closing = true
-	for _, gs := range s.listeners {
-		gs.Close()
+	for _, ln := range s.listeners {
+		ln.Close()
 	}
 	s.mu.Unlock()
-	s.workers.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		idle, busy := s.split()
 		for _, c := range idle {
-			c.shut()
+			c.Close() // its session's read fails, and the session ends
 		}
 		if len(busy) == 0 {
 			return nil
@@ -249,7 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for _, c := range busy {
-				c.shut()
+				c.Close()
 			}
 			s.log.Warn("shutdown: closed milter connections with a message in flight; the MTA applies its milter default action", "count", len(busy))
 			return ctx.Err()

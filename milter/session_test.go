@@ -275,7 +275,7 @@ func TestPanicAtConnectOrHelo(t *testing.T) {
 		t.Run(stage, func(t *testing.T) {
 			env := newTestEnv(t, sessionZone, envOptions{})
 			env.client().Close() // the server is serving (stop expects it to be)
-			s := newSession(env.srv, nil)
+			s := newSession(env.srv, &trackedConn{})
 			if _, err := s.Connect("client.test", "tcp4", 25, net.ParseIP(sessionIP), nil); err != nil {
 				t.Fatal(err)
 			}

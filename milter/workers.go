@@ -2,66 +2,64 @@ package milter
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// workers runs milter sessions, and their messages' background work (SPF,
-// DKIM; auth.Evaluator.SetGo), on goroutines kept from earlier tasks. A
+// Workers runs milter sessions, and their messages' background work (SPF,
+// DKIM; auth.NewWithGo), on goroutines kept from earlier tasks. A
 // session's goroutine grows its stack to some tens of KiB on every message
 // (go-milter's dispatch, the evaluation, the header); Postfix opens a
 // connection per SMTP session, most of which carry one message, so a new
 // goroutine per connection paid for that growth each time (~2% of the
 // daemon's CPU in the load benchmark, as much again for the background
-// work). A worker that has run a task waits idleFor for the next one, then
+// work). A worker that has run a task waits a while for the next one, then
 // exits; there are never more workers than tasks running at once at the
 // busiest moment (a few per session).
-type workers struct {
+type Workers struct {
 	idleFor time.Duration
 	next    chan func() // unbuffered: a send succeeds only to a waiting worker
 	quit    chan struct{}
 	stop    sync.Once
-
-	started atomic.Int64 // goroutines started, for tests
-	waiting atomic.Int64 // workers waiting for a session, for tests
 }
 
-func newWorkers(idleFor time.Duration) *workers {
-	return &workers{idleFor: idleFor, next: make(chan func()), quit: make(chan struct{})}
+// workerIdle is how long a kept goroutine waits for its next task (a
+// session or a message's background work) before it ends.
+const workerIdle = 10 * time.Second
+
+// NewWorkers returns a pool for NewServer and auth.NewWithGo (its Go).
+func NewWorkers() *Workers { return newWorkers(workerIdle) }
+
+func newWorkers(idleFor time.Duration) *Workers {
+	return &Workers{idleFor: idleFor, next: make(chan func()), quit: make(chan struct{})}
 }
 
 // Go runs f on an idle worker, or on a new one when none is waiting.
-func (w *workers) Go(f func()) {
+func (w *Workers) Go(f func()) {
 	select {
 	case w.next <- f:
 	default:
-		w.started.Add(1)
 		go w.work(f)
 	}
 }
 
-func (w *workers) work(f func()) {
+func (w *Workers) work(f func()) {
 	t := time.NewTimer(w.idleFor)
 	defer t.Stop()
 	for {
 		f()
 		f = nil // an idle worker keeps nothing of the session it ran
 		t.Reset(w.idleFor)
-		w.waiting.Add(1)
 		select {
 		case f = <-w.next:
-			w.waiting.Add(-1)
 		case <-t.C:
-			w.waiting.Add(-1)
 			return
 		case <-w.quit:
-			w.waiting.Add(-1)
 			return
 		}
 	}
 }
 
-// Stop ends the idle workers; sessions running finish on theirs, which then
-// end too. Go still works after Stop (a connection accepted just before the
-// listener closed): its worker ends after the session.
-func (w *workers) Stop() { w.stop.Do(func() { close(w.quit) }) }
+// Stop ends the idle workers; tasks running finish on theirs, which then
+// end too. Go still works after Stop (a connection accepted just before
+// the listener closed): its worker ends after the task.
+func (w *Workers) Stop() { w.stop.Do(func() { close(w.quit) }) }

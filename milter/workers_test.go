@@ -1,6 +1,8 @@
 package milter
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,31 +18,72 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// goid is the calling goroutine's id, from the first line of its stack
+// trace ("goroutine 42 [running]:").
+func goid() string {
+	var b [64]byte
+	return strings.Fields(string(b[:runtime.Stack(b[:], false)]))[1]
+}
+
+// goroutines are the stack traces of all goroutines.
+func goroutines() []string {
+	b := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(b, true)
+		if n < len(b) {
+			return strings.Split(string(b[:n]), "\n\n")
+		}
+		b = make([]byte, 2*len(b))
+	}
+}
+
+// goroutineStack is goroutine id's stack trace, "" once it has ended.
+func goroutineStack(id string) string {
+	for _, g := range goroutines() {
+		if strings.HasPrefix(g, "goroutine "+id+" [") {
+			return g
+		}
+	}
+	return ""
+}
+
+// isIdleWorker reports whether a goroutine's stack trace is a worker's
+// waiting for a task.
+func isIdleWorker(g string) bool {
+	_, state, _ := strings.Cut(g, " [")
+	return strings.HasPrefix(state, "select") && strings.Contains(g, "(*Workers).work")
+}
+
+// idleWorker reports whether goroutine id is a worker waiting for a task.
+func idleWorker(id string) bool { return isIdleWorker(goroutineStack(id)) }
+
+// idleWorkers counts the workers waiting for a task, of every pool.
+func idleWorkers() int {
+	n := 0
+	for _, g := range goroutines() {
+		if isIdleWorker(g) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestWorkersReuse: a task after an earlier one has ended runs on the
 // earlier one's goroutine; two at once get two; idle workers end after
 // idleFor, and at Stop; Go still runs a task after Stop.
 func TestWorkersReuse(t *testing.T) {
-	done := make(chan struct{})
-	task := func() { done <- struct{}{} }
+	ids := make(chan string, 2)
+	task := func() { ids <- goid() }
 
 	t.Run("reuse", func(t *testing.T) {
 		w := newWorkers(time.Hour)
 		defer w.Stop()
 		w.Go(task)
-		<-done
-		// A worker counts itself waiting just before it blocks, so a
-		// task may still find none and start one; the next finds one.
-		for i := 0; ; i++ {
-			waitFor(t, "an idle worker", func() bool { return w.waiting.Load() >= 1 })
-			before := w.started.Load()
-			w.Go(task)
-			<-done
-			if w.started.Load() == before {
-				break // ran on a kept goroutine
-			}
-			if i == 10 {
-				t.Fatalf("ten tasks after an idle worker, each on a new goroutine (%d started)", w.started.Load())
-			}
+		first := <-ids
+		waitFor(t, "an idle worker", func() bool { return idleWorker(first) })
+		w.Go(task)
+		if got := <-ids; got != first {
+			t.Fatalf("a task after an idle worker ran on goroutine %s, not the worker's %s", got, first)
 		}
 	})
 
@@ -48,32 +91,31 @@ func TestWorkersReuse(t *testing.T) {
 		w := newWorkers(time.Hour)
 		defer w.Stop()
 		block := make(chan struct{})
-		w.Go(func() { <-block; done <- struct{}{} })
-		w.Go(func() { <-block; done <- struct{}{} }) // the only worker is busy: a new one
-		if w.started.Load() != 2 {
-			t.Fatalf("two tasks at once: %d goroutines started, want 2", w.started.Load())
-		}
+		blocked := func() { <-block; task() }
+		w.Go(blocked)
+		w.Go(blocked) // the only worker is busy: a new one
 		close(block)
-		<-done
-		<-done
-		waitFor(t, "two idle workers", func() bool { return w.waiting.Load() == 2 })
+		a, b := <-ids, <-ids
+		if a == b {
+			t.Fatalf("two tasks at once ran on one goroutine (%s)", a)
+		}
+		waitFor(t, "two idle workers", func() bool { return idleWorker(a) && idleWorker(b) && idleWorkers() >= 2 })
 		w.Stop()
 		w.Stop() // twice is fine
-		waitFor(t, "workers to end at Stop", func() bool { return w.waiting.Load() == 0 })
+		waitFor(t, "workers to end at Stop", func() bool { return goroutineStack(a) == "" && goroutineStack(b) == "" })
 		w.Go(task) // after Stop: still runs
-		<-done
+		<-ids
 	})
 
 	t.Run("idle", func(t *testing.T) {
 		w := newWorkers(10 * time.Millisecond)
+		defer w.Stop()
 		w.Go(task)
-		<-done
-		waitFor(t, "an idle worker", func() bool { return w.waiting.Load() == 1 })
-		waitFor(t, "the idle worker to end after idleFor", func() bool { return w.waiting.Load() == 0 })
+		first := <-ids
+		waitFor(t, "the idle worker to end after idleFor", func() bool { return goroutineStack(first) == "" })
 		w.Go(task)
-		<-done
-		if w.started.Load() != 2 {
-			t.Fatalf("after idleFor: %d goroutines started, want 2", w.started.Load())
+		if got := <-ids; got == first {
+			t.Fatalf("after idleFor: the task ran on the ended worker's goroutine %s", got)
 		}
 	})
 }

@@ -83,11 +83,13 @@ func startAuthmilter(tb testing.TB, c *Corpus) string {
 	}
 	cfg := auth.DefaultConfig()
 	cfg.AuthservID = "bench.test"
-	ev, err := auth.New(cfg, res, nil)
+	w := milter.NewWorkers() // as the daemon
+	tb.Cleanup(w.Stop)
+	ev, err := auth.NewWithGo(cfg, res, nil, w.Go)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, err := milter.NewServer(milter.DefaultConfig(), ev, nil, nil)
+	srv, err := milter.NewServer(milter.DefaultConfig(), ev, w.Go, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

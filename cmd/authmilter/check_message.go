@@ -40,7 +40,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	rc := cfg.resolverConfig()
 	f.apply(&rc)
 	cfg.DNS.Servers, cfg.DNS.Timeout = rc.Servers, rc.Timeout
-	_, ev, err := build(cfg, nil, nil)
+	_, ev, err := build(cfg, nil, nil, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
 		return 2

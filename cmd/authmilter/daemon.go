@@ -169,8 +169,10 @@ func setGCPercent(getenv func(string) string) string {
 
 // build makes the evaluator for a configuration, and the resolver unless
 // one is given (a reload keeps the resolver, and its cache, when [dns] did
-// not change). log may be nil (the check commands).
-func build(cfg Config, log *slog.Logger, res *dns.Resolver) (*dns.Resolver, *auth.Evaluator, error) {
+// not change). run runs its messages' background work (the daemon's
+// milter.Workers), nil a new goroutine for each; log may be nil (the check
+// commands).
+func build(cfg Config, log *slog.Logger, res *dns.Resolver, run func(f func())) (*dns.Resolver, *auth.Evaluator, error) {
 	if cfg.AuthservID == "" && !auth.Qualified(cfg.HostName) && log != nil {
 		log.Warn("authserv_id is unset and this host's name is not fully qualified: mail from an MTA that does not send its own name (the j macro) gets the short name as authserv-id; set authserv_id",
 			"host_name", cfg.HostName)
@@ -183,7 +185,7 @@ func build(cfg Config, log *slog.Logger, res *dns.Resolver) (*dns.Resolver, *aut
 			return nil, nil, fmt.Errorf("dns: %w", err)
 		}
 	}
-	ev, err := auth.New(cfg.Config, res, log)
+	ev, err := auth.NewWithGo(cfg.Config, res, log, run)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,25 +230,28 @@ func authservIDAttr(c auth.Config) slog.Attr {
 
 // instance is the running daemon: what a reload changes.
 type instance struct {
-	f   daemonFlags
-	cfg Config // in force
-	out *logOutput
-	log *slog.Logger
-	res *dns.Resolver
-	srv *milter.Server
-	obs *metrics
-	web *endpoint // nil when metrics.listen is ""
+	f       daemonFlags
+	cfg     Config // in force
+	out     *logOutput
+	log     *slog.Logger
+	res     *dns.Resolver
+	srv     *milter.Server
+	workers *milter.Workers // the sessions' and their messages' goroutines
+	obs     *metrics
+	web     *endpoint // nil when metrics.listen is ""
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
 func serve(cfg Config, f daemonFlags, out *logOutput) error {
 	log := out.logger()
-	res, ev, err := build(cfg, log, nil)
+	workers := milter.NewWorkers()
+	defer workers.Stop()
+	res, ev, err := build(cfg, log, nil, workers.Go)
 	if err != nil {
 		return err
 	}
 	obs := newMetrics(res)
-	srv, err := milter.NewServer(cfg.Milter, ev, log, obs)
+	srv, err := milter.NewServer(cfg.Milter, ev, workers.Go, log, obs)
 	if err != nil {
 		return err
 	}
@@ -260,7 +265,7 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	web.start(log)
-	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web}
+	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, workers: workers, obs: obs, web: web}
 	defer func() { in.web.stop() }()
 
 	sigs := make(chan os.Signal, 1)

@@ -30,7 +30,7 @@ func (in *instance) reload() {
 	if !reflect.DeepEqual(cfg.DNS, in.cfg.DNS) {
 		res = nil // a new resolver, with an empty cache
 	}
-	res, ev, err := build(cfg, in.log, res)
+	res, ev, err := build(cfg, in.log, res, in.workers.Go)
 	if err != nil {
 		in.refuse(err)
 		return

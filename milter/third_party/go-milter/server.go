@@ -5,6 +5,7 @@ import (
 	"log"
 	"net"
 	"net/textproto"
+	"time"
 )
 
 // Milter protocol version implemented by the server.
@@ -111,11 +112,6 @@ type Server struct {
 	// [Server.Actions] must have the flag [OptSetSymList] set.
 	SymList map[Stage][]string
 
-	// Go, when set, runs each connection's session (authmilter patch): a
-	// server can hand sessions to goroutines it keeps, whose stacks have
-	// already grown, instead of a new goroutine per connection. nil: go f().
-	Go func(f func())
-
 	// MaxPacketSize refuses a packet longer than this (its command byte
 	// and payload) before reading it: the session ends (authmilter
 	// patch). 0: 1 MiB, v0.5.0's fixed limit.
@@ -127,6 +123,16 @@ type Server struct {
 	// the message kept a second time, however many there are. false keeps
 	// v0.5.0's behaviour.
 	NoHeaderMap bool
+
+	// ReadTimeout, when set, bounds each packet read (authmilter patch):
+	// the next packet must start within ReadTimeout, and arrive whole
+	// within ReadTimeout of its start, or the session ends. 0: no limit,
+	// as in v0.5.0.
+	ReadTimeout time.Duration
+
+	// WriteTimeout, when set, bounds each write to the MTA (authmilter
+	// patch). 0: no limit, as in v0.5.0.
+	WriteTimeout time.Duration
 
 	// ErrorLog receives the sessions' error messages (authmilter patch).
 	// nil: the log package's standard logger, as in v0.5.0.
@@ -158,12 +164,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			conn:     conn,
 			backend:  s.NewMilter(),
 		}
-		if s.Go != nil {
-			s.Go(session.HandleMilterCommands)
-		} else {
-			go session.HandleMilterCommands()
-		}
+		go session.HandleMilterCommands()
 	}
+}
+
+// ServeConn serves one connection with m as its handler, in the calling
+// goroutine (authmilter patch): it returns when the session has ended and
+// conn is closed. A server with its own accept loop gives each session the
+// handler and goroutine it chooses, and knows when the connection ended.
+// As in Serve, NewMilter gives the next handler after a response whose
+// Continue() is false.
+func (s *Server) ServeConn(conn net.Conn, m Milter) {
+	session := milterSession{server: s, actions: s.Actions, protocol: s.Protocol, conn: conn, backend: m}
+	session.HandleMilterCommands()
 }
 
 func (s *Server) Close() error {

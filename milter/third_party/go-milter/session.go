@@ -39,7 +39,15 @@ type milterSession struct {
 	rhdr [4]byte
 	rmsg Message
 	rbuf []byte
-	wbuf []byte
+	wbuf []byte // also holds modifications until the next reply
+
+	// br buffers reads from conn: an MTA streams the commands it expects
+	// no reply to, many packets per segment, and a packet's length and
+	// body read straight from conn cost a system call each.
+	br *bufio.Reader
+	// pktStart is when the packet being read began (its first byte was
+	// read); zero between packets. See Server.ReadTimeout.
+	pktStart time.Time
 }
 
 // maxKeptBuffer bounds the packet buffers a session keeps between packets;
@@ -50,7 +58,10 @@ const maxKeptBuffer = 64<<10 + 64
 // connection per SMTP session, often per message.
 var packetBufs = sync.Pool{New: func() interface{} { b := make([]byte, 0, maxKeptBuffer); return &b }}
 
-// releaseBuffers returns the session's read buffer to packetBufs.
+// packetReaders holds the read buffers (br) of ended sessions.
+var packetReaders = sync.Pool{New: func() interface{} { return bufio.NewReaderSize(nil, 16<<10) }}
+
+// releaseBuffers returns the session's read buffers to their pools.
 func (c *milterSession) releaseBuffers() {
 	if c.rbuf != nil { // only ever taken from packetBufs
 		b := c.rbuf[:0]
@@ -58,12 +69,49 @@ func (c *milterSession) releaseBuffers() {
 	}
 	c.rbuf = nil
 	c.rmsg = Message{}
+	if c.br != nil {
+		c.br.Reset(nil)
+		packetReaders.Put(c.br)
+		c.br = nil
+	}
+}
+
+// connReader is what the session's read buffer reads from: the connection,
+// each read with Server.ReadTimeout's deadline (authmilter patch): between
+// packets ReadTimeout from now, within a packet ReadTimeout from its start,
+// so a peer trickling a byte at a time cannot hold the session forever.
+type connReader struct{ c *milterSession }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if t := c.readTimeout(); t > 0 {
+		start := c.pktStart
+		if start.IsZero() {
+			start = time.Now()
+		}
+		c.conn.SetReadDeadline(start.Add(t))
+	}
+	return c.conn.Read(p)
 }
 
 // ReadPacket reads incoming milter packet. The packet (its Data) is valid
 // until the next ReadPacket.
 func (c *milterSession) ReadPacket() (*Message, error) {
-	if _, err := io.ReadFull(c.conn, c.rhdr[:]); err != nil {
+	if c.br == nil {
+		c.br = packetReaders.Get().(*bufio.Reader)
+		c.br.Reset(connReader{c})
+	}
+	c.pktStart = time.Time{}
+	if _, err := io.ReadFull(c.br, c.rhdr[:1]); err != nil {
+		return nil, err
+	}
+	if c.readTimeout() > 0 {
+		c.pktStart = time.Now()
+	}
+	if _, err := io.ReadFull(c.br, c.rhdr[1:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // part of the length was read
+		}
 		return nil, err
 	}
 	length := binary.BigEndian.Uint32(c.rhdr[:])
@@ -91,11 +139,11 @@ func (c *milterSession) ReadPacket() (*Message, error) {
 func (c *milterSession) readData(n int) ([]byte, error) {
 	if n <= cap(c.rbuf) {
 		data := c.rbuf[:n]
-		_, err := io.ReadFull(c.conn, data)
+		_, err := io.ReadFull(c.br, data)
 		return data, err
 	}
 	data := c.rbuf[:cap(c.rbuf)]
-	if _, err := io.ReadFull(c.conn, data); err != nil {
+	if _, err := io.ReadFull(c.br, data); err != nil {
 		return nil, err
 	}
 	for len(data) < n {
@@ -105,7 +153,7 @@ func (c *milterSession) readData(n int) ([]byte, error) {
 		}
 		grown := make([]byte, size)
 		copy(grown, data)
-		if _, err := io.ReadFull(c.conn, grown[len(data):]); err != nil {
+		if _, err := io.ReadFull(c.br, grown[len(data):]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // part of the packet was read
 			}
@@ -122,6 +170,22 @@ func (c *milterSession) maxPacketSize() uint32 {
 		return c.server.MaxPacketSize
 	}
 	return maxPacketSize
+}
+
+// readTimeout and writeTimeout are the server's ReadTimeout and
+// WriteTimeout (0: none, as in v0.5.0).
+func (c *milterSession) readTimeout() time.Duration {
+	if c.server == nil {
+		return 0
+	}
+	return c.server.ReadTimeout
+}
+
+func (c *milterSession) writeTimeout() time.Duration {
+	if c.server == nil {
+		return 0
+	}
+	return c.server.WriteTimeout
 }
 
 // logf writes to the server's ErrorLog, or the standard logger.
@@ -167,22 +231,38 @@ func readPacket(conn net.Conn, timeout time.Duration) (*Message, error) {
 }
 
 // WritePacket sends a milter response packet to socket stream, in one
-// write through the session's buffer.
+// write through the session's buffer. A message modification ('h', 'm',
+// 'i', 'q', ...) is held in the buffer and written with the next packet
+// that is not one, the reply to end of message (authmilter patch): the
+// MTA then waits for one segment, not for a delayed ACK per packet. Each
+// write has Server.WriteTimeout's deadline.
 func (m *milterSession) WritePacket(msg *Message) error {
-	n := 5 + len(msg.Data)
-	b := m.wbuf
-	if n > cap(b) {
-		b = make([]byte, 0, n)
-		if n <= maxKeptBuffer {
-			m.wbuf = b
-		}
-	}
-	b = b[:5]
-	binary.BigEndian.PutUint32(b, uint32(len(msg.Data)+1))
-	b[4] = msg.Code
+	b := append(m.wbuf, 0, 0, 0, 0, msg.Code)
+	binary.BigEndian.PutUint32(b[len(b)-5:], uint32(len(msg.Data)+1))
 	b = append(b, msg.Data...)
+	if isModification(msg.Code) {
+		m.wbuf = b
+		return nil
+	}
+	m.wbuf = b[:0]
+	if cap(b) > maxKeptBuffer {
+		m.wbuf = nil
+	}
+	if t := m.writeTimeout(); t > 0 {
+		m.conn.SetWriteDeadline(time.Now().Add(t))
+	}
 	_, err := m.conn.Write(b)
 	return err
+}
+
+// isModification reports whether a response code is a message
+// modification, which the MTA reads before the reply to end of message.
+func isModification(code byte) bool {
+	switch code {
+	case '+', '-', '2', 'b', 'e', 'h', 'i', 'm', 'q':
+		return true
+	}
+	return false
 }
 
 func writePacket(conn net.Conn, msg *Message, timeout time.Duration) error {

@@ -1,12 +1,15 @@
 package milter
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"log"
 	"math/rand"
 	"net"
 	"net/textproto"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -158,36 +161,6 @@ func TestMacroMapReused(t *testing.T) {
 	}
 }
 
-// TestServerGoHook: with Server.Go set, each accepted connection's session
-// is handed to it (and runs there) instead of to a new goroutine.
-func TestServerGoHook(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := make(chan struct{}, 2)
-	s := &Server{
-		NewMilter: func() Milter { return NoOpMilter{} },
-		Go: func(f func()) {
-			go func() { f(); ran <- struct{}{} }()
-		},
-	}
-	go s.Serve(ln)
-	defer s.Close()
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close() // the session reads EOF and returns
-		select {
-		case <-ran:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("connection %d: session not run through Server.Go", i)
-		}
-	}
-}
-
 // TestReadPacketAllocatesWhatArrives: a packet header announcing a large
 // packet allocates in proportion to the bytes that follow it, not to the
 // announced length (v0.5.0 allocated the announced 1 MiB at once).
@@ -195,7 +168,8 @@ func TestReadPacketAllocatesWhatArrives(t *testing.T) {
 	for _, sent := range []int{0, 1000, 100 << 10} {
 		wire := append([]byte{0, 0x10, 0, 0}, bytes.Repeat([]byte("B"), sent)...) // 1 MiB announced
 		s := &milterSession{conn: &bufConn{r: bytes.NewReader(wire)}}
-		s.rbuf = make([]byte, 0, maxKeptBuffer) // the pooled buffer, warm
+		s.rbuf = make([]byte, 0, maxKeptBuffer) // the pooled buffers, warm
+		s.br = bufio.NewReaderSize(connReader{s}, 16<<10)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, err := s.ReadPacket()
@@ -308,4 +282,173 @@ func FuzzReadPacket(f *testing.F) {
 			}
 		}
 	})
+}
+
+// pipeSession runs a session of srv with handler b on one end of a pipe,
+// and returns the other end; done is closed when the session has ended.
+func pipeSession(srv *Server, b Milter, wrap func(net.Conn) net.Conn) (peer net.Conn, done chan struct{}) {
+	c1, c2 := net.Pipe()
+	if wrap != nil {
+		c2 = wrap(c2)
+	}
+	done = make(chan struct{})
+	go func() { srv.ServeConn(c2, b); close(done) }()
+	return c1, done
+}
+
+func ended(done chan struct{}, within time.Duration) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(within):
+		return false
+	}
+}
+
+// heloMilter counts HELO commands.
+type heloMilter struct {
+	NoOpMilter
+	helos chan string
+}
+
+func (h *heloMilter) Helo(name string, m *Modifier) (Response, error) {
+	h.helos <- name
+	return nil, nil
+}
+
+// TestReadTimeout: with Server.ReadTimeout a packet must arrive whole
+// within the timeout of its first byte, and the next start within the
+// timeout; packets that each do may go on for longer than the timeout.
+// v0.5.0 waits forever.
+func TestReadTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	srv := &Server{ReadTimeout: timeout, ErrorLog: log.New(io.Discard, "", 0)}
+	helo := func(name string) []byte {
+		c := &bufConn{}
+		writePacket(c, &Message{Code: byte(CodeHelo), Data: []byte(name + "\x00")}, 0)
+		return c.w.Bytes()
+	}
+
+	t.Run("packets within the timeout", func(t *testing.T) {
+		b := &heloMilter{helos: make(chan string, 10)}
+		peer, done := pipeSession(srv, b, nil)
+		defer peer.Close()
+		for i := 0; i < 4; i++ { // 480 ms in all
+			time.Sleep(timeout * 6 / 10)
+			if _, err := peer.Write(helo("h")); err != nil {
+				t.Fatalf("packet %d: %v", i, err)
+			}
+		}
+		if ended(done, 10*time.Millisecond) || len(b.helos) != 4 {
+			t.Fatalf("session ended after %d packets each within the timeout", len(b.helos))
+		}
+		// Idle for longer than the timeout: the session ends.
+		if !ended(done, 5*time.Second) {
+			t.Fatal("idle session not ended")
+		}
+	})
+
+	t.Run("trickled packet", func(t *testing.T) {
+		b := &heloMilter{helos: make(chan string, 10)}
+		peer, done := pipeSession(srv, b, nil)
+		defer peer.Close()
+		var werr error
+		for _, c := range helo("trickle.example") { // 21 bytes, 40 ms apart
+			if _, werr = peer.Write([]byte{c}); werr != nil {
+				break
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+		if werr == nil || !ended(done, 5*time.Second) || len(b.helos) != 0 {
+			t.Fatalf("a packet trickled over 800 ms was read (write error %v, %d HELO)", werr, len(b.helos))
+		}
+	})
+}
+
+// TestWriteTimeout: with Server.WriteTimeout a peer that does not read the
+// reply ends the session; v0.5.0 blocks forever.
+func TestWriteTimeout(t *testing.T) {
+	srv := &Server{WriteTimeout: 100 * time.Millisecond, ErrorLog: log.New(io.Discard, "", 0)}
+	peer, done := pipeSession(srv, NoOpMilter{}, nil)
+	defer peer.Close()
+	writePacket(peer, &Message{Code: byte(CodeMail), Data: []byte("<a@example.org>\x00")}, 0)
+	if !ended(done, 5*time.Second) {
+		t.Fatal("session still blocked writing a reply nobody reads")
+	}
+}
+
+// writeCounter counts the writes to a connection.
+type writeCounter struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes++
+	w.mu.Unlock()
+	return w.Conn.Write(p)
+}
+
+// modifyingMilter makes each kind of header change and a quarantine at end
+// of message.
+type modifyingMilter struct{ NoOpMilter }
+
+func (modifyingMilter) Body(m *Modifier) (Response, error) {
+	m.ChangeHeader(2, "Authentication-Results", "")
+	m.InsertHeader(0, "Authentication-Results", "mx.example; spf=pass")
+	m.AddHeader("X-Checked", "yes")
+	m.Quarantine("held")
+	return RespAccept, nil
+}
+
+// TestModificationsWithReply: the modifications made at end of message go
+// out with its reply in one write, the same bytes in the same order as
+// v0.5.0's one write (or three) per packet.
+func TestModificationsWithReply(t *testing.T) {
+	var wc *writeCounter
+	peer, done := pipeSession(&Server{NewMilter: func() Milter { return modifyingMilter{} }}, modifyingMilter{}, func(c net.Conn) net.Conn { wc = &writeCounter{Conn: c}; return wc })
+	want := &bufConn{}
+	modifyingMilter{}.Body(&Modifier{writePacket: func(msg *Message) error { return writePacket(want, msg, 0) }})
+	writePacket(want, RespAccept.Response(), 0)
+
+	writePacket(peer, &Message{Code: byte(CodeEOB)}, 0)
+	got := make([]byte, want.w.Len())
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	<-done
+	if !bytes.Equal(got, want.w.Bytes()) {
+		t.Fatalf("wrote %q, v0.5.0 %q", got, want.w.Bytes())
+	}
+	if wc.writes != 1 {
+		t.Fatalf("%d writes for the modifications and the reply, want 1", wc.writes)
+	}
+}
+
+// TestServeConn: ServeConn runs a session with the given handler and
+// returns once the peer has gone and the connection is closed.
+func TestServeConn(t *testing.T) {
+	c1, c2 := net.Pipe()
+	b := &heloMilter{helos: make(chan string, 1)}
+	done := make(chan struct{})
+	go func() { (&Server{}).ServeConn(c2, b); close(done) }()
+	writePacket(c1, &Message{Code: byte(CodeHelo), Data: []byte("h.example\x00")}, 0)
+	if got := <-b.helos; got != "h.example" {
+		t.Fatalf("HELO %q", got)
+	}
+	select {
+	case <-done:
+		t.Fatal("ServeConn returned with the connection open")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c1.Close()
+	if !ended(done, 5*time.Second) {
+		t.Fatal("ServeConn did not return after the peer closed")
+	}
+	if _, err := c2.Write([]byte{0}); err != io.ErrClosedPipe {
+		t.Fatalf("after ServeConn, writing to the connection: %v, want it closed", err)
+	}
 }

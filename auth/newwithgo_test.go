@@ -11,10 +11,10 @@ import (
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
 
-// TestSetGo: with SetGo, a message's background work (SPF for MAIL FROM
+// TestNewWithGo: with NewWithGo, a message's background work (SPF for MAIL FROM
 // and HELO, the DKIM verifier's goroutine and its key lookup) runs through
 // the given function, and the message is evaluated as without it.
-func TestSetGo(t *testing.T) {
+func TestNewWithGo(t *testing.T) {
 	_, r := dnstest.StartResolver(t, `reject.test. TXT "v=spf1 ip4:192.0.2.1 -all"
 _dmarc.reject.test. TXT "v=DMARC1; p=reject"`)
 	msg := "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=reject.test; s=sel;\r\n" +
@@ -25,13 +25,13 @@ _dmarc.reject.test. TXT "v=DMARC1; p=reject"`)
 	for _, hook := range []bool{false, true} {
 		cfg := auth.DefaultConfig()
 		cfg.AuthservID = "mx.test"
+		var calls atomic.Int64
 		ev, err := auth.New(cfg, r, nil)
+		if hook {
+			ev, err = auth.NewWithGo(cfg, r, nil, func(f func()) { calls.Add(1); go f() })
+		}
 		if err != nil {
 			t.Fatal(err)
-		}
-		var calls atomic.Int64
-		if hook {
-			ev.SetGo(func(f func()) { calls.Add(1); go f() })
 		}
 		rep, err := ev.EvaluateReader(context.Background(), env, strings.NewReader(msg))
 		if err != nil {
@@ -46,10 +46,10 @@ _dmarc.reject.test. TXT "v=DMARC1; p=reject"`)
 			continue
 		}
 		if got != want {
-			t.Errorf("with SetGo: %q, without: %q", got, want)
+			t.Errorf("with NewWithGo: %q, without: %q", got, want)
 		}
 		if n := calls.Load(); n != 4 {
-			t.Errorf("SetGo's function ran %d tasks, want 4 (SPF, HELO, DKIM verifier, key lookup)", n)
+			t.Errorf("NewWithGo's function ran %d tasks, want 4 (SPF, HELO, DKIM verifier, key lookup)", n)
 		}
 	}
 }
