@@ -202,7 +202,7 @@ func TestMTADropsConnection(t *testing.T) {
 	}
 	// Workers that wait for the next session (for workerIdle) are not
 	// counted; one still busy with a dropped message's work is.
-	checkNoLeaksBut(t, g0, f0, 2, func() int { return int(env.srv.workers.waiting.Load()) })
+	checkNoLeaksBut(t, g0, f0, 2, idleWorkers)
 }
 
 // TestSlowClient: an MTA that sends a packet slower than the idle timeout

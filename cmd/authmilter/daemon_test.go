@@ -174,10 +174,9 @@ func TestDaemonReloadApplies(t *testing.T) {
 	if ar, _ := milterRoundTrip(t, d.Addr); !strings.HasPrefix(ar, " second.test;") {
 		t.Errorf("after reload: A-R %q", ar)
 	}
-	// Debug level: the message's DNS lookups are logged now.
-	if !strings.Contains(d.log.String(), `"level":"DEBUG"`) {
-		t.Errorf("no debug line after log.level = debug")
-	}
+	// Debug level: the message's DNS lookups are logged now (the log is
+	// copied in from the daemon's output: wait for it).
+	waitForLog(t, d, `"level":"DEBUG"`)
 	// The metrics moved; the cache counters did not start over.
 	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", portA)); err == nil {
 		t.Errorf("the old metrics address still answers")
