@@ -411,6 +411,16 @@ func (w *Walker) endLeaf(unterminated bool) {
 		// A part cut off inside its header: report it as empty.
 		w.h.Begin(c.e)
 	}
+	if !unterminated && len(w.stack) == 0 {
+		// The message's last line end belongs to the body: no delimiter
+		// follows.
+		if c.out != nil {
+			c.out.write(nil, nil)
+		}
+		if c.keep > 0 {
+			w.keeper.write(nil, nil)
+		}
+	}
 	var err error
 	switch {
 	case c.tooLarge:
