@@ -117,6 +117,7 @@ var golden = map[string][]want{
 	"inline-tampered.eml":         {{mime.MethodOpenPGP, mime.StatusFail, "TEXT", "bad signature"}},
 	"pgp-encrypted.eml":           {{mime.MethodOpenPGP, mime.StatusNeutral, "TEXT", "encrypted"}},
 	"plain.eml":                   nil,
+	"smime-100k.eml":              {{mime.MethodSMIME, mime.StatusPass, "TEXT", ""}},
 }
 
 func TestTestdata(t *testing.T) {

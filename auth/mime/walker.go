@@ -163,8 +163,8 @@ func (w *Walker) Write(p []byte) (int, error) {
 		return n, nil
 	}
 	for len(p) > 0 {
-		if len(w.line) == 0 && !w.mid && w.skipping() {
-			p = w.skip(p)
+		if len(w.line) == 0 && !w.mid && !w.cur.inHeader {
+			p = w.bulk(p)
 			if len(p) == 0 {
 				break
 			}
@@ -227,33 +227,24 @@ func splitTerm(l []byte) (body, term []byte) {
 	return l[:len(l)-1], lf
 }
 
-// skipping reports whether nothing but delimiters matters now: no sink is
-// fed and no header is being read.
-func (w *Walker) skipping() bool {
-	if w.cur.inHeader || w.cur.out != nil || w.cur.keep > 0 {
-		return false
-	}
-	for _, f := range w.stack {
-		if f.signed != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// skip drops the lines of p up to the next one that starts with "-" (and
-// so may be a delimiter) and returns the rest, which starts a line.
-func (w *Walker) skip(p []byte) []byte {
+// bulk passes on, in one piece, the whole lines at the start of p up to
+// the next line that starts with "-" (only such a line can be a delimiter)
+// and returns the rest, which starts a line. The sinks see the same bytes
+// as line by line: the last line end is held back all the same.
+func (w *Walker) bulk(p []byte) []byte {
 	if p[0] == '-' {
 		return p
 	}
-	if i := bytes.Index(p, []byte("\n-")); i >= 0 {
-		return p[i+1:]
+	n := bytes.Index(p, []byte("\n-")) + 1
+	if n == 0 {
+		n = bytes.LastIndexByte(p, '\n') + 1
 	}
-	if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
-		return p[i+1:]
+	if n == 0 {
+		return p
 	}
-	return p
+	body, term := splitTerm(p[:n])
+	w.feed(len(w.stack), body, term)
+	return p[n:]
 }
 
 // piece handles one line (term set) or a piece of an overlong line (term

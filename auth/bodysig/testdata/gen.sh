@@ -96,6 +96,11 @@ openssl cms -sign -in body.txt -text -signer alice.crt -inkey alice.key -certfil
 	-subject cms-detached | crlf > "$out/cms-detached.eml"
 tamper "$out/smime-detached.eml" 'this is signed' 'this is forged' > "$out/smime-detached-tampered.eml"
 
+# A 100 KB message, for the benchmarks.
+perl -e 'for my $i (1..1400) { printf "Line %04d of a long signed message, some text to make it about 100 KB.\r\n", $i }' > big.txt
+openssl smime -sign -in big.txt -text -signer alice.crt -inkey alice.key -certfile ca.crt $H \
+	-subject smime-100k | crlf > "$out/smime-100k.eml"
+
 # The opaque message with its embedded content changed (the DER stays valid).
 perl -0ne 'print((split /\r\n\r\n/, $_, 2)[1])' "$out/smime-opaque.eml" | openssl base64 -d |
 	perl -0pe 's/this is signed/this is forged/' | openssl base64 | crlf > opaque-body.txt
