@@ -21,6 +21,7 @@ type Inline struct {
 	carry   []byte // the start of an unfinished line, while searching
 	midLine bool   // searching inside a line that cannot hold a marker
 	line    []byte
+	long    bool // the line is over maxLine
 	hash    *Hasher
 	first   bool // no text line hashed yet in this block
 	sig     []byte
@@ -80,21 +81,39 @@ func (in *Inline) Write(p []byte) (int, error) {
 		}
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			if len(in.line)+len(p) <= maxLine {
-				in.line = append(in.line, p...)
-			}
+			in.appendLine(p)
 			return n, nil
 		}
-		in.line = append(in.line, p[:i]...)
+		in.appendLine(p[:i])
 		p = p[i+1:]
-		in.handle(bytes.TrimSuffix(in.line, []byte("\r")))
-		in.line = in.line[:0]
+		if in.long {
+			in.tooLong()
+		} else {
+			in.handle(bytes.TrimSuffix(in.line, []byte("\r")))
+		}
+		in.line, in.long = in.line[:0], false
 	}
 	return n, nil
 }
 
-// maxLine bounds a line kept while inside a block; longer ones are cut.
+// maxLine bounds a line inside a block; a longer one ends the block.
 const maxLine = 4096
+
+func (in *Inline) appendLine(p []byte) {
+	if in.long || len(in.line)+len(p) > maxLine {
+		in.long = true
+		return
+	}
+	in.line = append(in.line, p...)
+}
+
+// tooLong ends the block an overlong line is in.
+func (in *Inline) tooLong() {
+	if in.state != startLine && in.state != searching {
+		in.blocks = append(in.blocks, block{err: "clear-signed block with a line longer than 4096 bytes"})
+	}
+	in.state, in.sig = searching, nil
+}
 
 // keepTail keeps the start of buf's last, unfinished line while it may
 // still become a marker.
@@ -192,10 +211,14 @@ func (in *Inline) Found() bool {
 
 // VerifyInline checks the blocks an Inline found; from lists the author addresses.
 func (v *Verifier) VerifyInline(ctx context.Context, in *Inline, from []string) []mime.Result {
-	if len(in.line) > 0 && in.state != searching {
+	if (len(in.line) > 0 || in.long) && in.state != searching {
 		// The part's last line had no line end.
-		in.handle(bytes.TrimSuffix(in.line, []byte("\r")))
-		in.line = nil
+		if in.long {
+			in.tooLong()
+		} else {
+			in.handle(bytes.TrimSuffix(in.line, []byte("\r")))
+		}
+		in.line, in.long = nil, false
 	}
 	var rs []mime.Result
 	for _, b := range in.blocks {
