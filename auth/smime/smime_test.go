@@ -51,27 +51,32 @@ func testRoots(t *testing.T) *x509.CertPool {
 
 func TestVerifyDetached(t *testing.T) {
 	content, sig := detached(t, "smime-detached.eml")
+	badSig := append([]byte(nil), sig...)
+	badSig[len(badSig)-1] ^= 1 // the last byte of the signature value
+	more := append(append([]byte(nil), content...), ' ')
+	alice := []string{"alice@example.test"}
 	v := New(Options{Roots: testRoots(t), Now: testClock})
 	tests := []struct {
 		name    string
 		micalg  string
 		content []byte
+		sig     []byte
 		from    []string
 		want    mime.Status
 		reason  string
 	}{
-		{"pass", "sha-256", content, []string{"Alice@Example.TEST"}, mime.StatusPass, ""},
-		{"micalg missing", "", content, []string{"alice@example.test"}, mime.StatusPass, ""},
-		{"micalg wrong", "sha-1", content, []string{"alice@example.test"}, mime.StatusPass, ""},
-		{"one byte more", "sha-256", append(append([]byte(nil), content...), ' '), []string{"alice@example.test"},
-			mime.StatusFail, "digest mismatch"},
-		{"other author", "sha-256", content, []string{"bob@example.test"}, mime.StatusPolicy, "From address"},
-		{"no author", "sha-256", content, nil, mime.StatusPolicy, "From address"},
+		{"pass", "sha-256", content, sig, []string{"Alice@Example.TEST"}, mime.StatusPass, ""},
+		{"micalg missing", "", content, sig, alice, mime.StatusPass, ""},
+		{"micalg wrong", "sha-1", content, sig, alice, mime.StatusPass, ""},
+		{"one byte more", "sha-256", more, sig, alice, mime.StatusFail, "digest mismatch"},
+		{"signature changed", "sha-256", content, badSig, alice, mime.StatusFail, "bad signature"},
+		{"other author", "sha-256", content, sig, []string{"bob@example.test"}, mime.StatusPolicy, "From address"},
+		{"no author", "sha-256", content, sig, nil, mime.StatusPolicy, "From address"},
 	}
 	for _, tt := range tests {
 		d := NewDigester(tt.micalg)
 		d.Write(tt.content)
-		rs := v.VerifyDetached("2", sig, d, tt.from)
+		rs := v.VerifyDetached("2", tt.sig, d, tt.from)
 		if len(rs) != 1 || rs[0].Result != tt.want || !strings.Contains(rs[0].Reason, tt.reason) || rs[0].Part != "2" {
 			t.Errorf("%s: got %+v, want %s (%s)", tt.name, rs, tt.want, tt.reason)
 		}
@@ -88,7 +93,8 @@ func TestLimits(t *testing.T) {
 		t.Errorf("certificate limit: %+v", rs)
 	}
 	rs = New(Options{Roots: testRoots(t), Now: testClock, MaxRSABits: 1024}).VerifyDetached("1", sig, d, nil)
-	if len(rs) != 1 || rs[0].Result != mime.StatusPermerror || !strings.Contains(rs[0].Reason, "more than 1024") {
+	if len(rs) != 1 || rs[0].Result != mime.StatusPermerror || !strings.Contains(rs[0].Reason, "more than 1024") ||
+		rs[0].Issuer != "" {
 		t.Errorf("RSA size limit: %+v", rs)
 	}
 	// Checked at a time after the certificate expired.

@@ -109,6 +109,14 @@ func (v *Verifier) verify(part string, der []byte, d *Digester, from []string) (
 	case d == nil && len(p7.Content) == 0:
 		return res(mime.StatusPermerror, "opaque signed-data without content")
 	}
+	for _, c := range p7.Certificates {
+		// Every certificate may be used in a chain check: none may cost
+		// more than a signer's key may.
+		if rk, ok := c.PublicKey.(*rsa.PublicKey); ok && rk.N.BitLen() > v.o.MaxRSABits {
+			return res(mime.StatusPermerror, fmt.Sprintf("a certificate has an RSA key of %d bits, more than %d",
+				rk.N.BitLen(), v.o.MaxRSABits))
+		}
+	}
 	now := v.o.Now()
 	for i := range p7.Signers {
 		if i == v.o.MaxSigners {
@@ -134,10 +142,6 @@ func (v *Verifier) signer(part string, p7 *pkcs7.PKCS7, d *Digester, from []stri
 	r.Issuer = cert.Issuer.String()
 	r.Serial = strings.ToUpper(cert.SerialNumber.Text(16))
 	r.Identifier = identifier(cert, from)
-	if rk, ok := cert.PublicKey.(*rsa.PublicKey); ok && rk.N.BitLen() > v.o.MaxRSABits {
-		r.Result, r.Reason = mime.StatusPermerror, fmt.Sprintf("RSA key of %d bits, more than %d", rk.N.BitLen(), v.o.MaxRSABits)
-		return r
-	}
 	if err := checkSignature(p7, d, now); err != nil {
 		r.Result, r.Reason = classify(err)
 		return r
