@@ -104,7 +104,7 @@ var golden = map[string][]want{
 	"smime-noeku.eml":             {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "email protection"}},
 	"smime-wrong-address.eml":     {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "From address"}},
 	"smime-untrusted.eml":         {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "unknown authority"}},
-	"smime-expired.eml":           {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "validity"}},
+	"smime-expired.eml":           {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "certificate expired"}},
 	"smime-weak-key.eml":          {{mime.MethodSMIME, mime.StatusPolicy, "TEXT", "1024 bits"}},
 	"smime-garbage.eml":           {{mime.MethodSMIME, mime.StatusPermerror, "TEXT", "unparsable"}},
 	"smime-encrypted.eml":         {{mime.MethodSMIME, mime.StatusNeutral, "TEXT", "encrypted"}},
@@ -212,5 +212,29 @@ func TestBrokenStructure(t *testing.T) {
 	if got := check(t, c, big, 0); len(got) != 1 || got[0].Result != mime.StatusPermerror ||
 		!strings.Contains(got[0].Reason, "larger") {
 		t.Errorf("oversized signature: got %+v", got)
+	}
+}
+
+// TestExpiredAndTamperedFails: a signature value changed under an expired
+// certificate is a fail, not a policy: the signature is checked whatever
+// signing time the message claims (the library stops at a signing time
+// outside the certificate's validity).
+func TestExpiredAndTamperedFails(t *testing.T) {
+	raw, err := os.ReadFile("testdata/smime-expired.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last base64 line of the signature part ends the signature value.
+	end := bytes.LastIndex(raw, []byte("\r\n\r\n------"))
+	start := bytes.LastIndex(raw[:end], []byte("\r\n")) + 2
+	i := start + (end-start)/2
+	if raw[i] == 'A' {
+		raw[i] = 'B'
+	} else {
+		raw[i] = 'A'
+	}
+	got := check(t, testChecker(t, nil), raw, 0)
+	if len(got) != 1 || got[0].Result != mime.StatusFail {
+		t.Errorf("got %+v", got)
 	}
 }

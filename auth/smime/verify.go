@@ -166,15 +166,16 @@ func (v *Verifier) signer(part string, p7 *pkcs7.PKCS7, d *Digester, from []stri
 // checkSignature checks the signature of p7's one signer: over the
 // content's digest (d) or over its embedded content (d nil).
 func checkSignature(p7 *pkcs7.PKCS7, d *Digester, now time.Time) error {
-	if d == nil {
-		return p7.VerifyWithChainAtTime(nil, now)
-	}
 	si := p7.Signers[0]
-	if len(si.AuthenticatedAttributes) > 0 {
-		// The messageDigest attribute is compared with d's digest, then
-		// the signature over the attributes is checked (RFC 5652 §5.4).
-		p7.Hasher, p7.Content = d, nil
-		return p7.VerifyWithChainAtTime(nil, now)
+	if d == nil || len(si.AuthenticatedAttributes) > 0 {
+		// The messageDigest attribute is compared with the content's
+		// digest (d's, when the content is detached), then the signature
+		// over the attributes is checked (RFC 5652 §5.4).
+		q := withoutValidity(p7)
+		if d != nil {
+			q.Hasher, q.Content = d, nil
+		}
+		return q.VerifyWithChainAtTime(nil, now)
 	}
 	// No signed attributes: the signature is over the content digest
 	// itself (RFC 5652 §5.4), which the library cannot take.
@@ -200,6 +201,25 @@ func checkSignature(p7 *pkcs7.PKCS7, d *Digester, now time.Time) error {
 	return errUnsupported
 }
 
+// withoutValidity returns a copy of p7 whose signer certificate has no
+// validity period. The library compares the signing time the message
+// claims with it and then skips the signature; the signature is checked
+// here whatever the claimed time, and the validity as of now (trust).
+func withoutValidity(p7 *pkcs7.PKCS7) *pkcs7.PKCS7 {
+	q := *p7
+	signer := p7.GetOnlySigner()
+	q.Certificates = make([]*x509.Certificate, len(p7.Certificates))
+	for i, c := range p7.Certificates {
+		if c == signer {
+			open := *c
+			open.NotBefore, open.NotAfter = time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+			c = &open
+		}
+		q.Certificates[i] = c
+	}
+	return &q
+}
+
 var (
 	errUnsupported  = errors.New("smime: unsupported signature algorithm")
 	errBadSignature = errors.New("smime: signature verification failure")
@@ -222,19 +242,15 @@ func hashForOID(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
 }
 
 // classify maps a signature check error to a result: the content or the
-// signature does not match → fail; a signing time outside the
-// certificate's validity or a weak algorithm → policy; anything the
+// signature does not match → fail; a weak algorithm → policy; anything the
 // library cannot evaluate → permerror.
 func classify(err error) (mime.Status, string) {
 	var mismatch *pkcs7.MessageDigestMismatchError
-	var badTime *pkcs7.SigningTimeNotValidError
 	var insecure x509.InsecureAlgorithmError
 	msg := firstLine(err)
 	switch {
 	case errors.As(err, &mismatch):
 		return mime.StatusFail, "content digest mismatch"
-	case errors.As(err, &badTime):
-		return mime.StatusPolicy, "signing time outside the certificate's validity"
 	case errors.As(err, &insecure):
 		return mime.StatusPolicy, "insecure algorithm: " + msg
 	case errors.Is(err, rsa.ErrVerification), errors.Is(err, errBadSignature),
