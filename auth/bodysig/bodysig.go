@@ -41,6 +41,12 @@ type Options struct {
 	// MaxInlineBlocks bounds the clear-signed blocks verified in one text
 	// part (default 4).
 	MaxInlineBlocks int
+	// MaxParts bounds the signed parts (multipart/signed,
+	// application/pkcs7-mime) verified in one message, and on its own the
+	// text parts scanned for inline signatures (default 8). With the size
+	// limits it bounds a message's memory (8 opaque parts of 1 MiB) and
+	// verification work.
+	MaxParts int
 }
 
 // Checker checks messages. It is safe for concurrent use.
@@ -57,6 +63,9 @@ func New(o Options) *Checker {
 	if o.MaxInlineBlocks <= 0 {
 		o.MaxInlineBlocks = 4
 	}
+	if o.MaxParts <= 0 {
+		o.MaxParts = 8
+	}
 	return &Checker{o: o}
 }
 
@@ -68,6 +77,10 @@ type Message struct {
 	w       *mime.Walker
 	results []mime.Result
 	jobs    []func() []mime.Result
+	// signedParts and textParts count the parts taken on, each up to
+	// MaxParts.
+	signedParts, textParts int
+	over                   mime.Method // the method of the first signed part left out for MaxParts
 }
 
 // NewMessage starts checking a message whose header has the given
@@ -91,6 +104,11 @@ func (m *Message) Close() []mime.Result {
 		m.results = append(m.results, j()...)
 	}
 	m.jobs = nil
+	if m.over != "" {
+		m.results = append(m.results, mime.Result{Method: m.over, Result: mime.StatusNeutral, Part: "TEXT",
+			Reason: fmt.Sprintf("signed parts past the first %d not verified", m.c.o.MaxParts)})
+		m.over = ""
+	}
 	return m.results
 }
 
@@ -134,15 +152,20 @@ func (h handler) Begin(e *mime.Entity) mime.Sink {
 	}
 	switch e.Type {
 	case "multipart/signed":
-		switch proto := strings.ToLower(e.Params["protocol"]); {
+		proto := strings.ToLower(e.Params["protocol"])
+		switch {
 		case o.SMIME != nil && (proto == "application/pkcs7-signature" || proto == "application/x-pkcs7-signature"):
-			s := &signed{method: mime.MethodSMIME, digest: smime.NewDigester(e.Params["micalg"])}
-			e.Data = s
-			return mime.Sink{W: s.digest}
+			if h.take(mime.MethodSMIME) {
+				s := &signed{method: mime.MethodSMIME, digest: smime.NewDigester(e.Params["micalg"])}
+				e.Data = s
+				return mime.Sink{W: s.digest}
+			}
 		case o.OpenPGP != nil && proto == "application/pgp-signature":
-			s := &signed{method: mime.MethodOpenPGP, hash: openpgp.NewHasher(e.Params["micalg"])}
-			e.Data = s
-			return mime.Sink{W: s.hash}
+			if h.take(mime.MethodOpenPGP) {
+				s := &signed{method: mime.MethodOpenPGP, hash: openpgp.NewHasher(e.Params["micalg"])}
+				e.Data = s
+				return mime.Sink{W: s.hash}
+			}
 		}
 	case "multipart/encrypted":
 		switch proto := strings.ToLower(e.Params["protocol"]); {
@@ -159,17 +182,38 @@ func (h handler) Begin(e *mime.Entity) mime.Sink {
 		case "enveloped-data", "authenveloped-data":
 			h.encrypted(mime.MethodSMIME, e.Part)
 		case "signed-data", "":
-			e.Data = opaque{}
-			return mime.Sink{Keep: o.MaxOpaqueBytes}
+			if h.take(mime.MethodSMIME) {
+				e.Data = opaque{}
+				return mime.Sink{Keep: o.MaxOpaqueBytes}
+			}
 		}
 	case "text/plain":
-		if o.OpenPGP != nil && identity(e.Encoding) {
+		if o.OpenPGP != nil && identity(e.Encoding) && h.take("") {
 			in := openpgp.NewInline(e.Part, o.MaxSignatureBytes, o.MaxInlineBlocks)
 			e.Data = in
 			return mime.Sink{W: in}
 		}
 	}
 	return mime.Sink{}
+}
+
+// take counts a part about to be verified (method set) or scanned for
+// inline signatures (method "") against MaxParts, each kind on its own, and
+// reports whether it may be. A signed part left out is reported at Close.
+func (h handler) take(method mime.Method) bool {
+	m := h.m
+	n := &m.signedParts
+	if method == "" {
+		n = &m.textParts
+	}
+	if *n >= m.c.o.MaxParts {
+		if method != "" && m.over == "" {
+			m.over = method
+		}
+		return false
+	}
+	*n++
+	return true
 }
 
 // identity reports whether a transfer encoding leaves the text as it is.
