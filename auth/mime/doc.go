@@ -10,8 +10,9 @@
 // (RFC 1847 §2.1, RFC 8551 §3.5.3, RFC 3156 §5), and the bodies of the
 // leaves it wants to keep, up to a size it chooses. A message whose top
 // level is not multipart and that the Handler does not want costs one
-// Content-Type parse; inside a multipart, lines of parts nobody wants are
-// skipped by searching for "\n--".
+// Content-Type parse; elsewhere runs of lines are passed on in one piece
+// up to the next line that starts with "-", the only kind that can be a
+// delimiter.
 //
 // The package also holds the result shape the signature verifiers share
 // (Result, Status), shaped for Authentication-Results (RFC 8601, RFC 7281).

@@ -57,7 +57,9 @@ type Entity struct {
 type Sink struct {
 	// W receives, for a multipart/signed, its first body part as
 	// transmitted (header included, the CRLF before the delimiter
-	// excluded); for a leaf, its body as transmitted (not decoded).
+	// excluded); for a leaf, its body as transmitted (not decoded; the
+	// CRLF before a delimiter excluded, a single-part message's last line
+	// end included).
 	W io.Writer
 	// Keep, for a leaf, asks for its body as transmitted, up to Keep bytes,
 	// handed to End (ErrTooLarge past that).
