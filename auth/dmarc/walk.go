@@ -181,11 +181,6 @@ func (s *session) domainExists(name string) (bool, error) {
 	return true, nil
 }
 
-// isSubdomainOrSame reports whether d equals parent or lies below it.
-func isSubdomainOrSame(d, parent string) bool {
-	return d == parent || strings.HasSuffix(d, "."+parent)
-}
-
 // aligned reports identifier alignment (§3.2.10, §4.4): strict is equality,
 // relaxed is equal Organizational Domains, each from its own walk (§4.10.2;
 // reusing the author's walk is not compliant). orgAuthor is "" when the
@@ -205,7 +200,7 @@ func (s *session) aligned(id, author, mode, orgAuthor string, errAuthor error) (
 		}
 		return false, errAuthor
 	}
-	if !isSubdomainOrSame(id, orgAuthor) {
+	if !dns.IsSubdomainOrSame(id, orgAuthor) {
 		return false, nil // orgOf(id) is a suffix of id, so it cannot match
 	}
 	orgID, err := s.orgOf(id)

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/authmilter/authmilter/auth/dns"
 )
 
 // Action is what happens to a message.
@@ -249,13 +251,12 @@ func orNone(s string) string {
 
 // allowed reports whether domain equals or lies below an allow-listed one.
 func allowed(list []string, domain string) bool {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	if domain == "" {
+	if strings.TrimSuffix(domain, ".") == "" {
 		return false
 	}
 	for _, a := range list {
-		a = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(a), "."))
-		if a != "" && (domain == a || strings.HasSuffix(domain, "."+a)) {
+		a = strings.TrimSpace(a)
+		if strings.TrimSuffix(a, ".") != "" && dns.IsSubdomainOrSame(domain, a) {
 			return true
 		}
 	}

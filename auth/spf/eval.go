@@ -282,11 +282,3 @@ func fqdn(name string) string {
 	}
 	return name + "."
 }
-
-// isSubdomain reports whether name equals domain or is under it,
-// ignoring case and trailing dots.
-func isSubdomain(name, domain string) bool {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	return name == domain || strings.HasSuffix(name, "."+domain)
-}

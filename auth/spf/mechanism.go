@@ -153,7 +153,7 @@ func (e *evaluation) ptr(target string) (bool, string, error) {
 		return false, "", err
 	}
 	for _, n := range names {
-		if isSubdomain(n, target) {
+		if dns.IsSubdomainOrSame(n, target) {
 			return true, n, nil
 		}
 	}
@@ -200,7 +200,7 @@ func (e *evaluation) validatedName(domain string) string {
 	names, _ := e.validatedNames()
 	name := "unknown"
 	for _, n := range names {
-		if isSubdomain(n, domain) {
+		if dns.IsSubdomainOrSame(n, domain) {
 			name = n
 			break
 		}
