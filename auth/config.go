@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 	}
 	c.trusted = c.trusted[:0]
 	for _, s := range c.TrustedNetworks {
-		p, err := parsePrefix(s)
+		p, err := policy.ParsePrefix(s)
 		if err != nil {
 			return fmt.Errorf("trusted_networks: %w", err)
 		}
@@ -178,22 +178,6 @@ func (c *Config) authservID(mtaHost string) string {
 		return strings.TrimSuffix(mtaHost, ".")
 	}
 	return c.HostName
-}
-
-// parsePrefix reads a CIDR or a bare address (a /32 or /128).
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a network: %w", s, err)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or network", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // inPrefixes reports whether ip is in one of ps (IPv4-mapped IPv6 counts as IPv4).

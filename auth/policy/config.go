@@ -161,8 +161,8 @@ func (c Config) Validate() error {
 		bad("internal_error_action", "%q is not one of tempfail, accept", c.InternalErrorAction)
 	}
 	for _, s := range c.TrustedForwarders {
-		if _, ok := parsePrefix(s); !ok {
-			bad("trusted_forwarders", "%q is not a CIDR or an IP address", s)
+		if _, err := ParsePrefix(s); err != nil {
+			bad("trusted_forwarders", "%v", err)
 		}
 	}
 	for _, d := range c.AllowDomains {
@@ -193,15 +193,24 @@ func unknownPlaceholder(text string, withDomain bool) string {
 	}
 }
 
-// parsePrefix reads "192.0.2.0/24", "2001:db8::/32" or a bare address.
-func parsePrefix(s string) (netip.Prefix, bool) {
+// ParsePrefix reads one entry of a configured list of networks
+// (trusted_networks, policy.trusted_forwarders): a CIDR ("192.0.2.0/24",
+// "2001:db8::/32"; host bits are cleared) or a bare address, which is a /32
+// or /128 (an IPv4-mapped IPv6 address counts as IPv4). Surrounding spaces
+// are ignored. The error says what is wrong with s, without a key.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), true
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or an IP address", s)
+		}
+		return p.Masked(), nil
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), true
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or an IP address", s)
 	}
-	return netip.Prefix{}, false
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -272,7 +272,7 @@ func inNetworks(cidrs []string, ip net.IP) bool {
 	}
 	a = a.Unmap()
 	for _, s := range cidrs {
-		if p, ok := parsePrefix(s); ok && p.Contains(a) {
+		if p, err := ParsePrefix(s); err == nil && p.Contains(a) {
 			return true
 		}
 	}
