@@ -393,7 +393,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	}
 	r.Authors = authors
 	if r.FromError == "" && m.overLimit == "" {
-		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM), m.e.cfg.DMARC.MaxFromDomains)
+		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM))
 	} else {
 		r.DMARC = dmarc.Result{Result: "permerror", Reason: "unusable From: " + r.FromError}
 		if m.overLimit != "" {

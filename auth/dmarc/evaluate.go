@@ -2,7 +2,6 @@ package dmarc
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 )
 
@@ -216,15 +215,9 @@ func strictness(r Result) int {
 // EvaluateAll evaluates several Author Domains of one message (a From with
 // mailboxes in different domains, §5.3.1, §11.5), sharing the DNS work, and
 // returns the strictest result (see strictness) and each result, in the
-// order of authors.
-// At most max domains are evaluated (max <= 0: no cap); past the cap the
-// combined result, unless it is already fail, is permerror with the reason
-// "too many author domains", so that local policy can decide.
-func (e *Evaluator) EvaluateAll(ctx context.Context, authors []string, spf SPFInput, dkim []DKIMInput, max int) (Result, []Result) {
-	over := max > 0 && len(authors) > max
-	if over {
-		authors = authors[:max]
-	}
+// order of authors. Every domain given is evaluated: the caller bounds
+// their number (auth refuses a From past dmarc.max_from_domains).
+func (e *Evaluator) EvaluateAll(ctx context.Context, authors []string, spf SPFInput, dkim []DKIMInput) (Result, []Result) {
 	s := e.newSession(ctx)
 	all := make([]Result, 0, len(authors))
 	var best Result
@@ -237,10 +230,6 @@ func (e *Evaluator) EvaluateAll(ctx context.Context, authors []string, spf SPFIn
 	}
 	if len(authors) == 0 {
 		best = Result{Result: ResultNone, Reason: "no author domain"}
-	}
-	if over && best.Result != ResultFail {
-		best.Result = ResultPermerror
-		best.Reason = fmt.Sprintf("too many author domains (cap %d)", max)
 	}
 	return best, all
 }

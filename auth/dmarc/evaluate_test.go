@@ -374,38 +374,34 @@ func TestEvaluateAll(t *testing.T) {
 	}}
 	e := &Evaluator{Resolver: f}
 	ctx := context.Background()
-	best, all := e.EvaluateAll(ctx, []string{"one.example", "two.example", "three.example"}, SPFInput{}, pass("one.example"), 0)
+	best, all := e.EvaluateAll(ctx, []string{"one.example", "two.example", "three.example"}, SPFInput{}, pass("one.example"))
 	if len(all) != 3 || all[0].Result != "pass" || all[1].Result != "fail" || all[2].Result != "fail" {
 		t.Fatalf("all = %+v", all)
 	}
 	if best.Domain != "two.example" || best.Policy != "reject" {
 		t.Errorf("best = %+v", best)
 	}
-	best, _ = e.EvaluateAll(ctx, []string{"one.example", "three.example"}, SPFInput{}, pass("one.example"), 0)
+	best, _ = e.EvaluateAll(ctx, []string{"one.example", "three.example"}, SPFInput{}, pass("one.example"))
 	if best.Domain != "three.example" || best.Result != "fail" || best.Policy != "none" {
 		t.Errorf("best = %+v", best)
-	}
-	best, all = e.EvaluateAll(ctx, []string{"one.example", "three.example", "two.example"}, SPFInput{}, pass("one.example"), 1)
-	if len(all) != 1 || best.Result != "permerror" {
-		t.Errorf("capped: best = %+v all = %+v", best, all)
 	}
 	// A temperror is stricter than a fail under quarantine (retried, it may
 	// become a reject), but not under policy none.
 	f.errs = map[string]error{"_dmarc.four.example": dns.ErrServFail}
-	best, _ = e.EvaluateAll(ctx, []string{"one.example", "four.example"}, SPFInput{}, nil, 0)
+	best, _ = e.EvaluateAll(ctx, []string{"one.example", "four.example"}, SPFInput{}, nil)
 	if best.Domain != "four.example" || best.Result != "temperror" {
 		t.Errorf("temperror beside quarantine: best = %+v", best)
 	}
 	f.txt["_dmarc.five.example"] = rec("v=DMARC1; p=none")
-	best, _ = e.EvaluateAll(ctx, []string{"one.example", "five.example"}, SPFInput{"temperror", "five.example"}, nil, 0)
+	best, _ = e.EvaluateAll(ctx, []string{"one.example", "five.example"}, SPFInput{"temperror", "five.example"}, nil)
 	if best.Domain != "one.example" || best.Result != "fail" {
 		t.Errorf("temperror under p=none beside quarantine: best = %+v", best)
 	}
-	best, _ = e.EvaluateAll(ctx, []string{"four.example", "two.example"}, SPFInput{}, nil, 0)
+	best, _ = e.EvaluateAll(ctx, []string{"four.example", "two.example"}, SPFInput{}, nil)
 	if best.Domain != "two.example" || best.Result != "fail" {
 		t.Errorf("reject beside temperror: best = %+v", best)
 	}
-	best, _ = e.EvaluateAll(ctx, nil, SPFInput{}, nil, 0)
+	best, _ = e.EvaluateAll(ctx, nil, SPFInput{}, nil)
 	if best.Result != "none" {
 		t.Errorf("empty: %+v", best)
 	}

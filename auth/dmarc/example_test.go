@@ -61,7 +61,7 @@ func ExampleEvaluator_EvaluateAll() {
 		"_dmarc.b.example": {"v=DMARC1; p=reject"},
 	}}
 	best, all := e.EvaluateAll(context.Background(), []string{"a.example", "b.example"},
-		dmarc.SPFInput{Result: "pass", Domain: "a.example"}, nil, 10)
+		dmarc.SPFInput{Result: "pass", Domain: "a.example"}, nil)
 	fmt.Println(best.Result, best.Domain, best.Policy, len(all))
 	// Output: fail b.example reject 2
 }
