@@ -340,9 +340,11 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	defer m.cancel()
 	r := &Report{Envelope: m.env, Skipped: m.skip, AuthservID: m.authservID}
 	if m.skip != "" {
-		r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
-			Trusted: m.skip == skipTrusted, Authenticated: m.skip == skipAuthenticated,
-		})
+		reason := "authenticated client"
+		if m.skip == skipTrusted {
+			reason = "trusted client"
+		}
+		r.Decision = policy.Skipped(m.e.cfg.Policy, reason)
 		r.Elapsed = time.Since(m.start)
 		return r
 	}
@@ -407,8 +409,6 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
-		// Trusted and Authenticated stay false: a client that policy would
-		// skip for them was skipped at NewMessage (see above).
 	})
 	if len(r.PerAuthor) > 1 {
 		// The result reported for the message (log, metrics, JSON) is

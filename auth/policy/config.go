@@ -49,7 +49,9 @@ type Config struct {
 	ListIDQuarantines bool     `toml:"list_id_quarantines"` // true
 	TrustedForwarders []string `toml:"trusted_forwarders"`  // CIDRs or addresses; none
 
-	// Skip lists: such messages are accepted without a DMARC action.
+	// Skip lists: such messages are accepted without a DMARC action. The
+	// caller applies them (it does not evaluate such a message at all) and
+	// gives Skipped its reason.
 	SkipTrusted       bool     `toml:"skip_trusted"`       // true: clients in the trusted networks
 	SkipAuthenticated bool     `toml:"skip_authenticated"` // true: SASL-authenticated clients
 	AllowDomains      []string `toml:"allow_domains"`      // Author Domains (and their subdomains), each exempting only itself; none

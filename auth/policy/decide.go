@@ -67,14 +67,12 @@ type Input struct {
 
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
-	Authenticated bool   // SASL-authenticated client
-	Trusted       bool   // client in the trusted networks (decided by the caller)
 	InternalError bool   // the evaluation failed
 }
 
 // Decide returns the decision for a message. It is pure: the same Config
-// and Input always give the same Decision. The order is: skip lists
-// (trusted, authenticated), internal error, From errors, then each Author
+// and Input always give the same Decision. The order is: internal error,
+// From errors, then each Author
 // Domain: allow-listed, or its DMARC result, a reject for DMARC becoming a
 // quarantine on local evidence (RFC 9989 §7.4); the strictest of those
 // (reject, tempfail, quarantine, accept; the first of equals) is the
@@ -92,13 +90,15 @@ func Decide(cfg Config, in Input) Decision {
 	return d
 }
 
+// Skipped is the decision for a message the caller did not evaluate (a
+// client that skip_trusted or skip_authenticated exempts; the caller
+// decides which, when the message starts): accept, for reason.
+func Skipped(cfg Config, reason string) Decision {
+	return Decision{Action: Accept, Reason: reason, DryRun: cfg.DryRun}
+}
+
 func decide(cfg Config, in Input) Decision {
-	switch {
-	case in.Trusted && cfg.SkipTrusted:
-		return Decision{Action: Accept, Reason: "trusted client"}
-	case in.Authenticated && cfg.SkipAuthenticated:
-		return Decision{Action: Accept, Reason: "authenticated client"}
-	case in.InternalError:
+	if in.InternalError {
 		if Action(cfg.InternalErrorAction) == Accept {
 			return Decision{Action: Accept, Reason: "internal error, accepted"}
 		}

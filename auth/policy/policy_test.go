@@ -95,16 +95,6 @@ func TestDecide(t *testing.T) {
 			Decision{Action: Quarantine, Quarantine: "milter", Text: "Message has more than one From header field", Reason: "several From fields"}},
 		{"from malformed tempfail", with(func(c *Config) { c.FromMalformedAction = "tempfail" }), Input{FromError: "malformed"},
 			Decision{Action: Tempfail, Code: "451", Enhanced: "4.7.1", Text: "Message has a malformed From header field", Reason: "malformed From field"}},
-		{"trusted skips", with(nil), func() Input { in := fail("reject"); in.Trusted = true; in.FromError = "missing"; return in }(),
-			Decision{Action: Accept, Reason: "trusted client"}},
-		{"trusted not skipped", with(func(c *Config) { c.SkipTrusted = false }),
-			func() Input { in := fail("reject"); in.Trusted = true; return in }(),
-			Decision{Action: Reject, Code: "550", Enhanced: "5.7.1", Text: "DMARC policy of example.com rejects this message", Reason: "dmarc fail, policy reject"}},
-		{"authenticated skips", with(nil), func() Input { in := fail("reject"); in.Authenticated = true; return in }(),
-			Decision{Action: Accept, Reason: "authenticated client"}},
-		{"authenticated not skipped", with(func(c *Config) { c.SkipAuthenticated = false }),
-			func() Input { in := fail("quarantine"); in.Authenticated = true; return in }(),
-			Decision{Action: Quarantine, Quarantine: "milter", Text: "DMARC policy of example.com quarantines this message", Reason: "dmarc fail, policy quarantine"}},
 		{"allow-listed domain", with(nil), Input{Authors: one("fail", "reject", "News.Partner.Example.")},
 			Decision{Action: Accept, Reason: "allow-listed domain News.Partner.Example."}},
 		{"allow list is not a suffix match", with(nil), Input{Authors: one("fail", "reject", "evilpartner.example")},
@@ -279,5 +269,18 @@ func TestTOMLTags(t *testing.T) {
 			t.Errorf("field %s: bad toml tag %q", f.Name, tag)
 		}
 		seen[tag] = true
+	}
+}
+
+// TestSkipped: a message the caller skipped (trusted, authenticated) is
+// accepted for the caller's reason; dry run marks it.
+func TestSkipped(t *testing.T) {
+	if got, want := Skipped(Default(), "trusted client"), (Decision{Action: Accept, Reason: "trusted client"}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Skipped = %+v, want %+v", got, want)
+	}
+	c := Default()
+	c.DryRun = true
+	if got, want := Skipped(c, "authenticated client"), (Decision{Action: Accept, Reason: "authenticated client", DryRun: true}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Skipped, dry run = %+v, want %+v", got, want)
 	}
 }
