@@ -311,8 +311,9 @@ type Report struct {
 	HELO    spf.Outcome // the HELO identity
 	DKIM    []dkim.Result
 	Authors []string // author domains (A-labels)
-	// FromError is "", "missing", "multiple" or "malformed".
-	FromError string
+	// FromError says why the From field could not be used; FromOK ("")
+	// when it could.
+	FromError policy.FromError
 	// DMARC is the result of the author domain that decided the action
 	// (Decision.Author; with one author domain, its result), or why DMARC
 	// was not evaluated (an unusable From, a limit).
@@ -379,25 +380,25 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	switch {
 	case m.overLimit != "":
 	case errors.Is(err, dmarc.ErrNoFrom):
-		r.FromError = "missing"
+		r.FromError = policy.FromMissing
 	case errors.Is(err, dmarc.ErrMultipleFrom):
-		r.FromError = "multiple"
+		r.FromError = policy.FromMultiple
 	case err != nil:
-		r.FromError = "malformed"
+		r.FromError = policy.FromMalformed
 	case len(authors) > m.e.cfg.DMARC.MaxFromDomains:
 		// Only max_from_domains domains would be evaluated: a forger
 		// could list harmless domains first and the one whose p=reject
 		// it escapes last. Such a From is treated as unusable (RFC 9989
 		// §11.5 leaves the choice to the receiver), which fails closed.
-		r.FromError = "malformed"
+		r.FromError = policy.FromMalformed
 		r.Problem = fmt.Sprintf("From names %d author domains, more than dmarc.max_from_domains (%d)",
 			len(authors), m.e.cfg.DMARC.MaxFromDomains)
 	}
 	r.Authors = authors
-	if r.FromError == "" && m.overLimit == "" {
+	if r.FromError == policy.FromOK && m.overLimit == "" {
 		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM))
 	} else {
-		r.DMARC = dmarc.Result{Result: "permerror", Reason: "unusable From: " + r.FromError}
+		r.DMARC = dmarc.Result{Result: "permerror", Reason: "unusable From: " + string(r.FromError)}
 		if m.overLimit != "" {
 			r.DMARC = dmarc.Result{Result: "temperror", Reason: m.overLimit}
 		}
@@ -430,13 +431,19 @@ func (m *Message) Finish(ctx context.Context) *Report {
 // why DMARC was not evaluated.
 func policyAuthors(r *Report) []policy.Author {
 	if len(r.PerAuthor) == 0 {
-		return []policy.Author{{Domain: r.DMARC.Domain, Result: r.DMARC.Result, Policy: r.DMARC.Policy}}
+		return []policy.Author{policyAuthor(r.DMARC)}
 	}
 	in := make([]policy.Author, 0, len(r.PerAuthor))
 	for _, p := range r.PerAuthor {
-		in = append(in, policy.Author{Domain: p.Domain, Result: p.Result, Policy: p.Policy})
+		in = append(in, policyAuthor(p))
 	}
 	return in
+}
+
+// policyAuthor converts one DMARC result to the policy's types: the words
+// are the same (RFC 8601 results; none, quarantine, reject).
+func policyAuthor(r dmarc.Result) policy.Author {
+	return policy.Author{Domain: r.Domain, Result: policy.Result(r.Result), Policy: policy.DomainPolicy(r.Policy)}
 }
 
 // dmarcSPF is the SPF input of DMARC: only the MAIL FROM identity counts;

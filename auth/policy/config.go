@@ -32,15 +32,15 @@ type Config struct {
 	// MTA's quarantine, e.g. Postfix's hold queue), "header" (deliver with
 	// an added header for the mail store to file as spam) or "accept"
 	// (deliver unchanged).
-	QuarantineMode string `toml:"quarantine_mode"` // "milter"
-	QuarantineText string `toml:"quarantine_text"` // reason given to the milter quarantine
+	QuarantineMode QuarantineMode `toml:"quarantine_mode"` // "milter"
+	QuarantineText string         `toml:"quarantine_text"` // reason given to the milter quarantine
 
 	// What a DMARC result leads to. Actions are "accept", "reject",
 	// "quarantine" and "tempfail".
-	RejectAction     string `toml:"reject_action"`     // fail under policy reject: "reject"
-	QuarantineAction string `toml:"quarantine_action"` // fail under policy quarantine: "quarantine"
-	TemperrorAction  string `toml:"temperror_action"`  // temperror (not under policy none): "tempfail" (or "accept": fail open)
-	PermerrorAction  string `toml:"permerror_action"`  // permerror: "accept" (DMARC does not apply)
+	RejectAction     Action `toml:"reject_action"`     // fail under policy reject: "reject"
+	QuarantineAction Action `toml:"quarantine_action"` // fail under policy quarantine: "quarantine"
+	TemperrorAction  Action `toml:"temperror_action"`  // temperror (not under policy none): "tempfail" (or "accept": fail open)
+	PermerrorAction  Action `toml:"permerror_action"`  // permerror: "accept" (DMARC does not apply)
 
 	// Local evidence (RFC 9989 §7.4: do not reject solely because of
 	// p=reject): a reject becomes a quarantine when the message has a
@@ -59,9 +59,9 @@ type Config struct {
 	// A broken From is outside DMARC (RFC 9989 §4.2, §4.4) and broken
 	// RFC 5322 (§3.6: exactly one From). Default: reject with 550 5.6.0
 	// (a message format problem, not an authorization failure).
-	FromMissingAction   string `toml:"from_missing_action"`   // "reject"
-	FromMultipleAction  string `toml:"from_multiple_action"`  // "reject"
-	FromMalformedAction string `toml:"from_malformed_action"` // "reject"
+	FromMissingAction   Action `toml:"from_missing_action"`   // "reject"
+	FromMultipleAction  Action `toml:"from_multiple_action"`  // "reject"
+	FromMalformedAction Action `toml:"from_malformed_action"` // "reject"
 	MalformedCode       string `toml:"malformed_code"`        // "550"
 	MalformedEnhanced   string `toml:"malformed_enhanced"`    // "5.6.0"
 	FromMissingText     string `toml:"from_missing_text"`     // "Message has no From header field"
@@ -70,7 +70,7 @@ type Config struct {
 
 	// InternalErrorAction applies when the evaluation itself failed (a
 	// bug, a deadline): "tempfail" (451 4.3.0) or "accept".
-	InternalErrorAction string `toml:"internal_error_action"` // "tempfail"
+	InternalErrorAction Action `toml:"internal_error_action"` // "tempfail"
 }
 
 // Default returns the configuration used when the file sets nothing.
@@ -82,24 +82,24 @@ func Default() Config {
 		TempfailCode:        "451",
 		TempfailEnhanced:    "4.7.1",
 		TempfailText:        "DMARC check of {domain} failed temporarily, try again later",
-		QuarantineMode:      "milter",
+		QuarantineMode:      QuarantineMilter,
 		QuarantineText:      "DMARC policy of {domain} quarantines this message",
-		RejectAction:        string(Reject),
-		QuarantineAction:    string(Quarantine),
-		TemperrorAction:     string(Tempfail),
-		PermerrorAction:     string(Accept),
+		RejectAction:        Reject,
+		QuarantineAction:    Quarantine,
+		TemperrorAction:     Tempfail,
+		PermerrorAction:     Accept,
 		ListIDQuarantines:   true,
 		SkipTrusted:         true,
 		SkipAuthenticated:   true,
-		FromMissingAction:   string(Reject),
-		FromMultipleAction:  string(Reject),
-		FromMalformedAction: string(Reject),
+		FromMissingAction:   Reject,
+		FromMultipleAction:  Reject,
+		FromMalformedAction: Reject,
 		MalformedCode:       "550",
 		MalformedEnhanced:   "5.6.0",
 		FromMissingText:     "Message has no From header field",
 		FromMultipleText:    "Message has more than one From header field",
 		FromMalformedText:   "Message has a malformed From header field",
-		InternalErrorAction: string(Tempfail),
+		InternalErrorAction: Tempfail,
 	}
 }
 
@@ -108,68 +108,83 @@ var (
 	reEnhanced = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
 )
 
+// RejectReply is the reply to a message rejected for DMARC
+// (reject_code, reject_enhanced, reject_text).
+func (c Config) RejectReply() Reply {
+	return Reply{Code: c.RejectCode, Enhanced: c.RejectEnhanced, Text: c.RejectText}
+}
+
+// TempfailReply is the reply to a message tempfailed for DMARC
+// (tempfail_code, tempfail_enhanced, tempfail_text).
+func (c Config) TempfailReply() Reply {
+	return Reply{Code: c.TempfailCode, Enhanced: c.TempfailEnhanced, Text: c.TempfailText}
+}
+
+// MalformedReply is the reply to a message rejected for its From field
+// (malformed_code, malformed_enhanced, and the text of that From error).
+func (c Config) MalformedReply(e FromError) Reply {
+	text := c.FromMalformedText
+	switch e {
+	case FromMissing:
+		text = c.FromMissingText
+	case FromMultiple:
+		text = c.FromMultipleText
+	}
+	return Reply{Code: c.MalformedCode, Enhanced: c.MalformedEnhanced, Text: text}
+}
+
 // Validate checks every key and returns all problems, each naming its key
-// ("policy.reject_code: ...").
+// ("policy.reject_code: ..."). A decoded file has had its actions and
+// quarantine mode checked already (UnmarshalText); Validate checks them
+// again for a Config built in Go.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("policy.%s: "+format, append([]any{key}, a...)...))
-	}
-	reply := func(prefix, class, code, enh, text string) {
-		if !reCode.MatchString(code) || code[:1] != class {
-			bad(prefix+"_code", "%q is not a %sxx reply code", code, class)
-		}
-		if !reEnhanced.MatchString(enh) || enh[:1] != class {
-			bad(prefix+"_enhanced", "%q is not a %s.x.y enhanced status code", enh, class)
-		}
-		if text != "" && strings.ContainsAny(text, "\r\n") {
-			bad(prefix+"_text", "must be one line")
-		}
-		if p := unknownPlaceholder(text, true); p != "" {
-			bad(prefix+"_text", "unknown placeholder %s (only {domain} is replaced)", p)
+	bad := func(key, problem string) {
+		if problem != "" {
+			errs = append(errs, fmt.Errorf("policy.%s: %s", key, problem))
 		}
 	}
-	reply("reject", "5", c.RejectCode, c.RejectEnhanced, c.RejectText)
-	reply("tempfail", "4", c.TempfailCode, c.TempfailEnhanced, c.TempfailText)
-	reply("malformed", "5", c.MalformedCode, c.MalformedEnhanced, "")
-	for key, text := range map[string]string{
-		"quarantine_text": c.QuarantineText, "from_missing_text": c.FromMissingText,
-		"from_multiple_text": c.FromMultipleText, "from_malformed_text": c.FromMalformedText,
-	} {
-		if strings.ContainsAny(text, "\r\n") {
-			bad(key, "must be one line")
-		}
-		if p := unknownPlaceholder(text, key == "quarantine_text"); p != "" {
-			bad(key, "placeholder %s is not replaced in this text", p)
-		}
+	reply := func(prefix, class string, r Reply, withDomain bool) {
+		code, enh, text := r.check(class, withDomain)
+		bad(prefix+"_code", code)
+		bad(prefix+"_enhanced", enh)
+		bad(prefix+"_text", text)
 	}
-	switch c.QuarantineMode {
-	case "milter", "header", "accept":
-	default:
-		bad("quarantine_mode", "%q is not one of milter, header, accept", c.QuarantineMode)
+	reply("reject", "5", c.RejectReply(), true)
+	reply("tempfail", "4", c.TempfailReply(), true)
+	reply("malformed", "5", Reply{Code: c.MalformedCode, Enhanced: c.MalformedEnhanced}, false)
+	bad("quarantine_text", checkText(c.QuarantineText, true))
+	bad("from_missing_text", checkText(c.FromMissingText, false))
+	bad("from_multiple_text", checkText(c.FromMultipleText, false))
+	bad("from_malformed_text", checkText(c.FromMalformedText, false))
+	if !c.QuarantineMode.valid() {
+		bad("quarantine_mode", fmt.Sprintf("%q is not one of milter, header, accept", c.QuarantineMode))
 	}
-	actions := []struct{ key, v string }{
+	actions := []struct {
+		key string
+		v   Action
+	}{
 		{"reject_action", c.RejectAction}, {"quarantine_action", c.QuarantineAction},
 		{"temperror_action", c.TemperrorAction}, {"permerror_action", c.PermerrorAction},
 		{"from_missing_action", c.FromMissingAction}, {"from_multiple_action", c.FromMultipleAction},
 		{"from_malformed_action", c.FromMalformedAction},
 	}
 	for _, a := range actions {
-		if !Action(a.v).valid() {
-			bad(a.key, "%q is not one of accept, reject, quarantine, tempfail", a.v)
+		if !a.v.valid() {
+			bad(a.key, fmt.Sprintf("%q is not one of accept, reject, quarantine, tempfail", a.v))
 		}
 	}
-	if c.InternalErrorAction != string(Tempfail) && c.InternalErrorAction != string(Accept) {
-		bad("internal_error_action", "%q is not one of tempfail, accept", c.InternalErrorAction)
+	if c.InternalErrorAction != Tempfail && c.InternalErrorAction != Accept {
+		bad("internal_error_action", fmt.Sprintf("%q is not one of tempfail, accept", c.InternalErrorAction))
 	}
 	for _, s := range c.TrustedForwarders {
 		if _, err := ParsePrefix(s); err != nil {
-			bad("trusted_forwarders", "%v", err)
+			bad("trusted_forwarders", err.Error())
 		}
 	}
 	for _, d := range c.AllowDomains {
 		if d == "" || strings.ContainsAny(d, " \t@/") {
-			bad("allow_domains", "%q is not a domain", d)
+			bad("allow_domains", fmt.Sprintf("%q is not a domain", d))
 		}
 	}
 	return errors.Join(errs...)

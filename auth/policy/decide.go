@@ -9,25 +9,6 @@ import (
 	"github.com/authmilter/authmilter/auth/dns"
 )
 
-// Action is what happens to a message.
-type Action string
-
-// Actions.
-const (
-	Accept     Action = "accept"
-	Reject     Action = "reject"
-	Quarantine Action = "quarantine"
-	Tempfail   Action = "tempfail"
-)
-
-func (a Action) valid() bool {
-	switch a {
-	case Accept, Reject, Quarantine, Tempfail:
-		return true
-	}
-	return false
-}
-
 // Decision is the outcome for one message.
 type Decision struct {
 	Action   Action
@@ -35,9 +16,9 @@ type Decision struct {
 	Enhanced string // enhanced status code ("5.7.1")
 	Text     string // reply text, or the quarantine reason
 	Reason   string // why, for the log line
-	// Quarantine says how a quarantine is carried out: "milter" or
-	// "header"; "" for other actions.
-	Quarantine string
+	// Quarantine says how a quarantine is carried out: QuarantineMilter
+	// or QuarantineHeader; "" for other actions.
+	Quarantine QuarantineMode
 	// DryRun is set in dry-run mode: Action is then always accept and
 	// WouldBe (with Code, Enhanced, Text) is what would have happened.
 	DryRun  bool
@@ -49,9 +30,9 @@ type Decision struct {
 
 // Author is the DMARC outcome of one Author Domain.
 type Author struct {
-	Domain string // the Author Domain
-	Result string // pass, fail, none, temperror, permerror ("" = none)
-	Policy string // policy after p/sp/np and t=y: none, quarantine, reject
+	Domain string       // the Author Domain
+	Result Result       // "" counts as none
+	Policy DomainPolicy // after p/sp/np and t=y
 }
 
 // Input is what the decision depends on; plain values, filled in by the
@@ -63,7 +44,7 @@ type Input struct {
 	// an allow-listed domain exempts only itself, and the strictest
 	// decision wins. Empty means DMARC none.
 	Authors   []Author
-	FromError string // "", "missing", "multiple", "malformed"
+	FromError FromError
 
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
@@ -99,20 +80,20 @@ func Skipped(cfg Config, reason string) Decision {
 
 func decide(cfg Config, in Input) Decision {
 	if in.InternalError {
-		if Action(cfg.InternalErrorAction) == Accept {
+		if cfg.InternalErrorAction == Accept {
 			return Decision{Action: Accept, Reason: "internal error, accepted"}
 		}
 		return Decision{Action: Tempfail, Code: "451", Enhanced: "4.3.0",
 			Text: "Temporary local problem, try again later", Reason: "internal error"}
 	}
 	switch in.FromError {
-	case "":
-	case "missing":
-		return fromDecision(cfg, cfg.FromMissingAction, cfg.FromMissingText, "no From field")
-	case "multiple":
-		return fromDecision(cfg, cfg.FromMultipleAction, cfg.FromMultipleText, "several From fields")
+	case FromOK:
+	case FromMissing:
+		return fromDecision(cfg, cfg.FromMissingAction, in.FromError, "no From field")
+	case FromMultiple:
+		return fromDecision(cfg, cfg.FromMultipleAction, in.FromError, "several From fields")
 	default:
-		return fromDecision(cfg, cfg.FromMalformedAction, cfg.FromMalformedText, "malformed From field")
+		return fromDecision(cfg, cfg.FromMalformedAction, FromMalformed, "malformed From field")
 	}
 	if len(in.Authors) == 0 {
 		return Decision{Action: Accept, Reason: "dmarc none"}
@@ -153,29 +134,29 @@ func decideAuthor(cfg Config, in Input, a Author) Decision {
 	var act Action
 	var reason string
 	switch a.Result {
-	case "pass":
+	case ResultPass:
 		return Decision{Action: Accept, Reason: "dmarc pass"}
-	case "temperror":
-		if a.Policy == "none" {
+	case ResultTemperror:
+		if a.Policy == PolicyNone {
 			// The policy is known and is none: pass or fail, the mail
 			// would be accepted (RFC 9989 §5.4), so waiting gains nothing.
 			return Decision{Action: Accept, Reason: "dmarc temperror, policy none"}
 		}
-		act, reason = Action(cfg.TemperrorAction), "dmarc temperror"
-	case "permerror":
-		act, reason = Action(cfg.PermerrorAction), "dmarc permerror"
-	case "fail":
+		act, reason = cfg.TemperrorAction, "dmarc temperror"
+	case ResultPermerror:
+		act, reason = cfg.PermerrorAction, "dmarc permerror"
+	case ResultFail:
 		switch a.Policy {
-		case "reject":
-			act, reason = Action(cfg.RejectAction), "dmarc fail, policy reject"
-		case "quarantine":
-			act, reason = Action(cfg.QuarantineAction), "dmarc fail, policy quarantine"
+		case PolicyReject:
+			act, reason = cfg.RejectAction, "dmarc fail, policy reject"
+		case PolicyQuarantine:
+			act, reason = cfg.QuarantineAction, "dmarc fail, policy quarantine"
 		default:
 			// p=none MUST NOT change mail handling (RFC 9989 §5.4).
 			return Decision{Action: Accept, Reason: "dmarc fail, policy none"}
 		}
 	default:
-		return Decision{Action: Accept, Reason: "dmarc " + orNone(a.Result)}
+		return Decision{Action: Accept, Reason: "dmarc " + orNone(string(a.Result))}
 	}
 	if act == Reject {
 		// RFC 9989 §7.4, §8: not solely because of p=reject.
@@ -193,13 +174,11 @@ func decideAuthor(cfg Config, in Input, a Author) Decision {
 func build(cfg Config, act Action, domain, reason string) Decision {
 	switch act {
 	case Reject:
-		return Decision{Action: Reject, Code: cfg.RejectCode, Enhanced: cfg.RejectEnhanced,
-			Text: expand(cfg.RejectText, domain), Reason: reason}
+		return replyDecision(Reject, cfg.RejectReply(), domain, reason)
 	case Tempfail:
-		return Decision{Action: Tempfail, Code: cfg.TempfailCode, Enhanced: cfg.TempfailEnhanced,
-			Text: expand(cfg.TempfailText, domain), Reason: reason}
+		return replyDecision(Tempfail, cfg.TempfailReply(), domain, reason)
 	case Quarantine:
-		if cfg.QuarantineMode == "accept" {
+		if cfg.QuarantineMode == QuarantineAccept {
 			return Decision{Action: Accept, Reason: reason + ", quarantine_mode accept"}
 		}
 		return Decision{Action: Quarantine, Quarantine: cfg.QuarantineMode,
@@ -208,15 +187,21 @@ func build(cfg Config, act Action, domain, reason string) Decision {
 	return Decision{Action: Accept, Reason: reason}
 }
 
+// replyDecision is a reject or tempfail with reply r, its text naming domain.
+func replyDecision(act Action, r Reply, domain, reason string) Decision {
+	return Decision{Action: act, Code: r.Code, Enhanced: r.Enhanced, Text: expand(r.Text, domain), Reason: reason}
+}
+
 // fromDecision handles a broken From: its own text, and the malformed
 // reply codes for a reject.
-func fromDecision(cfg Config, action, text, reason string) Decision {
-	d := build(cfg, Action(action), "", reason)
+func fromDecision(cfg Config, action Action, e FromError, reason string) Decision {
+	d := build(cfg, action, "", reason)
+	r := cfg.MalformedReply(e)
 	switch d.Action {
 	case Reject:
-		d.Code, d.Enhanced, d.Text = cfg.MalformedCode, cfg.MalformedEnhanced, text
+		d.Code, d.Enhanced, d.Text = r.Code, r.Enhanced, r.Text
 	case Tempfail, Quarantine:
-		d.Text = text
+		d.Text = r.Text
 	}
 	return d
 }

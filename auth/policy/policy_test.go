@@ -8,7 +8,7 @@ import (
 )
 
 // one is the DMARC outcome of a message with one Author Domain.
-func one(result, policy, domain string) []Author {
+func one(result Result, policy DomainPolicy, domain string) []Author {
 	return []Author{{Domain: domain, Result: result, Policy: policy}}
 }
 
@@ -24,7 +24,7 @@ func TestDecide(t *testing.T) {
 		}
 		return c
 	}
-	fail := func(policy string) Input {
+	fail := func(policy DomainPolicy) Input {
 		return Input{Authors: one("fail", policy, "example.com"), ClientIP: ip}
 	}
 	tests := []struct {
