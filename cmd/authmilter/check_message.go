@@ -37,9 +37,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	if err != nil {
 		return f.usageError("configuration: %v", err)
 	}
-	rc := cfg.resolverConfig()
-	f.apply(&rc)
-	cfg.DNS.Servers, cfg.DNS.Timeout = rc.Servers, rc.Timeout
+	f.apply(&cfg.DNS)
 	_, ev, err := build(cfg, nil, nil, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)

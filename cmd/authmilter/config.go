@@ -35,27 +35,10 @@ type Config struct {
 
 	auth.Config // authserv_id, trusted_networks, [spf], [dkim], [dmarc], [policy], [limits]
 
-	DNS     DNSConfig     `toml:"dns"`
+	DNS     dns.Config    `toml:"dns"` // validated by dns.Config.Validate
 	Milter  milter.Config `toml:"milter"`
 	Log     LogConfig     `toml:"log"`
 	Metrics MetricsConfig `toml:"metrics"`
-}
-
-// DNSConfig is the [dns] table.
-type DNSConfig struct {
-	Servers        []string      `toml:"servers"`
-	Timeout        time.Duration `toml:"timeout"`
-	Attempts       int           `toml:"attempts"`
-	MinTTL         time.Duration `toml:"min_ttl"`
-	MaxTTL         time.Duration `toml:"max_ttl"`
-	NegativeMaxTTL time.Duration `toml:"negative_max_ttl"`
-	TempFailTTL    time.Duration `toml:"tempfail_ttl"`
-
-	// Cache turns the answer cache on; CacheBytes bounds its memory and
-	// CacheMaxAnswerBytes the largest answer it keeps.
-	Cache               bool  `toml:"cache"`
-	CacheBytes          int64 `toml:"cache_bytes"`
-	CacheMaxAnswerBytes int64 `toml:"cache_max_answer_bytes"`
 }
 
 // LogConfig is the [log] table.
@@ -80,13 +63,9 @@ func defaultConfig() Config {
 		SocketMode:      "0660",
 		ShutdownTimeout: 30 * time.Second,
 		Config:          auth.DefaultConfig(),
-		DNS: DNSConfig{
-			Timeout: dns.DefaultTimeout, Attempts: 2,
-			Cache: true, CacheBytes: dns.DefaultCacheBytes, CacheMaxAnswerBytes: dns.DefaultMaxAnswerBytes,
-			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
-		},
-		Milter: milter.DefaultConfig(),
-		Log:    LogConfig{Format: "text", Level: "info"},
+		DNS:             dns.DefaultConfig(),
+		Milter:          milter.DefaultConfig(),
+		Log:             LogConfig{Format: "text", Level: "info"},
 	}
 }
 
@@ -147,23 +126,8 @@ func (c *Config) validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
-	switch {
-	case c.DNS.Timeout <= 0:
-		return fmt.Errorf("dns.timeout: must be positive, got %s", c.DNS.Timeout)
-	case c.DNS.Attempts < 1:
-		return fmt.Errorf("dns.attempts: must be at least 1, got %d", c.DNS.Attempts)
-	case c.DNS.MaxTTL < c.DNS.MinTTL:
-		return fmt.Errorf("dns.max_ttl: %s is below dns.min_ttl %s", c.DNS.MaxTTL, c.DNS.MinTTL)
-	case c.DNS.Cache && c.DNS.CacheBytes <= 0:
-		return fmt.Errorf("dns.cache_bytes: must be positive, got %d (dns.cache = false turns the cache off)", c.DNS.CacheBytes)
-	case c.DNS.Cache && (c.DNS.CacheMaxAnswerBytes <= 0 || c.DNS.CacheMaxAnswerBytes > c.DNS.CacheBytes):
-		return fmt.Errorf("dns.cache_max_answer_bytes: must be between 1 and dns.cache_bytes (%d), got %d",
-			c.DNS.CacheBytes, c.DNS.CacheMaxAnswerBytes)
-	}
-	for _, s := range c.DNS.Servers {
-		if s == "" || strings.ContainsAny(s, " /") {
-			return fmt.Errorf("dns.servers: %q is not host:port", s)
-		}
+	if err := c.DNS.Validate(); err != nil {
+		return err
 	}
 	if err := c.Milter.Validate(); err != nil {
 		return err
@@ -230,16 +194,6 @@ func durationKeys(t reflect.Type, prefix []string) [][]string {
 		}
 	}
 	return keys
-}
-
-// resolverConfig maps [dns] onto the resolver's configuration.
-func (c *Config) resolverConfig() dns.Config {
-	return dns.Config{
-		Servers: c.DNS.Servers, Timeout: c.DNS.Timeout, Attempts: c.DNS.Attempts,
-		NoCache: !c.DNS.Cache, CacheBytes: c.DNS.CacheBytes, MaxAnswerBytes: c.DNS.CacheMaxAnswerBytes,
-		MinTTL: c.DNS.MinTTL, MaxTTL: c.DNS.MaxTTL,
-		NegativeMaxTTL: c.DNS.NegativeMaxTTL, TempFailTTL: c.DNS.TempFailTTL,
-	}
 }
 
 // removedKey says what replaced a key the configuration had once, or "".

@@ -27,6 +27,8 @@ func TestDNSCacheKeys(t *testing.T) {
 		{"[dns]\ncache_bytes = 1000\n", "dns.cache_max_answer_bytes: must be between 1 and dns.cache_bytes (1000), got 16384"},
 		{"[dns]\ncache_max_answer_bytes = 0\n", "dns.cache_max_answer_bytes"},
 		{"[dns]\ncache = \"no\"\n", "dns.cache"},
+		{"[dns]\ncache = 0\n", "dns.cache: must be true or false"},
+		{"[dns]\nnegative_max_ttl = \"-1s\"\n", "dns.negative_max_ttl: must not be negative"},
 	} {
 		if _, err := load(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.file, err, c.want)
@@ -37,14 +39,14 @@ func TestDNSCacheKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc := cfg.resolverConfig(); !rc.NoCache {
+	if rc := cfg.DNS; !rc.NoCache {
 		t.Errorf("cache = false: resolver config %+v", rc)
 	}
 	cfg, err = load("[dns]\ncache_bytes = 1048576\ncache_max_answer_bytes = 4096\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc := cfg.resolverConfig(); rc.NoCache || rc.CacheBytes != 1<<20 || rc.MaxAnswerBytes != 4096 {
+	if rc := cfg.DNS; rc.NoCache || rc.CacheBytes != 1<<20 || rc.MaxAnswerBytes != 4096 {
 		t.Errorf("resolver config %+v", rc)
 	}
 }

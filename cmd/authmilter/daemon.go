@@ -178,7 +178,7 @@ func build(cfg Config, log *slog.Logger, res *dns.Resolver, run func(f func())) 
 			"host_name", cfg.HostName)
 	}
 	if res == nil {
-		rc := cfg.resolverConfig()
+		rc := cfg.DNS
 		rc.Logger = log
 		var err error
 		if res, err = dns.New(rc); err != nil {
