@@ -1,6 +1,7 @@
 package dns_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/authmilter/authmilter/auth/dns"
@@ -27,4 +28,28 @@ func TestIsSubdomainOrSame(t *testing.T) {
 			t.Errorf("IsSubdomainOrSame(%q, %q) = %v, want %v", c.name, c.parent, got, c.want)
 		}
 	}
+}
+
+// FuzzIsSubdomainOrSame: the same answers as the plain definition
+// (lower-case both, drop one trailing dot, equal or a "."-suffix).
+func FuzzIsSubdomainOrSame(f *testing.F) {
+	for _, s := range [][2]string{{"mail.Example.com.", "example.com"}, {"badexample.com", "example.com"}, {"", ""}, {".", ""}, {"a..b", ".b"}} {
+		f.Add(s[0], s[1])
+	}
+	lower := func(s string) string {
+		b := []byte(strings.TrimSuffix(s, "."))
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+		return string(b)
+	}
+	f.Fuzz(func(t *testing.T, name, parent string) {
+		n, p := lower(name), lower(parent)
+		want := n == p || strings.HasSuffix(n, "."+p)
+		if got := dns.IsSubdomainOrSame(name, parent); got != want {
+			t.Fatalf("IsSubdomainOrSame(%q, %q) = %v, want %v", name, parent, got, want)
+		}
+	})
 }

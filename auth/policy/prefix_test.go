@@ -25,3 +25,23 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePrefix: a network read back from its own text is the same, and
+// always masked.
+func FuzzParsePrefix(f *testing.F) {
+	for _, s := range []string{"192.0.2.0/24", "192.0.2.7/24", " ::1 ", "::ffff:192.0.2.1", "::ffff:192.0.2.0/120", "10.0.0.0/33", "fe80::1%eth0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return
+		}
+		if !p.IsValid() || p != p.Masked() {
+			t.Fatalf("ParsePrefix(%q) = %v, not a valid masked prefix", s, p)
+		}
+		if q, err := ParsePrefix(p.String()); err != nil || q != p {
+			t.Fatalf("ParsePrefix(%q) = %v; again from %q: %v, %v", s, p, p.String(), q, err)
+		}
+	})
+}
