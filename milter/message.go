@@ -93,9 +93,9 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 
 func (m *message) quarantine(md *gomilter.Modifier, d policy.Decision) error {
 	switch d.Quarantine {
-	case "header":
+	case policy.QuarantineHeader:
 		return md.InsertHeader(0, fieldQuarantine, quarantineValue(d.Reason))
-	case "accept":
+	case policy.QuarantineAccept:
 		return nil
 	default:
 		return md.Quarantine(safeText(orDefault(d.Reason, "DMARC quarantine")))
