@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -112,12 +111,21 @@ func TestBodyCanonMatchesLibrary(t *testing.T) {
 		// Runs of empty lines longer than crlfRun, written out from it.
 		"a\r\n" + strings.Repeat("\r\n", 2000) + "b\r\n", "a" + strings.Repeat(" \r\n", 1500) + "\rb",
 		"a" + strings.Repeat("\r\r\n", 700) + strings.Repeat("\n", 1100) + "b",
+		"\n", "\r", "\r\r", "\n\r", "\r \n", " \r\n", "a\r\r\n", "\r\n\r\r\n",
+		"Hey\r\n\r\nHow r u?", "x\r\ry\r\n\r\n\rz \r", "a" + strings.Repeat("\r\n\r", 700) + "b",
+		strings.Repeat("line with  spaces \t\r\n", 200) + "\r\n \r\n",
+		// Runs past directRun (hashed without a copy): single spaces and
+		// CRLFs inside one run, after held line breaks too.
+		strings.Repeat("Pack my box with five dozen liquor jugs.\r\n", 300) + "end  \r\n\r\n",
+		"x" + strings.Repeat("0123456789abcdef", 600) + "\r\n",
+		"a \t\r\n\r\n" + strings.Repeat("0123456789abcdef", 600) + " \r\n",
+		strings.Repeat("bare LF line\n", 300) + "\n\n",
 	}
 	for _, body := range bodies {
 		for _, bc := range []string{"simple", "relaxed"} {
 			msg := "From: a@example.com\r\n\r\n" + body
 			got := libBodyHash(t, key, bc, msg)
-			for _, chunk := range []int{1, 5, 1 << 10} {
+			for _, chunk := range []int{1, 2, 5, 7, 64, 1 << 10, 1 << 20} {
 				if own := ownBodyHash(bc, body, chunk); own != got {
 					t.Errorf("%s body %q chunk %d: own bh %s, go-msgauth %s", bc, body, chunk, own, got)
 				}
@@ -166,27 +174,27 @@ func signWithLength(t testing.TB, msg string, key crypto.Signer, length int64) s
 func signOwn(t testing.TB, msg string, key crypto.Signer, tags string, length int64) string {
 	t.Helper()
 	hdr, body, _ := strings.Cut(msg, "\r\n\r\n")
-	c := newLengthCheck(&signature{length: math.MaxInt64, bodyCanon: "relaxed"})
-	var canon []byte
-	c.canon = &relaxedBody{out: func(p []byte) { canon = append(canon, p...) }}
+	limit := length
+	if length == noLength {
+		limit = -1
+	}
+	c := newLengthCheck(&signature{length: limit, bodyCanon: "relaxed"})
 	c.Write([]byte(body))
 	c.Close()
 	lTag := ""
 	if length != noLength {
 		if length < 0 {
-			length = int64(len(canon))
+			length = c.n
 		}
 		lTag = fmt.Sprintf(" l=%d;", length)
-	} else {
-		length = int64(len(canon))
 	}
-	bh := sha256.Sum256(canon[:length])
+	bh := c.h.Sum(nil)
 	a := "rsa-sha256"
 	if _, ok := key.Public().(ed25519.PublicKey); ok {
 		a = "ed25519-sha256"
 	}
 	value := fmt.Sprintf(" v=1; a=%s; c=relaxed/relaxed; %s\r\n%s h=from:subject; bh=%s;\r\n b=",
-		a, tags, lTag, base64.StdEncoding.EncodeToString(bh[:]))
+		a, tags, lTag, base64.StdEncoding.EncodeToString(bh))
 	sig := &signature{headers: []string{"from", "subject"}, headerCanon: "relaxed"}
 	field := "DKIM-Signature:" + value + "\r\n"
 	sum := headerHash(splitFields([]byte(hdr+"\r\n\r\n")), field, sig)
