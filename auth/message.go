@@ -36,6 +36,7 @@ type Evaluator struct {
 	log   *slog.Logger
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
+	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
 	goFn  func(f func()) // runs background work; see SetGo
 }
 
@@ -78,6 +79,7 @@ func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
 			Logger:       log,
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
+		keys:  dkim.NewKeyCache(0),
 	}, nil
 }
 
@@ -170,6 +172,7 @@ func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 		Resolver:      e.res,
 		MaxSignatures: e.cfg.DKIM.MaxSignatures,
 		MinRSABits:    e.cfg.DKIM.MinRSABits,
+		Keys:          e.keys,
 		Logger:        e.log,
 		Go:            e.goFn,
 	})

@@ -44,7 +44,7 @@ func BenchmarkVerify(b *testing.B) {
 	}{{"10KB", 10 << 10, false}, {"10MB", 10 << 20, false}, {"10KB-l", 10 << 10, true}, {"10MB-l", 10 << 20, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			msg, r := benchMessage(b, bc.size, bc.withL)
-			opts := Options{Resolver: r}
+			opts := Options{Resolver: r, Keys: NewKeyCache(0)} // as the daemon: parsed keys shared
 			b.SetBytes(int64(len(msg)))
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -109,7 +109,7 @@ func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
 		// refuses them too.
 		return nil, PermError, "several key records"
 	}
-	k, err := parseKeyRecordCached(f.txts[0])
+	k, err := v.opts.Keys.parse(f.txts[0])
 	if err != nil {
 		if errors.Is(err, ErrKeyRevoked) {
 			return nil, PermError, "key revoked"

@@ -50,6 +50,10 @@ type Options struct {
 	// Now is the clock for x= expiry. nil means time.Now. Note that
 	// go-msgauth checks x= against the real clock as well (see doc.go).
 	Now func() time.Time
+	// Keys keeps parsed key records between verifications; nil parses each
+	// record when it is used. A daemon passes one KeyCache to all its
+	// messages.
+	Keys *KeyCache
 	// Logger receives debug lines; nil discards.
 	Logger *slog.Logger
 	// Go runs the verifier's background work (the goroutine go-msgauth
