@@ -44,10 +44,9 @@ type Evaluator struct {
 // SetGo says otherwise.
 func goroutine(f func()) { go f() }
 
-// SetGo sets what runs a message's background work (SPF, the DKIM
-// verifier's goroutine and key lookups) instead of a new goroutine for
-// each: a daemon passes goroutines it keeps, whose stacks have already
-// grown. nil restores a new goroutine for each. Call it before the
+// SetGo sets what runs a message's background work (SPF, DKIM key
+// lookups) instead of a new goroutine for each: a daemon passes goroutines
+// it keeps, whose stacks have already grown. nil restores a new goroutine for each. Call it before the
 // Evaluator is used.
 func (e *Evaluator) SetGo(g func(f func())) {
 	if g == nil {

@@ -12,9 +12,8 @@ import (
 // TestStreamingMemory checks that a Verifier does not hold the message and
 // does not churn through it: while 10 MB stream through, the live heap
 // (after a GC) stays within a small bound, and so do the bytes allocated in
-// all (go-msgauth v0.7.0 unpatched allocated ~2x the body per signature;
-// auth/dkim/third_party/go-msgauth/PATCH.md). Both are counts of bytes, not
-// timings.
+// all (go-msgauth v0.7.0 allocates ~2x the body per signature). Both are
+// counts of bytes, not timings.
 func TestStreamingMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 MB message")
@@ -61,9 +60,8 @@ func TestStreamingMemory(t *testing.T) {
 }
 
 // TestLengthTagHostileBodies: bodies that make a canonicalizer hold line
-// breaks back, under an l= signature (authmilter's own canonicalizer, not
-// go-msgauth's): line breaks mixed with lone CRs beyond 1 MiB are a
-// permerror, as without l=; megabytes of empty lines before content are
+// breaks back, under an l= signature: line breaks mixed with lone CRs
+// beyond 1 MiB are a permerror, as without l=; megabytes of empty lines before content are
 // passed on without being held or copied whole.
 func TestLengthTagHostileBodies(t *testing.T) {
 	if testing.Short() {
