@@ -161,3 +161,49 @@ func TestLengthTag(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyB: only the b= tag's value is removed before the header hash
+// (RFC 6376 §3.7), surrounding whitespace and folds included; tags whose
+// names end in "b" (zb=) and "b=" inside other values are left alone.
+func TestEmptyB(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"DKIM-Signature: a=rsa-sha256; b=AbC+/=\r\n", "DKIM-Signature: a=rsa-sha256; b=\r\n"},
+		{"DKIM-Signature: b=AbC; d=x\r\n", "DKIM-Signature: b=; d=x\r\n"},
+		{"DKIM-Signature: v=1;\r\n b =\r\n AbC\r\n dEf; d=x\r\n", "DKIM-Signature: v=1;\r\n b =; d=x\r\n"},
+		{"DKIM-Signature: b=; d=x\r\n", "DKIM-Signature: b=; d=x\r\n"},
+		{"DKIM-Signature: zb=keep; b=AbC; d=x\r\n", "DKIM-Signature: zb=keep; b=; d=x\r\n"},
+		{"DKIM-Signature: ab=b=1; b=AbC\r\n", "DKIM-Signature: ab=b=1; b=\r\n"},
+		{"DKIM-Signature: bh=AbC; B=x; b=y\r\n", "DKIM-Signature: bh=AbC; B=x; b=\r\n"},
+		{"DKIM-Signature: z=Subject:b=1; b=y\r\n", "DKIM-Signature: z=Subject:b=1; b=\r\n"},
+	} {
+		if got := emptyB(tc.in); got != tc.want {
+			t.Errorf("emptyB(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestCanonHeader: relaxed header canonicalization (RFC 6376 §3.4.2)
+// unfolds, compresses SP and HTAB, and keeps a CR that is not part of CRLF:
+// it is not WSP. (Fields without a bare CR are compared with go-msgauth
+// v0.7.0 by FuzzSignedByLibrary.)
+func TestCanonHeader(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Subject: hi\rthere  \r\n", "subject:hi\rthere\r\n"},
+		{"Subject: a \r b\r\n", "subject:a \r b\r\n"},
+		{"Subject: hi \r\r\n", "subject:hi \r\r\n"},
+		{"Subject:\r hi\r\n", "subject:\r hi\r\n"},
+		{"From: <a@example.com>\rFrom: <b@evil.example>\r\n", "from:<a@example.com>\rFrom: <b@evil.example>\r\n"},
+		{"SubjeCT: Your Name\r\n", "subject:Your Name\r\n"},
+		{"Subject \t:\t Kimi \t \r\n No \t\r\n Na Wa\r\n", "subject:Kimi No Na Wa\r\n"},
+		{"Subject: \t\r\n \r\n\t\r\n", "subject:\r\n"},
+		{"no colon\r\n", "no colon:\r\n"},
+		{"ÄB: x\r\n", "äb:x\r\n"},
+	} {
+		if got := string(appendCanonHeader(nil, tc.in, true)); got != tc.want {
+			t.Errorf("relaxed %q = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := string(appendCanonHeader([]byte("x"), tc.in, false)); got != "x"+tc.in {
+			t.Errorf("simple %q = %q", tc.in, got)
+		}
+	}
+}
