@@ -268,6 +268,7 @@ func (v *Verifier) startBody() {
 	}
 	v.fetches = make(map[string]*fetch)
 	var buf *[]byte
+	var index *fieldIndex
 	for i, s := range v.sigs {
 		if i >= v.opts.MaxSignatures {
 			s.skipped = true // RFC 6376 §6.1: verifiers MAY limit the work per message
@@ -284,9 +285,9 @@ func (v *Verifier) startBody() {
 		}
 		s.body = v.bodyFor(s.sig)
 		if buf == nil {
-			buf = getBodyBuf()
+			buf, index = getBodyBuf(), newFieldIndex(fields)
 		}
-		s.headerHash, *buf = headerHash(fields, s.field, s.sig, (*buf)[:0])
+		s.headerHash, *buf = headerHash(index, s.field, s.sig, (*buf)[:0])
 	}
 	putBodyBuf(buf)
 }

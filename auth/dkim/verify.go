@@ -9,6 +9,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // bodyState is one body hash (RFC 6376 §3.7) taken while the body streams
@@ -97,29 +99,94 @@ func check(s *sigState, k *keyRecord) (string, string) {
 // named in h= (picked bottom-up, §5.4.2; absent ones contribute nothing),
 // canonicalized, then the DKIM-Signature field with its b= value emptied and
 // without its final CRLF. buf is scratch space, returned for reuse.
-func headerHash(fields []string, sigField string, s *signature, buf []byte) ([sha256.Size]byte, []byte) {
+func headerHash(fields *fieldIndex, sigField string, s *signature, buf []byte) ([sha256.Size]byte, []byte) {
 	relaxed := s.headerCanon == "relaxed"
-	used := make(map[string]int, len(s.headers))
+	next := make(map[string]int, len(s.headers))
 	for _, name := range s.headers {
-		key := strings.ToLower(name)
-		skip := used[key]
-		used[key]++
-		for i := len(fields) - 1; i >= 0; i-- {
-			fname, _, _ := strings.Cut(fields[i], ":")
-			if !strings.EqualFold(strings.TrimSpace(fname), key) {
-				continue
-			}
-			if skip > 0 {
-				skip--
-				continue
-			}
-			buf = appendCanonHeader(buf, fields[i], relaxed)
-			break
+		if i := fields.pick(next, name); i >= 0 {
+			buf = appendCanonHeader(buf, fields.fields[i], relaxed)
 		}
 	}
 	buf = appendCanonHeader(buf, emptyB(sigField), relaxed)
 	buf = buf[:len(buf)-2] // its CRLF
 	return sha256.Sum256(buf), buf
+}
+
+// fieldIndex finds header fields by name for the header hashes: for each
+// name the bottom-most field, and for each field the next one up with the
+// same name, so that picking an h= name costs the same however many fields
+// and names there are. Names match as strings.EqualFold matches them.
+type fieldIndex struct {
+	fields []string
+	last   map[string]int // foldKey(name) → index of its bottom-most field
+	prev   []int          // field i → the next field up with its name, or -1
+}
+
+func newFieldIndex(fields []string) *fieldIndex {
+	x := &fieldIndex{fields: fields, last: make(map[string]int, len(fields)), prev: make([]int, len(fields))}
+	for i, f := range fields {
+		name, _, _ := strings.Cut(f, ":")
+		key := foldKey(strings.TrimSpace(name))
+		x.prev[i] = -1
+		if j, ok := x.last[key]; ok {
+			x.prev[i] = j
+		}
+		x.last[key] = i
+	}
+	return x
+}
+
+// pick returns the field that the next occurrence of name in h= stands
+// for, or -1. next carries the state between the names of one h=: for each
+// name, lower-cased as go-msgauth keys it, the next field up to use (so "ſ"
+// starts again from the bottom after "s", as there).
+func (x *fieldIndex) pick(next map[string]int, name string) int {
+	lower := strings.ToLower(name)
+	i, ok := next[lower]
+	if !ok {
+		if i, ok = x.last[foldKey(lower)]; !ok {
+			i = -1
+		}
+	}
+	if i >= 0 {
+		next[lower] = x.prev[i]
+	}
+	return i
+}
+
+// foldKey maps a name to a key equal for two names exactly when
+// strings.EqualFold says they are equal: each rune (an invalid octet is
+// utf8.RuneError) becomes the least rune of its Unicode simple-folding
+// orbit; for ASCII, the upper case letter.
+func foldKey(name string) string {
+	ascii, upper := true, true
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 0x80:
+			ascii = false
+		case 'a' <= c && c <= 'z':
+			upper = false
+		}
+	}
+	if ascii && upper {
+		return name
+	}
+	b := make([]byte, 0, len(name))
+	for _, r := range name {
+		if r < 0x80 {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b = append(b, byte(r))
+			continue
+		}
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b = utf8.AppendRune(b, least)
+	}
+	return string(b)
 }
 
 // appendCanonHeader appends field f (ending in CRLF) canonicalized, §3.4.1

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,7 +113,7 @@ func signOwn(t testing.TB, msg string, key crypto.Signer, tags string, length in
 		a, tags, lTag, base64.StdEncoding.EncodeToString(bh))
 	sig := &signature{headers: []string{"from", "subject"}, headerCanon: "relaxed"}
 	field := "DKIM-Signature:" + value + "\r\n"
-	sum, _ := headerHash(splitFields([]byte(hdr+"\r\n\r\n")), field, sig, nil)
+	sum, _ := headerHash(newFieldIndex(splitFields([]byte(hdr+"\r\n\r\n"))), field, sig, nil)
 	var b []byte
 	var err error
 	if ek, ok := key.(ed25519.PrivateKey); ok {
@@ -206,4 +207,61 @@ func TestCanonHeader(t *testing.T) {
 			t.Errorf("simple %q = %q", tc.in, got)
 		}
 	}
+}
+
+// pickReference is the picking of §5.4.2 written plainly (the fields of
+// each h= name taken bottom-up, names compared with strings.EqualFold after
+// lower-casing h=, as go-msgauth does): the reference for fieldIndex.
+func pickReference(fields, names []string) []int {
+	var picked []int
+	used := map[string]int{}
+	for _, name := range names {
+		key := strings.ToLower(name)
+		skip := used[key]
+		used[key]++
+		for i := len(fields) - 1; i >= 0; i-- {
+			fname, _, _ := strings.Cut(fields[i], ":")
+			if !strings.EqualFold(strings.TrimSpace(fname), key) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			picked = append(picked, i)
+			break
+		}
+	}
+	return picked
+}
+
+// pickIndexed is what headerHash picks through a fieldIndex.
+func pickIndexed(fields, names []string) []int {
+	x := newFieldIndex(fields)
+	var picked []int
+	next := map[string]int{}
+	for _, name := range names {
+		if i := x.pick(next, name); i >= 0 {
+			picked = append(picked, i)
+		}
+	}
+	return picked
+}
+
+// FuzzFieldPicking: fields picked through the index are those the plain
+// bottom-up search picks, for any fields and h= names (Unicode folding and
+// invalid UTF-8 included). The hash itself is checked by the corpora and the
+// differential tests; the index keeps a long h= over many fields from
+// costing names × fields.
+func FuzzFieldPicking(f *testing.F) {
+	f.Add("From: a\r\nSubject: 1\r\nsubject: 2\r\nTo: b\r\n", "from:Subject:SUBJECT:subject:to:x")
+	f.Add("K: kelvin\r\nk: k\r\nſ: long s\r\nS: s\r\n\xff: a\r\n\xfe: b\r\nİ: i\r\n", "k:K:K:s:S:ſ:\xff:\xfe:\xfd:İ:i̇")
+	f.Add("A:\r\n a : x\r\nno colon\r\n", "a:A:no colon:")
+	f.Fuzz(func(t *testing.T, hdr, h string) {
+		fields := strings.SplitAfter(hdr, "\r\n")
+		names := strings.Split(h, ":")
+		if got, want := pickIndexed(fields, names), pickReference(fields, names); !slices.Equal(got, want) {
+			t.Fatalf("fields %q names %q: picked %v, want %v", fields, names, got, want)
+		}
+	})
 }
