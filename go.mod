@@ -46,6 +46,4 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-replace github.com/emersion/go-msgauth => ./auth/dkim/third_party/go-msgauth
-
 replace github.com/emersion/go-milter => ./milter/third_party/go-milter

@@ -36,6 +36,7 @@ type Evaluator struct {
 	log   *slog.Logger
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
+	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
 	goFn  func(f func()) // runs background work (NewWithGo)
 }
 
@@ -50,7 +51,7 @@ func New(cfg Config, r Resolver, log *slog.Logger) (*Evaluator, error) {
 }
 
 // NewWithGo is New with run given each piece of a message's background
-// work (SPF, the DKIM verifier's goroutine and key lookups) to run instead
+// work (SPF, DKIM key lookups) to run instead
 // of a new goroutine: a daemon passes goroutines it keeps, whose stacks
 // have already grown. run must run f, at once and concurrently with its
 // caller; nil is a new goroutine for each.
@@ -78,6 +79,7 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 			Logger:       log,
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
+		keys:  dkim.NewKeyCache(0),
 	}, nil
 }
 
@@ -170,6 +172,7 @@ func (e *Evaluator) NewMessage(ctx context.Context, env Envelope) *Message {
 		Resolver:      e.res,
 		MaxSignatures: e.cfg.DKIM.MaxSignatures,
 		MinRSABits:    e.cfg.DKIM.MinRSABits,
+		Keys:          e.keys,
 		Logger:        e.log,
 		Go:            e.goFn,
 	})

@@ -18,7 +18,7 @@ var bareCRExpected = map[string]string{
 }
 
 // TestBareCRDkimpy: a bare CR in a header field is an octet of the field,
-// through both verification paths (go-msgauth; this package's own for l=),
+// with and without l=,
 // and relaxed header canonicalization keeps it, as dkimpy does.
 func TestBareCRDkimpy(t *testing.T) {
 	r := newFakeResolver()

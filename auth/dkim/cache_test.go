@@ -1,7 +1,9 @@
 package dkim
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -28,14 +30,16 @@ func TestDescribeFromParsed(t *testing.T) {
 	}
 }
 
-// TestParseKeyRecordCached: the cache gives parseKeyRecord's answers,
-// errors included, one parse per record text, and keeps no long records.
-func TestParseKeyRecordCached(t *testing.T) {
+// TestKeyCache: the cache gives parseKeyRecord's answers, errors
+// included, one parse per record text shared by its users, stays within its
+// size under concurrent use, and keeps no long records; a nil cache parses.
+func TestKeyCache(t *testing.T) {
 	good := "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+	c := NewKeyCache(0)
 	for _, rec := range []string{good, "v=DKIM1; p=", "v=DKIM2; p=AA==", "k=rsa; p=!!"} {
 		want, wantErr := parseKeyRecord(rec)
-		for i := 0; i < 2; i++ {
-			got, err := parseKeyRecordCached(rec)
+		for _, cache := range []*KeyCache{c, c, nil} {
+			got, err := cache.parse(rec)
 			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
 				t.Fatalf("%q: error %v, want %v", rec, err, wantErr)
 			}
@@ -44,15 +48,35 @@ func TestParseKeyRecordCached(t *testing.T) {
 			}
 		}
 	}
-	a, _ := parseKeyRecordCached(good)
-	b, _ := parseKeyRecordCached(good)
+	a, _ := c.parse(good)
+	b, _ := c.parse(good)
 	if a != b {
 		t.Error("second lookup parsed the record again")
 	}
-	long := good + "; n=" + strings.Repeat("x", parsedKeyMaxLen)
-	x, _ := parseKeyRecordCached(long)
-	y, _ := parseKeyRecordCached(long)
-	if x == y || parsedKeys.Contains(long) {
-		t.Error("a record over parsedKeyMaxLen was cached")
+	if x, _ := (*KeyCache)(nil).parse(good); x == a {
+		t.Error("a nil cache shared a parsed record")
+	}
+	long := good + "; n=" + strings.Repeat("x", maxCachedKeyLen)
+	x, _ := c.parse(long)
+	y, _ := c.parse(long)
+	if x == y || c.lru.Contains(long) {
+		t.Error("a record over maxCachedKeyLen was cached")
+	}
+
+	small := NewKeyCache(8)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				if _, err := small.parse(fmt.Sprintf("%s; n=%d-%d", good, g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := small.lru.Len(); n > 8 {
+		t.Errorf("cache holds %d records, size 8", n)
 	}
 }

@@ -202,7 +202,7 @@ func TestDkimpyRoundtrip(t *testing.T) {
 	}
 }
 
-func loadPrivateKey(t *testing.T, path string) crypto.Signer {
+func loadPrivateKey(t testing.TB, path string) crypto.Signer {
 	t.Helper()
 	b := readFile(t, path)
 	if blk, _ := pem.Decode(b); blk != nil {

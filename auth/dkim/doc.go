@@ -1,30 +1,31 @@
 // Package dkim verifies DKIM signatures (RFC 6376) while a message streams
 // in, under today's rules: RFC 8301 (no rsa-sha1, no RSA keys under 1024
-// bits) and RFC 8463 (Ed25519). The cryptography, canonicalization and key
-// record checks are github.com/emersion/go-msgauth/dkim's; this package adds
-// streaming, early key lookups, the decisions the library leaves to its
-// caller, and one RFC 8601 result per signature.
+// bits) and RFC 8463 (Ed25519). It is the whole verifier: tag-list, signature
+// and key record parsing, body and header canonicalization (RFC 6376 §3.4),
+// the body and header hashes (§3.7), the RSA and Ed25519 checks (the
+// standard library's primitives), l= (§3.5), and one RFC 8601 result per
+// signature. github.com/emersion/go-msgauth v0.7.0 is its reference in the
+// tests (differential tests and fuzzing against it, outside the deviations
+// listed in differential_test.go) and signs the tests' messages.
 //
-// go-msgauth is v0.7.0 with a patch (go.mod replaces it with
-// auth/dkim/third_party/go-msgauth; its PATCH.md): body canonicalizers that
-// give the same octets without allocating per write, so verifying a 10 MB
-// body allocates ~20 KB instead of ~20 MB, and that hold trailing empty
-// lines as a count; a pooled copy buffer; parsed key records cached. A body
-// whose line breaks mixed with lone CRs exceed 1 MiB in a row is permerror
-// for every signature instead of being held, l= ones included (this
-// package's own canonicalizer has the same bound).
+// Body canonicalization does not allocate per write, so what a message
+// allocates does not grow with its body. Trailing empty lines are held as a
+// count; a body whose line breaks mixed with lone CRs exceed 1 MiB in a row
+// is permerror (before rule 8 below) instead of being held. Parsed key records are kept in a KeyCache shared
+// by a daemon's messages (Options.Keys).
 //
 // # Streaming
 //
 // The caller writes the raw message (header fields with CRLF line ends, the
 // empty line, the body) to a Verifier in chunks of any size. The header block
 // is buffered (at most MaxHeaderBytes); when its empty line arrives, every
-// DKIM-Signature field is parsed and the key lookups for s._domainkey.d start
-// at once, concurrently, through Options.Resolver with the message's context.
-// go-msgauth then reads the message from an io.Pipe; its own LookupTXT joins
-// the lookup already under way. The body is never held whole: a body Write
-// may block until the keys have answered (go-msgauth hashes the body after
-// fetching the key). Abort cancels the lookups and waits for every goroutine.
+// DKIM-Signature field is parsed, the key lookups for s._domainkey.d start
+// at once, concurrently, through Options.Resolver with the message's
+// context, and each signature's header hash is taken. The body is then
+// canonicalized and hashed as it is written, on the caller's goroutine, once
+// per distinct body canonicalization and l=; it is never held whole, and a
+// write never waits for DNS. Close waits for the lookups and decides; Abort
+// cancels them and waits for every goroutine.
 //
 // # Decisions
 //
@@ -60,23 +61,17 @@
 //  8. l= present: RFC 6376 §8.2 warns that content can be appended after the
 //     signed length. Our choice: the signature passes only if l= covers the
 //     whole canonicalized body; when content follows it is policy, "l= leaves
-//     N bytes unsigned"; an l= larger than the body is permerror. go-msgauth
-//     refuses l= altogether, so these signatures are checked by this package
-//     (canonicalization and hashing as in RFC 6376 §3.4 and §3.7; the RSA and
-//     Ed25519 primitives of the standard library).
-//  9. Otherwise go-msgauth's verdict: no error is pass; IsTempFail is
-//     temperror; IsPermFail is permerror; a bad signature or body hash is
-//     fail. An unexpected error (the stream broke) is neutral.
+//     N bytes unsigned"; an l= larger than the body is permerror.
+//  9. Otherwise the hashes decide (RFC 6376 §6.1.3): bh= or b= not base64
+//     is permerror; a body hash that
+//     does not match is fail, "body hash did not verify"; a signature that
+//     does not verify over the header hash is fail, "signature did not
+//     verify"; else pass.
 //
 // Ed25519 (k=ed25519, a=ed25519-sha256, RFC 8463) works like RSA; its
 // KeyBits is 256. A key record with t=y (testing) is reported in
 // Result.Testing; the result is not changed (RFC 6376 §3.6.1 leaves that to
 // the receiver's policy).
-//
-// Clock: x= is checked with Options.Now, but go-msgauth checks it with the
-// real clock too, so with Now set in the past a signature whose x= lies
-// between Now and the real time ends as permerror "signature has expired".
-// In production Now is time.Now and both agree.
 //
 // Header hygiene: a header block larger than MaxHeaderBytes is not verified
 // (each signature seen in it is permerror "header block too large"); a

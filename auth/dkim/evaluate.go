@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/authmilter/authmilter/auth/dns"
-	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 // Reasons given with a Policy result.
@@ -77,11 +76,7 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 	case key.keyType == "rsa" && key.bits < v.opts.MinRSABits:
 		return set(Policy, fmt.Sprintf("rsa key too short (%d bits)", key.bits)) // RFC 8301 §3.2
 	}
-	if s.check != nil {
-		res, reason := s.check.verify(v.fields, s, key)
-		return set(res, reason)
-	}
-	return set(v.libResult(i))
+	return set(check(s, key))
 }
 
 // key returns the parsed key record of s, or the Result and reason for not
@@ -105,11 +100,10 @@ func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
 		return nil, PermError, "no key record"
 	case 1:
 	default:
-		// §3.6.2.2: several records give undefined results; go-msgauth
-		// refuses them too.
+		// §3.6.2.2: several records give undefined results.
 		return nil, PermError, "several key records"
 	}
-	k, err := parseKeyRecordCached(f.txts[0])
+	k, err := v.opts.Keys.parse(f.txts[0])
 	if err != nil {
 		if errors.Is(err, ErrKeyRevoked) {
 			return nil, PermError, "key revoked"
@@ -117,33 +111,6 @@ func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
 		return nil, PermError, errReason(err)
 	}
 	return k, "", ""
-}
-
-// libResult maps go-msgauth's verdict on signature i: IsTempFail →
-// temperror, IsPermFail → permerror, any other per-signature error (bad
-// signature, body hash) → fail.
-func (v *Verifier) libResult(i int) (string, string) {
-	if v.libErr != nil && !errors.Is(v.libErr, msgauth.ErrTooManySignatures) {
-		// An unexpected error (reading the stream): go-msgauth then leaves
-		// Err nil in the verifications, so none of them can be trusted.
-		return Neutral, "verification error: " + errReason(v.libErr)
-	}
-	if i >= len(v.libVerifs) || v.libVerifs[i] == nil {
-		return Neutral, "not verified"
-	}
-	err := v.libVerifs[i].Err
-	switch {
-	case err == nil:
-		return Pass, ""
-	case msgauth.IsTempFail(err):
-		return TempError, errReason(err)
-	case msgauth.IsPermFail(err):
-		return PermError, errReason(err)
-	default:
-		// "signature did not verify: <crypto detail>": keep it short.
-		reason, _, _ := strings.Cut(errReason(err), ": ")
-		return Fail, reason
-	}
 }
 
 // lookupReason is the short cause of a failed lookup ("timeout", "server

@@ -22,30 +22,51 @@ type keyRecord struct {
 	bits     int // RSA modulus length, 256 for Ed25519
 }
 
-// parsedKeys caches parseKeyRecord by record text: the same few keys come
-// back message after message, and parsing one (base64, and ASN.1 for RSA)
-// cost ~2% of the daemon's CPU. A keyRecord is not changed after parsing.
-// At most parsedKeysMax records of up to parsedKeyMaxLen octets are kept.
-var parsedKeys, _ = lru.New[string, parsedKey](parsedKeysMax)
+// KeyCache keeps parsed key records by record text, for the verifications
+// that share it (Options.Keys): the same few keys come back message after
+// message, and parsing one (base64, and ASN.1 for RSA) costs more than
+// finding its record in a warm DNS cache. Errors are kept too. A parsed
+// record is not changed after parsing, so concurrent verifications share
+// it. At most the cache's size in records of up to maxCachedKeyLen octets
+// are kept, the least recently used going first. It is safe for concurrent
+// use.
+type KeyCache struct {
+	lru *lru.Cache[string, parsedKey]
+}
 
-const (
-	parsedKeysMax   = 512
-	parsedKeyMaxLen = 4096
-)
+// DefaultKeyCacheSize is NewKeyCache's size when given 0.
+const DefaultKeyCacheSize = 512
+
+// maxCachedKeyLen bounds the record text a KeyCache keeps (a 4096-bit RSA
+// key record is ~750 octets).
+const maxCachedKeyLen = 4096
 
 type parsedKey struct {
 	k   *keyRecord
 	err error
 }
 
-// parseKeyRecordCached is parseKeyRecord through parsedKeys.
-func parseKeyRecordCached(txt string) (*keyRecord, error) {
-	if p, ok := parsedKeys.Get(txt); ok {
+// NewKeyCache returns a cache of up to size parsed key records
+// (DefaultKeyCacheSize when size <= 0).
+func NewKeyCache(size int) *KeyCache {
+	if size <= 0 {
+		size = DefaultKeyCacheSize
+	}
+	c, _ := lru.New[string, parsedKey](size) // fails only for size <= 0
+	return &KeyCache{lru: c}
+}
+
+// parse is parseKeyRecord through the cache; a nil cache parses every time.
+func (c *KeyCache) parse(txt string) (*keyRecord, error) {
+	if c == nil {
+		return parseKeyRecord(txt)
+	}
+	if p, ok := c.lru.Get(txt); ok {
 		return p.k, p.err
 	}
 	k, err := parseKeyRecord(txt)
-	if len(txt) <= parsedKeyMaxLen {
-		parsedKeys.Add(txt, parsedKey{k, err})
+	if len(txt) <= maxCachedKeyLen {
+		c.lru.Add(txt, parsedKey{k, err})
 	}
 	return k, err
 }

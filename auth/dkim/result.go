@@ -47,17 +47,19 @@ type Options struct {
 	// DefaultMinRSABits, and values below 1024 are raised to 1024 (RFC 8301
 	// §3.2 forbids accepting smaller keys).
 	MinRSABits int
-	// Now is the clock for x= expiry. nil means time.Now. Note that
-	// go-msgauth checks x= against the real clock as well (see doc.go).
+	// Now is the clock for x= expiry. nil means time.Now.
 	Now func() time.Time
+	// Keys keeps parsed key records between verifications; nil parses each
+	// record when it is used. A daemon passes one KeyCache to all its
+	// messages.
+	Keys *KeyCache
 	// Logger receives debug lines; nil discards.
 	Logger *slog.Logger
-	// Go runs the verifier's background work (the goroutine go-msgauth
-	// verifies on, key lookups) concurrently with the caller: f must not run
-	// on the calling goroutine, which then writes the message to it. nil
-	// starts a goroutine for each. A daemon passes goroutines it keeps,
-	// whose stacks have already grown. (go-msgauth still starts its own
-	// goroutine per signature when a message has several.)
+	// Go runs the verifier's background work (one key lookup each)
+	// concurrently with the caller: f must not run on the calling
+	// goroutine, which goes on writing the message. nil starts a goroutine
+	// for each. A daemon passes goroutines it keeps, whose stacks have
+	// already grown.
 	Go func(f func())
 	// Body length limits (l=) are not configurable: a signature whose l=
 	// leaves part of the canonicalized body unsigned gets Policy; one whose

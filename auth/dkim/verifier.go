@@ -1,17 +1,12 @@
 package dkim
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
+	"crypto/sha256"
 	"log/slog"
 	"strings"
 	"sync"
-
-	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 type verifierState int
@@ -23,13 +18,6 @@ const (
 	stateClosed                        // Close or Abort called
 )
 
-// errLibDone closes go-msgauth's side of the pipe once it has returned, so
-// that later body writes return at once instead of blocking.
-var errLibDone = errors.New("dkim: verification finished")
-
-// libReaders are the read buffers between the pipe and go-msgauth.
-var libReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
-
 // Verifier verifies the DKIM signatures of one message while it streams in.
 // Write the message as on the wire (header fields with CRLF line ends, folds
 // as CRLF + WSP, the empty line, then the body, in any chunks), then call
@@ -37,10 +25,10 @@ var libReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<
 // one goroutine at a time.
 //
 // The header block is buffered (at most MaxHeaderBytes); when its empty line
-// arrives the signatures are parsed, their key lookups start, and
-// go-msgauth's verifier is started on an io.Pipe that the body then streams
-// through. Body writes may block until the key lookups have answered: the
-// body is never held in memory.
+// arrives the signatures are parsed, their key lookups start and their
+// header hashes are taken. Body writes are canonicalized and hashed as they
+// come, on the caller's goroutine, once per distinct body canonicalization
+// and l=: the body is never held in memory, and a write never waits for DNS.
 type Verifier struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -53,28 +41,23 @@ type Verifier struct {
 	lineStart int     // start of the line being scanned in hdr
 	scanned   int     // hdr[:scanned] has been searched for the empty line
 
-	fields  []string // header fields as go-msgauth splits them (CRLF ends)
 	sigs    []*sigState
 	fetches map[string]*fetch
-	checks  []*lengthCheck
-
-	pw        *io.PipeWriter
-	libDone   chan struct{}
-	libVerifs []*msgauth.Verification
-	libErr    error
+	bodies  []*bodyState
 
 	results []Result
 }
 
 // sigState is what is known about one DKIM-Signature field.
 type sigState struct {
-	field   string // the whole field, as in fields
-	value   string // the field value
-	sig     *signature
-	err     error // parse error
-	skipped bool  // beyond MaxSignatures: not verified
-	fetch   *fetch
-	check   *lengthCheck // l= signatures
+	field      string // the whole field, ending in CRLF
+	value      string // the field value
+	sig        *signature
+	err        error // parse error
+	skipped    bool  // beyond MaxSignatures: not verified
+	fetch      *fetch
+	body       *bodyState // the body hash it is checked against
+	headerHash [sha256.Size]byte
 }
 
 // fetch is one key lookup started at the end of the header block.
@@ -174,7 +157,7 @@ func (v *Verifier) takeHeader() {
 }
 
 // dropHeader returns the pooled buffer once nothing refers to it
-// (splitFields copies, go-msgauth's pipe has consumed the block). A block
+// (splitFields copies). A block
 // that outgrew it was copied to a larger array, left to the collector; the
 // pooled one goes back as it was.
 func (v *Verifier) dropHeader() {
@@ -204,9 +187,9 @@ func (v *Verifier) findHeaderEnd() int {
 	return -1
 }
 
-// splitFields splits a header block into fields exactly as go-msgauth does
-// (textproto lines; a line starting with SP or HTAB continues the previous
-// field), each ending in CRLF, so that signature i here is signature i there.
+// splitFields splits a header block into fields (lines; a line starting
+// with SP or HTAB continues the previous field), each ending in CRLF, as
+// go-msgauth's textproto reader does. A bare LF ends a line too.
 func splitFields(hdr []byte) []string {
 	if !bytes.HasSuffix(hdr, crlf) || bytes.Count(hdr, lf) != bytes.Count(hdr, crlf) {
 		return splitFieldsCopy(hdr)
@@ -263,10 +246,9 @@ func splitFieldsCopy(hdr []byte) []string {
 	return fields
 }
 
-// findSignatures picks the DKIM-Signature fields (name compared as
-// go-msgauth does) in header order.
-func (v *Verifier) findSignatures() {
-	for _, f := range v.fields {
+// findSignatures picks the DKIM-Signature fields in header order.
+func (v *Verifier) findSignatures(fields []string) {
+	for _, f := range fields {
 		name, value, _ := strings.Cut(f, ":")
 		if strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
 			v.sigs = append(v.sigs, &sigState{field: f, value: strings.TrimSpace(value)})
@@ -275,16 +257,18 @@ func (v *Verifier) findSignatures() {
 }
 
 // startBody runs when the header block is complete: parse the signatures,
-// start the key lookups, start go-msgauth, feed it the header.
+// start the key lookups, take the header hashes, set up the body hashes.
 func (v *Verifier) startBody() {
 	v.state = stateBody
-	v.fields = splitFields(v.hdr)
-	v.findSignatures()
+	fields := splitFields(v.hdr)
+	v.dropHeader()
+	v.findSignatures(fields)
 	if len(v.sigs) == 0 {
-		v.dropHeader()
 		return
 	}
 	v.fetches = make(map[string]*fetch)
+	var buf *[]byte
+	var index *fieldIndex
 	for i, s := range v.sigs {
 		if i >= v.opts.MaxSignatures {
 			s.skipped = true // RFC 6376 §6.1: verifiers MAY limit the work per message
@@ -296,47 +280,16 @@ func (v *Verifier) startBody() {
 			continue
 		}
 		s.fetch = v.startFetch(s.sig.keyName())
-		if s.sig.length >= 0 && s.sig.algorithm != "rsa-sha1" {
-			s.check = newLengthCheck(s.sig)
-			v.checks = append(v.checks, s.check)
+		if s.sig.algorithm == "rsa-sha1" {
+			continue // policy whatever the hashes (RFC 8301 §3.1)
 		}
-	}
-	pr, pw := io.Pipe()
-	v.pw = pw
-	v.libDone = make(chan struct{})
-	v.opts.Go(func() { v.runLibrary(pr) })
-	if _, err := pw.Write(v.hdr); err != nil {
-		v.pw = nil
-	}
-	v.dropHeader()
-	if len(v.checks) == 0 {
-		v.fields = nil // only the l= path hashes the header itself
-	}
-}
-
-// runLibrary is go-msgauth's goroutine.
-func (v *Verifier) runLibrary(pr *io.PipeReader) {
-	defer close(v.libDone)
-	defer func() {
-		// A panic on hostile input must not take the daemon down: every
-		// signature left to go-msgauth then ends as neutral.
-		if p := recover(); p != nil {
-			v.libVerifs, v.libErr = nil, fmt.Errorf("dkim: go-msgauth panicked: %v", p)
-			pr.CloseWithError(errLibDone)
+		s.body = v.bodyFor(s.sig)
+		if buf == nil {
+			buf, index = getBodyBuf(), newFieldIndex(fields)
 		}
-	}()
-	// go-msgauth wraps the reader in a 4 KiB bufio.Reader unless it is
-	// given one at least that large: each 4 KiB read from the pipe would be
-	// one handoff between this goroutine and the writer's, sixteen per
-	// 64 KiB body chunk. With a 64 KiB buffer a chunk is one handoff.
-	br := libReaders.Get().(*bufio.Reader)
-	br.Reset(pr)
-	defer func() { br.Reset(nil); libReaders.Put(br) }()
-	v.libVerifs, v.libErr = msgauth.VerifyWithOptions(br, &msgauth.VerifyOptions{
-		LookupTXT:        v.lookupTXT,
-		MaxVerifications: v.opts.MaxSignatures,
-	})
-	pr.CloseWithError(errLibDone)
+		s.headerHash, *buf = headerHash(index, s.field, s.sig, (*buf)[:0])
+	}
+	putBodyBuf(buf)
 }
 
 // startFetch starts (or joins) the key lookup for name.
@@ -355,37 +308,19 @@ func (v *Verifier) startFetch(name string) *fetch {
 	return f
 }
 
-// lookupTXT is go-msgauth's LookupTXT: it joins the lookup started at the
-// end of the header, so both see the same answer and DNS is asked once. The
-// error is returned unwrapped: go-msgauth type-asserts net.Error to tell
-// temporary failures.
-func (v *Verifier) lookupTXT(name string) ([]string, error) {
-	if f := v.fetches[strings.ToLower(name)]; f != nil {
-		<-f.done
-		return f.txts, f.err
-	}
-	return v.opts.Resolver.LookupTXT(v.ctx, name)
-}
-
 func (v *Verifier) writeBody(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	for _, c := range v.checks {
-		c.Write(p)
-	}
-	if v.pw != nil {
-		if _, err := v.pw.Write(p); err != nil {
-			v.pw = nil // go-msgauth has finished
-		}
+	for _, b := range v.bodies {
+		b.canon.write(p)
 	}
 }
 
 // overflow gives up on a header block larger than MaxHeaderBytes.
 func (v *Verifier) overflow() {
 	v.state = stateOverflow
-	v.fields = splitFields(v.hdr)
-	v.findSignatures()
+	v.findSignatures(splitFields(v.hdr))
 	v.dropHeader()
 	v.log.Debug("dkim: header block too large", "limit", MaxHeaderBytes, "signatures", len(v.sigs))
 }
@@ -432,19 +367,12 @@ func (v *Verifier) Abort() {
 	v.state = stateClosed
 }
 
-// finish ends the body stream and waits for go-msgauth and the lookups.
+// finish ends the body hashes and waits for the lookups.
 func (v *Verifier) finish() {
-	if v.pw != nil {
-		v.pw.Close()
-		v.pw = nil
-	}
-	if v.libDone != nil {
-		<-v.libDone
+	for _, b := range v.bodies {
+		b.close()
 	}
 	for _, f := range v.fetches {
 		<-f.done
-	}
-	for _, c := range v.checks {
-		c.Close()
 	}
 }

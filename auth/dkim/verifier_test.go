@@ -164,7 +164,7 @@ func TestKeyLookupFailures(t *testing.T) {
 				t.Errorf("got %s %q, want %s %q", got.Result, got.Reason, tc.result, tc.reason)
 			}
 			if q := r.count("sel._domainkey.example.com"); q != len(chunkings) { // one per chunking
-				t.Errorf("%d queries for %d verifications: the library's lookup must join ours", q, len(chunkings))
+				t.Errorf("%d queries for %d verifications: one lookup per key", q, len(chunkings))
 			}
 		})
 	}
@@ -333,7 +333,7 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("disk on fire") }
 
 // TestMixedSignatures: several signatures with different outcomes in one
-// message (go-msgauth's parallel path), in header order.
+// message, in header order.
 func TestMixedSignatures(t *testing.T) {
 	r := newFakeResolver()
 	rec := keyRecordFor(t, testEdKey, "")

@@ -132,7 +132,7 @@ func TestCorpusSplit(t *testing.T) {
 }
 
 // TestDKIMFloor: the null milter's -dkim-dns mode rebuilds each message
-// from the milter packets well enough for go-msgauth to verify every
+// from the milter packets well enough for auth/dkim to verify every
 // signature the corpus made, and fails exactly the broken and keyless ones:
 // the floor does the whole work of DKIM, not less.
 func TestDKIMFloor(t *testing.T) {

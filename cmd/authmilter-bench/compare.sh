@@ -3,7 +3,7 @@
 # Debian's rspamd (SPF, DKIM and DMARC only: rspamd.conf) and the null
 # milter (the harness's ceiling), on one corpus, in one run, at 8
 # and 32 concurrent sessions, with the null milter verifying DKIM only (the
-# floor of any go-msgauth-based verifier's cost) beside them; then a 50 MB message through authmilter (RSS
+# floor of authmilter's DKIM verification cost) beside them; then a 50 MB message through authmilter (RSS
 # growth) and a cold-cache run with 50 ms DNS answers (coalescing).
 #
 #   cmd/authmilter-bench/compare.sh [-n MESSAGES] [-s "8 32"] [-r REPEATS] [-w WORKDIR] [-a AUTHMILTER]
@@ -232,7 +232,7 @@ END {
 		r = pairratios(rates["authmilter@" s], rates["null@" s])
 		if (r != "") printf "  authmilter / null run by run (each against the null run just before it), median (range): %s\n", r
 		f = median(rates["dkim-floor@" s])
-		if (f && z) printf "  DKIM-only floor (null milter + go-msgauth verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null; run by run %s\n", s, f, 100 * f / z, pairratios(rates["dkim-floor@" s], rates["null@" s])
+		if (f && z) printf "  DKIM-only floor (null milter + auth/dkim verification, nothing else) at %s sessions: %.0f msgs/s, %.0f%% of null; run by run %s\n", s, f, 100 * f / z, pairratios(rates["dkim-floor@" s], rates["null@" s])
 		a = median(cpu["authmilter@" s]); p = median(cpu["opendkim+opendmarc@" s]); z = median(cpu["null@" s]); q = median(cpu["rspamd@" s])
 		if (a && q) printf "CPU per message (milter + generator, median) at %s sessions: rspamd %d us: rspamd / authmilter = %.1fx\n", s, q, q / a
 		if (a && p && z) printf "CPU per message (milter + generator, median) at %s sessions: null %d us, authmilter %d us, pair %d us: CPU-bound capacity authmilter / pair = %.1fx, authmilter / null = %.0f%%\n", s, z, a, p, p / a, 100 * z / a

@@ -106,7 +106,7 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8890", "loopback `host:port`")
 	replyAll := fs.Bool("reply-all", false, "reply to every command (no NR flags)")
-	dkimDNS := fs.String("dkim-dns", "", "verify each message's DKIM signatures with go-msgauth, keys from this loopback DNS `host:port` (cached): the floor of DKIM's cost")
+	dkimDNS := fs.String("dkim-dns", "", "verify each message's DKIM signatures with auth/dkim, keys from this loopback DNS `host:port` (cached): the floor of DKIM's cost")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
