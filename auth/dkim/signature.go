@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authmilter/authmilter/auth/dns"
 )
 
 // signature is a parsed and checked DKIM-Signature field value
@@ -88,8 +90,8 @@ func parseSignature(value string) (*signature, error) {
 		if at < 0 {
 			return nil, fmt.Errorf("%w: i= has no '@'", ErrSignature)
 		}
-		id := strings.ToLower(s.identifier[at+1:])
-		if id != s.domain && !strings.HasSuffix(id, "."+s.domain) {
+		// §3.5 i=: the domain must be d= or one of its subdomains.
+		if !dns.IsSubdomainOrSame(s.identifier[at+1:], s.domain) {
 			return nil, fmt.Errorf("%w: i= not within d=", ErrSignature)
 		}
 	}

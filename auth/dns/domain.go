@@ -7,7 +7,8 @@ import "strings"
 // "badexample.com" is not. Case is ignored for ASCII letters only (RFC 4343
 // section 3), and so is one trailing dot on either name. It is the one
 // domain-or-subdomain rule of SPF (the ptr mechanism and the %{p} macro),
-// DMARC (relaxed alignment) and the policy's allow list.
+// DMARC (relaxed alignment), DKIM (i= within d=) and the policy's allow
+// list.
 func IsSubdomainOrSame(name, parent string) bool {
 	name = strings.TrimSuffix(name, ".")
 	parent = strings.TrimSuffix(parent, ".")
