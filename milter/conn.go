@@ -18,7 +18,6 @@ type connFacts struct {
 	clientIP   net.IP
 	clientName string // the MTA's name for the client ("unknown" when unverified)
 	helo       string
-	tls        string // "{tls_version} {cipher}" when the session uses TLS
 	queueID    string // the last queue id seen ({i}), refreshed per message
 	mtaHost    string // the MTA's own host name ({j}, sent at connect)
 }
@@ -59,9 +58,6 @@ func (s *session) macros(m *gomilter.Modifier) {
 	}
 	if v := m.Macros["j"]; v != "" {
 		s.facts.mtaHost = v
-	}
-	if v := m.Macros["{tls_version}"]; v != "" {
-		s.facts.tls = strings.TrimSpace(v + " " + m.Macros["{cipher}"])
 	}
 	if s.msg != nil {
 		if v := m.Macros["{auth_authen}"]; v != "" {

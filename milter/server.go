@@ -186,12 +186,14 @@ func (s *Server) protocol(cfg Config) *gomilter.Server {
 		// chunks (noReplySteps): a message costs the MTA two round trips
 		// (MAIL, end of message).
 		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData | noReplyOptions(),
+		// The macros we read (conn.go macros), at the stages the MTAs send
+		// them: the MTA's host name, the SASL login, the queue id (Postfix
+		// sends "i" only after the first RCPT).
 		SymList: map[gomilter.Stage][]string{
-			gomilter.StageConnect:  {"j", "_", "{daemon_name}", "{client_addr}", "{client_name}"},
-			gomilter.StageHelo:     {"{tls_version}", "{cipher}", "{cert_subject}"},
-			gomilter.StageMailFrom: {"i", "{auth_type}", "{auth_authen}", "{mail_addr}"},
+			gomilter.StageConnect:  {"j"},
+			gomilter.StageMailFrom: {"i", "{auth_authen}"},
 			gomilter.StageEOH:      {"i"},
-			gomilter.StageEOM:      {"i", "{msg_id}"},
+			gomilter.StageEOM:      {"i"},
 		},
 		// A packet must start within idle_timeout and arrive whole within
 		// idle_timeout of its start: a peer trickling bytes is cut off.

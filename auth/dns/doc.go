@@ -4,7 +4,7 @@
 // lookup that SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 9989) make goes
 // through it.
 //
-// Its LookupTXT, LookupIP, LookupIPAddr, LookupMX and LookupAddr methods have
+// Its LookupTXT, LookupIP, LookupMX and LookupAddr methods have
 // the signatures of *net.Resolver and return unwrapped *net.DNSError values
 // whose IsNotFound, IsTimeout and IsTemporary flags are exact; the cause
 // (ErrNXDomain, ErrNoData, ErrServFail, ...) is reachable with errors.Is.

@@ -110,17 +110,3 @@ func (r *Resolver) lookupIPs(ctx context.Context, host string, qtype uint16) ([]
 	}
 	return slices.Clone(e.ans.IPs), nil
 }
-
-// LookupIPAddr is LookupIP(ctx, "ip", host) as net.IPAddr values, like
-// (*net.Resolver).LookupIPAddr.
-func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
-	ips, err := r.LookupIP(ctx, "ip", host)
-	if err != nil {
-		return nil, err
-	}
-	addrs := make([]net.IPAddr, len(ips))
-	for i, ip := range ips {
-		addrs[i] = net.IPAddr{IP: ip}
-	}
-	return addrs, nil
-}

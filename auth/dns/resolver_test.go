@@ -72,9 +72,8 @@ func TestLookupTypes(t *testing.T) {
 	if err != nil || len(ips) != 1 || !ips[0].Equal(net.ParseIP("2001:db8::1")) {
 		t.Errorf("LookupIP(ip6, via CNAME) = %v, %v", ips, err)
 	}
-	addrs, err := r.LookupIPAddr(ctx, "example.com")
-	if err != nil || len(addrs) != 2 {
-		t.Errorf("LookupIPAddr = %v, %v", addrs, err)
+	if ips, err = r.LookupIP(ctx, "ip", "example.com"); err != nil || len(ips) != 2 {
+		t.Errorf("LookupIP(ip) = %v, %v", ips, err)
 	}
 	mx, err := r.LookupMX(ctx, "example.com")
 	if err != nil || len(mx) != 2 || mx[0].Host != "mx1.example.com." || mx[0].Pref != 10 || mx[1].Pref != 20 {
