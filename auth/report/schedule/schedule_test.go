@@ -25,8 +25,8 @@ var (
 
 func ev(domain, ip string, d report.Disposition, aligned bool) report.Event {
 	return report.Event{
-		Time:   day0.Add(time.Hour),
-		Policy: report.Policy{Domain: domain, P: "reject", SP: "reject", NP: "reject", ADKIM: "r", ASPF: "r", FO: "0", Discovery: "treewalk", RUA: []string{"mailto:dmarc@" + domain, "https://x.example/"}},
+		Time:     day0.Add(time.Hour),
+		Policy:   report.Policy{Domain: domain, P: "reject", SP: "reject", NP: "reject", ADKIM: "r", ASPF: "r", FO: "0", Discovery: "treewalk", RUA: []string{"mailto:dmarc@" + domain, "https://x.example/"}},
 		SourceIP: netip.MustParseAddr(ip), HeaderFrom: domain, EnvelopeFrom: domain,
 		SPF:        report.SPFResult{Domain: domain, Result: map[bool]string{true: "pass", false: "fail"}[aligned]},
 		SPFAligned: aligned, Requested: report.DispositionReject, Disposition: d,
