@@ -39,6 +39,7 @@ type Config struct {
 	Milter  milter.Config `toml:"milter"`
 	Log     LogConfig     `toml:"log"`
 	Metrics MetricsConfig `toml:"metrics"`
+	Reports ReportsConfig `toml:"reports"`
 }
 
 // DNSConfig is the [dns] table.
@@ -85,8 +86,9 @@ func defaultConfig() Config {
 			Cache: true, CacheBytes: dns.DefaultCacheBytes, CacheMaxAnswerBytes: dns.DefaultMaxAnswerBytes,
 			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
 		},
-		Milter: milter.DefaultConfig(),
-		Log:    LogConfig{Format: "text", Level: "info"},
+		Milter:  milter.DefaultConfig(),
+		Log:     LogConfig{Format: "text", Level: "info"},
+		Reports: defaultReports(),
 	}
 }
 
@@ -183,7 +185,7 @@ func (c *Config) validate() error {
 	} else if c.Metrics.Pprof {
 		return fmt.Errorf("metrics.pprof: needs metrics.listen")
 	}
-	return nil
+	return c.Reports.validate()
 }
 
 // checkHostPort accepts "host:port" and "[v6addr]:port" with a numeric port

@@ -33,6 +33,8 @@ const usageText = `usage:
   authmilter check message [flags] [FILE]
                                        evaluate a message as the daemon would
   authmilter check COMMAND -h          the flags of a check command
+  authmilter reports status|list|show|send|resend
+                                       DMARC aggregate reports ([reports])
 `
 
 // versionText is the -version output: the version, then the module, the
@@ -236,6 +238,7 @@ type instance struct {
 	srv *milter.Server
 	obs *metrics
 	web *endpoint // nil when metrics.listen is ""
+	rep *reporter // nil when reports are off
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
@@ -246,7 +249,19 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	obs := newMetrics(res)
-	srv, err := milter.NewServer(cfg.Milter, ev, log, obs)
+	rep, err := newReporter(cfg.Reports, log)
+	if err != nil {
+		return err
+	}
+	var mobs milter.Observer = obs
+	if rep != nil {
+		obs.reg.MustRegister(reportCollector{rep})
+		mobs = reportingObserver{obs, rep}
+		// Runs after the milter stopped (deferred first, so last): the
+		// final flush, bounded by shutdown_timeout.
+		defer rep.stop(log, cfg.ShutdownTimeout)
+	}
+	srv, err := milter.NewServer(cfg.Milter, ev, log, mobs)
 	if err != nil {
 		return err
 	}
@@ -260,7 +275,7 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	web.start(log)
-	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web}
+	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web, rep: rep}
 	defer func() { in.web.stop() }()
 
 	sigs := make(chan os.Signal, 1)
