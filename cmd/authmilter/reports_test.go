@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth/dns/dnstest"
+	"github.com/authmilter/authmilter/auth/report"
+)
+
+// milterSend sends one message through the daemon as an MTA would and
+// returns the final action code.
+func milterSend(t *testing.T, addr, ip, mailFrom, from string) byte {
+	t.Helper()
+	c := gomilter.NewClientWithOptions("tcp", addr, gomilter.ClientOptions{
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
+	})
+	defer c.Close()
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	steps := []func() (*gomilter.Action, error){
+		func() (*gomilter.Action, error) { return s.Conn("client.test", gomilter.FamilyInet, 4321, ip) },
+		func() (*gomilter.Action, error) { return s.Helo("client.test") },
+		func() (*gomilter.Action, error) { return s.Mail("<"+mailFrom+">", nil) },
+		func() (*gomilter.Action, error) { return s.Rcpt("<u@rcpt.test>", nil) },
+		func() (*gomilter.Action, error) { return s.HeaderField("From", " "+from) },
+		func() (*gomilter.Action, error) { return s.HeaderField("Subject", " hi") },
+		func() (*gomilter.Action, error) { return s.HeaderEnd() },
+		func() (*gomilter.Action, error) { return s.BodyChunk([]byte("hello\r\n")) },
+	}
+	for i, step := range steps {
+		a, err := step()
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if a.Code != gomilter.ActContinue {
+			t.Fatalf("step %d: action %c, want continue", i, a.Code)
+		}
+	}
+	_, act, err := s.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return byte(act.Code)
+}
+
+// reportsDNS: other.test and spoof.test ask for reports and reject;
+// norua.test rejects without asking.
+func reportsDNS(t *testing.T) *dnstest.Server {
+	t.Helper()
+	srv, _ := dnstest.StartResolver(t, `other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.other.test. TXT "v=DMARC1; p=reject; rua=mailto:dmarc@other.test"
+spoof.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.spoof.test. TXT "v=DMARC1; p=reject; rua=mailto:dmarc@spoof.test"
+norua.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+_dmarc.norua.test. TXT "v=DMARC1; p=reject"`)
+	return srv
+}
+
+func reportsSection(dir string) string {
+	return fmt.Sprintf(`[reports]
+enabled = true
+store = "sqlite:%s/reports.db"
+spool = "%s/reports.spool"
+org_name = "Receiver Test"
+email = "dmarc@receiver.test"
+flush_interval = "1h"
+`, dir, dir)
+}
+
+// xmlFeedback is the part of a report the tests count.
+type xmlFeedback struct {
+	Domain  string `xml:"policy_published>domain"`
+	Records []struct {
+		IP          string `xml:"row>source_ip"`
+		Count       int64  `xml:"row>count"`
+		Disposition string `xml:"row>policy_evaluated>disposition"`
+		HeaderFrom  string `xml:"identifiers>header_from"`
+	} `xml:"record"`
+}
+
+// dryRun runs "reports send -dry-run" at now and returns, per policy
+// domain, "ip/disposition" -> count over every report written; each
+// report is linted, XSD-checked, and has its .eml.
+func dryRun(t *testing.T, conf string, now time.Time) map[string]map[string]int64 {
+	t.Helper()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run([]string{"reports", "send", "-config", conf, "-dry-run", dir, "-now", now.Format(time.RFC3339)}, nil, &out, &errb); code != 0 {
+		t.Fatalf("reports send: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	t.Logf("reports send:\n%s", out.String())
+	files, _ := filepath.Glob(filepath.Join(dir, "*.xml.gz"))
+	got := map[string]map[string]int64{}
+	for _, f := range files {
+		gz, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := gunzip(gz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range report.Lint(x) {
+			t.Errorf("%s: lint: %v", filepath.Base(f), e)
+		}
+		validateXSD(t, x)
+		var fb xmlFeedback
+		if err := xml.Unmarshal(x, &fb); err != nil {
+			t.Fatal(err)
+		}
+		if got[fb.Domain] == nil {
+			got[fb.Domain] = map[string]int64{}
+		}
+		for _, r := range fb.Records {
+			got[fb.Domain][r.IP+"/"+r.Disposition] += r.Count
+		}
+		id := strings.TrimSuffix(filepath.Base(f)[strings.LastIndex(filepath.Base(f), "!")+1:], ".xml.gz")
+		eml, err := os.ReadFile(filepath.Join(dir, id+".eml"))
+		if err != nil {
+			t.Fatalf("no .eml for %s: %v", f, err)
+		}
+		m, err := mail.ReadMessage(bytes.NewReader(eml))
+		if err != nil {
+			t.Fatalf("%s.eml: %v", id, err)
+		}
+		if subj := strings.Join(strings.Fields(m.Header.Get("Subject")), " "); subj != "Report Domain: "+fb.Domain+" Submitter: receiver.test Report-ID: "+id {
+			t.Errorf("%s.eml Subject %q", id, subj)
+		}
+	}
+	return got
+}
+
+// validateXSD checks b against the RFC 9990 schema with xmllint (Debian
+// libxml2-utils); skipped without it unless AUTHMILTER_E2E=1.
+func validateXSD(t *testing.T, b []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("xmllint")
+	if err != nil {
+		if os.Getenv("AUTHMILTER_E2E") == "1" {
+			t.Fatal("xmllint not installed (apt-get install libxml2-utils); required with AUTHMILTER_E2E=1")
+		}
+		t.Log("xmllint not installed; XSD validation skipped")
+		return
+	}
+	f := filepath.Join(t.TempDir(), "report.xml")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	xsd := "../../auth/report/testdata/dmarc-rfc9990/rfc9990-dmarc-2.0.xsd"
+	if out, err := exec.Command(bin, "--noout", "--nonet", "--schema", xsd, f).CombinedOutput(); err != nil {
+		t.Errorf("xmllint: %v\n%s", err, out)
+	}
+}
+
+func sortedCounts(m map[string]int64) string {
+	var s []string
+	for k, v := range m {
+		s = append(s, fmt.Sprintf("%s:%d", k, v))
+	}
+	sort.Strings(s)
+	return strings.Join(s, " ")
+}
+
+// TestDaemonReportsFlushOnSIGTERM: messages through the daemon's milter
+// with flush_interval far away; SIGTERM writes their counts to the store;
+// "reports send -dry-run -now <tomorrow>" then writes a report per domain
+// whose counts are the messages sent, by source and disposition. A domain
+// whose mail was only rejected gets none (report_when = "accepted"), nor
+// one whose record has no rua.
+func TestDaemonReportsFlushOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := reportsDNS(t)
+	dir := t.TempDir()
+	d := startDaemon(t, srv.Addr, reportsSection(dir))
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	send := func(n int, ip, domain string, want byte) {
+		for i := 0; i < n; i++ {
+			if got := milterSend(t, d.Addr, ip, "a@"+domain, "a@"+domain); got != want {
+				t.Fatalf("%s from %s: action %c, want %c", domain, ip, got, want)
+			}
+		}
+	}
+	send(3, "198.51.100.7", "other.test", byte(gomilter.ActAccept))
+	send(2, "203.0.113.9", "other.test", byte(gomilter.ActReplyCode))
+	send(2, "203.0.113.9", "spoof.test", byte(gomilter.ActReplyCode))
+	send(1, "198.51.100.7", "norua.test", byte(gomilter.ActAccept))
+	d.Stop(t)
+	if !strings.Contains(d.log.String(), "reports: counts flushed") {
+		t.Errorf("no flush line in the log:\n%s", d.log.String())
+	}
+
+	// Nothing is due before the period ended.
+	if got := dryRun(t, conf, time.Now()); len(got) != 0 {
+		t.Errorf("reports before the period ended: %v", got)
+	}
+	tomorrow := time.Now().Add(25 * time.Hour)
+	for i := 0; i < 2; i++ { // the second run writes the same, still unsent, report
+		got := dryRun(t, conf, tomorrow)
+		if len(got) != 1 {
+			t.Errorf("run %d: reports for %d domains, want other.test only: %v", i, len(got), got)
+		}
+		if s := sortedCounts(got["other.test"]); s != "198.51.100.7/pass:3 203.0.113.9/reject:2" {
+			t.Errorf("run %d: other.test counts %s", i, s)
+		}
+	}
+}
+
+func TestReportsSendRefusesWithoutDryRun(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"reports", "send"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "sending is not implemented yet") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"reports", "send", "-dry-run", t.TempDir(), "-now", "tomorrow"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "RFC 3339") {
+		t.Errorf("bad -now: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"reports", "bogus"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errb.String())
+	}
+}
