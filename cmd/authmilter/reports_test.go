@@ -87,15 +87,16 @@ flush_interval = "1h"
 type xmlFeedback struct {
 	Domain  string `xml:"policy_published>domain"`
 	Records []struct {
-		IP          string `xml:"row>source_ip"`
-		Count       int64  `xml:"row>count"`
-		Disposition string `xml:"row>policy_evaluated>disposition"`
-		HeaderFrom  string `xml:"identifiers>header_from"`
+		IP          string   `xml:"row>source_ip"`
+		Count       int64    `xml:"row>count"`
+		Disposition string   `xml:"row>policy_evaluated>disposition"`
+		Reasons     []string `xml:"row>policy_evaluated>reason>type"`
+		HeaderFrom  string   `xml:"identifiers>header_from"`
 	} `xml:"record"`
 }
 
 // dryRun runs "reports send -dry-run" at now and returns, per policy
-// domain, "ip/disposition" -> count over every report written; each
+// domain, "ip/disposition[/reason...]" -> count over every report written; each
 // report is linted, XSD-checked, and has its .eml.
 func dryRun(t *testing.T, conf string, now time.Time) map[string]map[string]int64 {
 	t.Helper()
@@ -128,7 +129,11 @@ func dryRun(t *testing.T, conf string, now time.Time) map[string]map[string]int6
 			got[fb.Domain] = map[string]int64{}
 		}
 		for _, r := range fb.Records {
-			got[fb.Domain][r.IP+"/"+r.Disposition] += r.Count
+			k := r.IP + "/" + r.Disposition
+			for _, x := range r.Reasons {
+				k += "/" + x
+			}
+			got[fb.Domain][k] += r.Count
 		}
 		id := strings.TrimSuffix(filepath.Base(f)[strings.LastIndex(filepath.Base(f), "!")+1:], ".xml.gz")
 		eml, err := os.ReadFile(filepath.Join(dir, id+".eml"))
