@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,5 +241,56 @@ func TestReportsSendRefusesWithoutDryRun(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"reports", "bogus"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestDaemonReportsSIGHUPAndMetrics: SIGHUP writes the pending counts
+// before the reload (reports status, another process, sees them while the
+// daemon runs), a changed [reports] key waits for a restart, and /metrics
+// shows the events queued and the store's gauges.
+func TestDaemonReportsSIGHUPAndMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := reportsDNS(t)
+	dir := t.TempDir()
+	mport := freePort(t)
+	d := startDaemon(t, srv.Addr, fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", mport)+reportsSection(dir))
+	conf := d.cmd.Args[len(d.cmd.Args)-1]
+	for i := 0; i < 4; i++ {
+		milterSend(t, d.Addr, "198.51.100.7", "a@other.test", "a@other.test")
+	}
+	status := func() string {
+		var out, errb bytes.Buffer
+		if code := run([]string{"reports", "status", "-config", conf}, nil, &out, &errb); code != 0 {
+			t.Fatalf("reports status: exit %d: %s", code, errb.String())
+		}
+		return out.String()
+	}
+	if s := status(); !strings.Contains(s, "(0 messages not yet in a report)") {
+		t.Fatalf("before SIGHUP, flush_interval 1h: %s", s)
+	}
+	b, _ := os.ReadFile(conf)
+	os.WriteFile(conf, bytes.Replace(b, []byte(`org_name = "Receiver Test"`), []byte(`org_name = "Other"`), 1), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, "configuration reloaded")
+	if s := status(); !strings.Contains(s, "(4 messages not yet in a report)") {
+		t.Errorf("after SIGHUP: %s", s)
+	}
+	if !strings.Contains(d.log.String(), "reports.org_name") {
+		t.Errorf("no restart warning naming reports.org_name:\n%s", d.log.String())
+	}
+	m := scrape(t, mport)
+	for name, want := range map[string]string{
+		`authmilter_dmarc_report_events_total{result="queued"}`:             "4",
+		`authmilter_dmarc_report_events_total{result="dropped_queue_full"}`: "0",
+		`authmilter_dmarc_report_messages_total{result="stored"}`:           "4",
+		`authmilter_dmarc_report_messages_total{result="spooled"}`:          "0",
+		`authmilter_dmarc_reports`:                                          "0",
+		`authmilter_dmarc_report_oldest_unsent_seconds`:                     "0",
+	} {
+		if got := metricValue(t, m, name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
 	}
 }
