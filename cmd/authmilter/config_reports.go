@@ -146,5 +146,5 @@ func parseStore(s string) (kind, arg string, err error) {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		return "postgres", s, nil
 	}
-	return "", "", fmt.Errorf("%q: want sqlite:/path or postgres://...", s)
+	return "", "", fmt.Errorf("%q: want sqlite:/path or a postgres:// URL", s)
 }
