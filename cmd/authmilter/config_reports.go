@@ -42,7 +42,7 @@ func defaultReports() ReportsConfig {
 		Period:        24 * time.Hour,
 		Grace:         30 * time.Minute,
 		FlushInterval: 10 * time.Second,
-		QueueLen:      65536,
+		QueueLen:      8192,
 		MaxKeys:       100000,
 		Spool:         "/var/lib/authmilter/reports.spool",
 		SpoolBytes:    64 << 20,

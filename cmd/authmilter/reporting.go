@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authmilter/authmilter/auth"
@@ -29,7 +30,7 @@ type reportItem struct {
 
 // reporter records DMARC report events ([reports]).
 type reporter struct {
-	st  store.Store
+	st  *lazyStore
 	agg *aggregate.Aggregator[reportItem]
 }
 
@@ -45,28 +46,88 @@ func openStore(ctx context.Context, spec string) (store.Store, error) {
 	return store.OpenSQLite(ctx, arg)
 }
 
+// lazyStore opens the store at its first use that succeeds: a PostgreSQL
+// server that is down when the daemon starts must not stop mail; the
+// counts wait (memory, then spool) until it answers.
+type lazyStore struct {
+	spec string
+	mu   sync.Mutex
+	st   store.Store
+}
+
+func (l *lazyStore) get(ctx context.Context) (store.Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		return l.st, nil
+	}
+	st, err := openStore(ctx, l.spec)
+	if err != nil {
+		return nil, err
+	}
+	l.st = st
+	return st, nil
+}
+
+// Record implements aggregate.Recorder.
+func (l *lazyStore) Record(ctx context.Context, b *report.Batch) (int64, error) {
+	st, err := l.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.Record(ctx, b)
+}
+
+// Status is for the metrics: it never waits for an open in progress.
+func (l *lazyStore) Status(ctx context.Context) (store.Status, error) {
+	if !l.mu.TryLock() {
+		return store.Status{}, fmt.Errorf("reports: store being opened")
+	}
+	st := l.st
+	l.mu.Unlock()
+	if st == nil {
+		return store.Status{}, fmt.Errorf("reports: store not open")
+	}
+	return st.Status(ctx)
+}
+
+func (l *lazyStore) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		l.st.Close()
+		l.st = nil
+	}
+}
+
 // newReporter opens the store and starts the aggregator; nil, nil when
-// reports are off.
+// reports are off. A SQLite store that cannot be opened is an error (a
+// path or permission to fix); a PostgreSQL one is logged and retried at
+// each flush.
 func newReporter(cfg ReportsConfig, log *slog.Logger) (*reporter, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := openStore(ctx, cfg.Store)
+	ls := &lazyStore{spec: cfg.Store}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := ls.get(ctx)
+	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("reports.store: %w", err)
+		if kind, _, _ := parseStore(cfg.Store); kind != "postgres" {
+			return nil, fmt.Errorf("reports.store: %w", err)
+		}
+		log.Error("reports: store unavailable; counts wait in memory and spool until it answers", "err", err)
 	}
 	conv := &converter{records: map[string]*dmarc.Record{}}
 	agg, err := aggregate.New(aggregate.Config{
 		QueueLen: cfg.QueueLen, FlushInterval: cfg.FlushInterval, MaxKeys: cfg.MaxKeys,
 		PeriodLen: cfg.Period, SpoolPath: cfg.Spool, SpoolBytes: cfg.SpoolBytes,
-	}, st, conv.convert, log.With("component", "reports"))
+	}, ls, conv.convert, log.With("component", "reports"))
 	if err != nil {
-		st.Close()
+		ls.close()
 		return nil, fmt.Errorf("reports.spool: %w", err)
 	}
-	return &reporter{st: st, agg: agg}, nil
+	return &reporter{st: ls, agg: agg}, nil
 }
 
 // messageDone offers a message to the aggregator: nothing is allocated
@@ -104,7 +165,7 @@ func (rp *reporter) close(d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	err := rp.agg.Close(ctx)
-	rp.st.Close()
+	rp.st.close()
 	return err
 }
 

@@ -294,3 +294,38 @@ func TestDaemonReportsSIGHUPAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonReportsStoreDown: with the PostgreSQL store unreachable the
+// daemon starts and mail flows; at SIGTERM the counts go to the spool; the
+// next daemon (here with a reachable SQLite store) replays the spool, so
+// the report counts every message.
+func TestDaemonReportsStoreDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := reportsDNS(t)
+	dir := t.TempDir()
+	down := strings.Replace(reportsSection(dir), "sqlite:"+dir+"/reports.db",
+		fmt.Sprintf("postgres://authmilter@127.0.0.1:%d/reports?connect_timeout=2", freePort(t)), 1)
+	d := startDaemon(t, srv.Addr, down)
+	for i := 0; i < 3; i++ {
+		if got := milterSend(t, d.Addr, "198.51.100.7", "a@other.test", "a@other.test"); got != byte(gomilter.ActAccept) {
+			t.Fatalf("action %c with the store down", got)
+		}
+	}
+	d.Stop(t)
+	if !strings.Contains(d.log.String(), "store unavailable") || !strings.Contains(d.log.String(), "final flush failed") {
+		t.Errorf("log lacks the store errors:\n%s", d.log.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "reports.spool")); err != nil || fi.Size() == 0 {
+		t.Fatalf("spool: %v %v", fi, err)
+	}
+
+	d2 := startDaemon(t, srv.Addr, reportsSection(dir))
+	waitForLog(t, d2, "report spool replayed")
+	d2.Stop(t)
+	got := dryRun(t, d2.cmd.Args[len(d2.cmd.Args)-1], time.Now().Add(25*time.Hour))
+	if s := sortedCounts(got["other.test"]); s != "198.51.100.7/pass:3" {
+		t.Errorf("other.test counts %s", s)
+	}
+}

@@ -32,7 +32,7 @@ type Recorder interface {
 
 // Config bounds the aggregator. Zero values take the defaults below.
 type Config struct {
-	QueueLen      int           // items waiting to be folded (default 65536)
+	QueueLen      int           // items waiting to be folded (default 8192)
 	FlushInterval time.Duration // how often counts go to the store (default 10s)
 	WriteTimeout  time.Duration // bound of one store write (default 30s)
 	MaxKeys       int           // distinct rows kept in memory (default 100000)
@@ -45,7 +45,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.QueueLen <= 0 {
-		c.QueueLen = 65536
+		c.QueueLen = 8192
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 10 * time.Second
@@ -224,6 +224,7 @@ func (a *Aggregator[T]) run(sp *spool) {
 	defer close(s.jobs)
 	tick := time.NewTicker(a.cfg.FlushInterval)
 	defer tick.Stop()
+	s.start() // a spool left by the last run goes to the store at once
 	for {
 		select {
 		case x := <-a.in:
