@@ -12,17 +12,20 @@ import (
 	"github.com/authmilter/authmilter/auth/report"
 )
 
-// fakeStore counts messages per key; stall makes Record block until its
-// context ends, down makes it fail at once.
+// fakeStore counts messages per key; stall makes Record hang, ignoring
+// its context, until released (then it fails); down makes it fail at once.
 type fakeStore struct {
-	mu     sync.Mutex
-	counts map[report.Key]int64
-	stall  bool
-	down   bool
-	calls  int
+	mu      sync.Mutex
+	counts  map[report.Key]int64
+	stall   bool
+	down    bool
+	calls   int
+	release chan struct{}
 }
 
-func newFake() *fakeStore { return &fakeStore{counts: map[report.Key]int64{}} }
+func newFake() *fakeStore {
+	return &fakeStore{counts: map[report.Key]int64{}, release: make(chan struct{})}
+}
 
 func (f *fakeStore) Record(ctx context.Context, b *report.Batch) (int64, error) {
 	f.mu.Lock()
@@ -30,8 +33,8 @@ func (f *fakeStore) Record(ctx context.Context, b *report.Batch) (int64, error) 
 	f.calls++
 	f.mu.Unlock()
 	if stall {
-		<-ctx.Done()
-		return 0, ctx.Err()
+		<-f.release
+		return 0, errors.New("store stalled")
 	}
 	if down {
 		return 0, errors.New("store down")
@@ -120,15 +123,17 @@ func TestFlushWritesCounts(t *testing.T) {
 	}
 }
 
-// TestStalledStoreNeverBlocks: with a store that hangs, Offer returns at
-// once; rows over MaxKeys go to the spool, past its bound they are dropped
-// and counted; once the store answers again, memory and spool reach it and
+// TestStalledStoreNeverBlocks: with a store write that hangs (ignoring its
+// deadline), Offer never waits (were it to wait for the store, the test
+// would hang: the store is released only after every Offer returned); rows
+// over MaxKeys go to the spool, past its bound they are dropped and
+// counted; once the store answers again, memory and spool reach it and
 // every message not dropped is counted exactly once.
 func TestStalledStoreNeverBlocks(t *testing.T) {
 	st := newFake()
 	st.set(true, false)
 	spool := filepath.Join(t.TempDir(), "spool")
-	a := newAgg(t, Config{MaxKeys: 10, SpoolPath: spool, SpoolBytes: 20 << 10, WriteTimeout: 200 * time.Millisecond, QueueLen: 4096}, st)
+	a := newAgg(t, Config{MaxKeys: 10, SpoolPath: spool, SpoolBytes: 20 << 10, QueueLen: 4096}, st)
 
 	// A flush starts a write that hangs in the store.
 	a.Offer(0)
@@ -137,14 +142,10 @@ func TestStalledStoreNeverBlocks(t *testing.T) {
 	cancel()
 
 	const n = 1000
-	start := time.Now()
 	for i := 1; i < n; i++ {
 		if !a.Offer(i) {
 			t.Fatalf("Offer %d refused: queue full", i)
 		}
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Offer took %s for %d items", d, n)
 	}
 	// Wait until the items are folded.
 	deadline := time.Now().Add(10 * time.Second)
@@ -163,6 +164,10 @@ func TestStalledStoreNeverBlocks(t *testing.T) {
 	}
 
 	st.set(false, false)
+	close(st.release) // the hung write fails; its counts merge back
+	// The first Flush collects the hung write's failure; the next ones
+	// write memory and replay the spool.
+	a.Flush(context.Background())
 	for i := 0; i < 5 && (a.Stats().SpoolBytes > 0 || a.Stats().PendingKeys > 0); i++ {
 		if err := a.Flush(context.Background()); err != nil {
 			t.Fatal(err)
@@ -175,8 +180,8 @@ func TestStalledStoreNeverBlocks(t *testing.T) {
 	if s.Recovered != s.Spooled {
 		t.Errorf("recovered %d of %d spooled", s.Recovered, s.Spooled)
 	}
-	// The first item was in the write that hung (and timed out): merged
-	// back and written later, so every item not dropped is counted once.
+	// The first item was in the write that hung: merged back and written
+	// later, so every item not dropped is counted once.
 	if got, want := st.total(), int64(n)-int64(s.Dropped); got != want {
 		t.Errorf("store has %d messages, want %d (%d dropped)", got, want, s.Dropped)
 	}
