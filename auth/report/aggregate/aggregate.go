@@ -93,8 +93,8 @@ type Aggregator[T any] struct {
 	log     *slog.Logger
 
 	in    chan T
-	flush chan chan error
-	stop  chan chan error
+	flush chan request
+	stop  chan request
 	done  chan struct{}
 
 	queued, queueFull, events, skipped, invalid         atomic.Uint64
@@ -111,7 +111,7 @@ func New[T any](cfg Config, rec Recorder, convert func(T, func(report.Event)) bo
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Aggregator[T]{cfg: cfg, rec: rec, convert: convert, log: log,
-		in: make(chan T, cfg.QueueLen), flush: make(chan chan error), stop: make(chan chan error), done: make(chan struct{})}
+		in: make(chan T, cfg.QueueLen), flush: make(chan request), stop: make(chan request), done: make(chan struct{})}
 	sp, err := openSpool(cfg.SpoolPath, cfg.SpoolBytes)
 	if err != nil {
 		return nil, err
@@ -155,10 +155,20 @@ func (a *Aggregator[T]) Close(ctx context.Context) error {
 
 var errClosed = errors.New("aggregate: closed")
 
-func (a *Aggregator[T]) ask(ctx context.Context, ch chan chan error) error {
+// request asks the folding goroutine to flush (or stop) by deadline.
+type request struct {
+	reply    chan error
+	deadline time.Time
+}
+
+func (a *Aggregator[T]) ask(ctx context.Context, ch chan request) error {
 	reply := make(chan error, 1)
+	deadline := time.Now().Add(a.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	select {
-	case ch <- reply:
+	case ch <- request{reply: reply, deadline: deadline}:
 	case <-a.done:
 		return errClosed
 	case <-ctx.Done():
@@ -234,17 +244,17 @@ func (a *Aggregator[T]) run(sp *spool) {
 		case <-tick.C:
 			s.sp.sync()
 			s.start()
-		case reply := <-a.flush:
-			reply <- s.flushAll(time.Now().Add(a.cfg.WriteTimeout))
-		case reply := <-a.stop:
-			err := s.flushAll(time.Now().Add(a.cfg.WriteTimeout))
+		case req := <-a.flush:
+			req.reply <- s.flushAll(req.deadline)
+		case req := <-a.stop:
+			err := s.flushAll(req.deadline)
 			if s.cur.Len() > 0 {
 				s.spillBatch(s.cur)
 				s.cur = report.NewBatch(a.cfg.PeriodLen)
 				s.setPending()
 			}
 			s.sp.close()
-			reply <- err
+			req.reply <- err
 			return
 		}
 	}
@@ -367,6 +377,24 @@ func (s *state[T]) spill(e entry) {
 	s.a.spoolBytes.Store(s.sp.size())
 }
 
+// wait waits for the write in flight until deadline, folding what
+// arrives meanwhile (a slow store never stops the folding).
+func (s *state[T]) wait(deadline time.Time) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		select {
+		case x := <-s.a.in:
+			s.fold(x)
+		case r := <-s.results:
+			s.done(r)
+			return r.err
+		case <-t.C:
+			return fmt.Errorf("aggregate: store write still running at the deadline")
+		}
+	}
+}
+
 // flushAll folds what is queued, waits for the write in flight, then
 // writes the current batch and the spool, all by deadline. It stops at the
 // first failed write, whose counts are merged back (spooling over MaxKeys)
@@ -383,16 +411,8 @@ func (s *state[T]) flushAll(deadline time.Time) error {
 	defer s.sp.sync()
 	for {
 		if s.inflight {
-			t := time.NewTimer(time.Until(deadline))
-			select {
-			case r := <-s.results:
-				t.Stop()
-				s.done(r)
-				if r.err != nil {
-					return r.err
-				}
-			case <-t.C:
-				return fmt.Errorf("aggregate: store write still running at the deadline")
+			if err := s.wait(deadline); err != nil {
+				return err
 			}
 			continue
 		}
