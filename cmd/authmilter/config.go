@@ -76,7 +76,7 @@ type MetricsConfig struct {
 
 // defaultConfig is the configuration with no file at all.
 func defaultConfig() Config {
-	return Config{
+	c := Config{
 		Listen:          "inet:127.0.0.1:8893",
 		SocketMode:      "0660",
 		ShutdownTimeout: 30 * time.Second,
@@ -86,10 +86,11 @@ func defaultConfig() Config {
 			Cache: true, CacheBytes: dns.DefaultCacheBytes, CacheMaxAnswerBytes: dns.DefaultMaxAnswerBytes,
 			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
 		},
-		Milter:  milter.DefaultConfig(),
-		Log:     LogConfig{Format: "text", Level: "info"},
-		Reports: defaultReports(),
+		Milter: milter.DefaultConfig(),
+		Log:    LogConfig{Format: "text", Level: "info"},
 	}
+	c.Reports = defaultReports()
+	return c
 }
 
 // loadConfig reads path over the defaults ("" means no file). Unknown keys
