@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -327,5 +329,67 @@ func TestDaemonReportsStoreDown(t *testing.T) {
 	got := dryRun(t, d2.cmd.Args[len(d2.cmd.Args)-1], time.Now().Add(25*time.Hour))
 	if s := sortedCounts(got["other.test"]); s != "198.51.100.7/pass:3" {
 		t.Errorf("other.test counts %s", s)
+	}
+}
+
+// TestReportsCommands: status, list, show, show -xml and resend on a store
+// filled directly, after send -dry-run built its report.
+func TestReportsCommands(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "authmilter.toml")
+	if err := os.WriteFile(conf, []byte(reportsSection(dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(context.Background(), "sqlite:"+dir+"/reports.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	b := report.NewBatch(24 * time.Hour)
+	e := report.Event{Time: day, Policy: report.Policy{Domain: "example.com", P: "reject", SP: "reject", NP: "reject",
+		ADKIM: "r", ASPF: "r", FO: "0", Discovery: "treewalk", RUA: []string{"mailto:d@example.com"}},
+		SourceIP: netip.MustParseAddr("192.0.2.1"), HeaderFrom: "example.com", SPFAligned: true,
+		SPF: report.SPFResult{Domain: "example.com", Result: "pass"}, Requested: "reject", Disposition: "pass"}
+	for i := 0; i < 4; i++ {
+		if err := b.Add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Record(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"reports"}, args...), nil, &out, &errb); code != 0 {
+			t.Fatalf("reports %v: exit %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	if s := cmd("status", "-config", conf); !strings.Contains(s, "pending rows:     1 (4 messages") {
+		t.Errorf("status: %s", s)
+	}
+	got := dryRun(t, conf, day.Add(25*time.Hour))
+	if s := sortedCounts(got["example.com"]); s != "192.0.2.1/pass:4" {
+		t.Errorf("counts %s", s)
+	}
+	l := cmd("list", "-config", conf)
+	id, _, _ := strings.Cut(l, " ")
+	if !strings.Contains(l, "example.com 2026-06-01T00:00Z 4 messages 1 rows mailto:d@example.com=pending") {
+		t.Fatalf("list: %s", l)
+	}
+	if s := cmd("show", "-config", conf, id); !strings.Contains(s, "messages:      4") || !strings.Contains(s, "mailto:d@example.com pending") {
+		t.Errorf("show: %s", s)
+	}
+	if s := cmd("show", "-config", conf, "-xml", id); !strings.Contains(s, "<report_id>"+id+"</report_id>") {
+		t.Errorf("show -xml: %s", s)
+	}
+	if s := cmd("resend", "-config", conf, id); !strings.Contains(s, "pending again") {
+		t.Errorf("resend: %s", s)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"reports", "show", "-config", conf, "nosuch"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not found") {
+		t.Errorf("show nosuch: exit %d %s", code, errb.String())
 	}
 }
