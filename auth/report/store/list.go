@@ -108,10 +108,11 @@ WHERE d.state IN ('pending', 'retry', 'sending')`).Scan(&st.OldestUnsent)
 }
 
 // OldestUnsentAge is how long the oldest unsent report has waited at now;
-// 0 when every report is sent or failed.
+// 0 when every report is sent or failed (or it was built by a clock
+// ahead of now, as reports send -now can).
 func (st Status) OldestUnsentAge(now time.Time) time.Duration {
 	if st.OldestUnsent == 0 {
 		return 0
 	}
-	return now.Sub(time.Unix(st.OldestUnsent, 0))
+	return max(0, now.Sub(time.Unix(st.OldestUnsent, 0)))
 }
