@@ -253,22 +253,53 @@ func NewBatch(periodLen time.Duration) *Batch {
 
 // Add counts one event.
 func (b *Batch) Add(e Event) error {
-	r, err := e.Row()
+	k, r, err := e.KeyRow(b.PeriodLen)
 	if err != nil {
 		return err
 	}
-	fp := e.Policy.Fingerprint()
-	k := Key{Period: PeriodOf(e.Time, b.PeriodLen), PolicyDomain: e.Policy.Domain, RecordFP: fp, RowHash: r.Hash()}
+	b.Put(k, r, e.Policy, e.Time.Unix())
+	return nil
+}
+
+// KeyRow returns the event's canonical row (Count 1) and its key for
+// periods of length periodLen.
+func (e Event) KeyRow(periodLen time.Duration) (Key, Row, error) {
+	r, err := e.Row()
+	if err != nil {
+		return Key{}, Row{}, err
+	}
+	k := Key{Period: PeriodOf(e.Time, periodLen), PolicyDomain: e.Policy.Domain, RecordFP: e.Policy.Fingerprint(), RowHash: r.Hash()}
+	return k, r, nil
+}
+
+// Put adds r's count under k, evaluated under policy p (whose fingerprint
+// is k.RecordFP), the newest event at epoch second last.
+func (b *Batch) Put(k Key, r Row, p Policy, last int64) {
 	if have, ok := b.Rows[k]; ok {
-		have.Count++
+		have.Count += r.Count
 	} else {
 		b.Rows[k] = &r
 	}
-	b.Policies[fp] = e.Policy
-	if t := e.Time.Unix(); t > b.LastSeen[k] {
-		b.LastSeen[k] = t
+	b.Policies[k.RecordFP] = p
+	if last > b.LastSeen[k] {
+		b.LastSeen[k] = last
 	}
-	return nil
+}
+
+// Merge adds every count of o to b.
+func (b *Batch) Merge(o *Batch) {
+	for k, r := range o.Rows {
+		b.Put(k, *r, o.Policies[k.RecordFP], o.LastSeen[k])
+	}
+}
+
+// Messages returns the number of messages the batch counts.
+func (b *Batch) Messages() int64 {
+	var n int64
+	for _, r := range b.Rows {
+		n += r.Count
+	}
+	return n
 }
 
 // Len returns the number of distinct keys.

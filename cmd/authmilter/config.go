@@ -39,6 +39,7 @@ type Config struct {
 	Milter  milter.Config `toml:"milter"`
 	Log     LogConfig     `toml:"log"`
 	Metrics MetricsConfig `toml:"metrics"`
+	Reports ReportsConfig `toml:"reports"`
 }
 
 // LogConfig is the [log] table.
@@ -58,7 +59,7 @@ type MetricsConfig struct {
 
 // defaultConfig is the configuration with no file at all.
 func defaultConfig() Config {
-	return Config{
+	c := Config{
 		Listen:          "inet:127.0.0.1:8893",
 		SocketMode:      "0660",
 		ShutdownTimeout: 30 * time.Second,
@@ -67,6 +68,8 @@ func defaultConfig() Config {
 		Milter:          milter.DefaultConfig(),
 		Log:             LogConfig{Format: "text", Level: "info"},
 	}
+	c.Reports = defaultReports()
+	return c
 }
 
 // loadConfig reads path over the defaults ("" means no file). Unknown keys
@@ -147,7 +150,7 @@ func (c *Config) validate() error {
 	} else if c.Metrics.Pprof {
 		return fmt.Errorf("metrics.pprof: needs metrics.listen")
 	}
-	return nil
+	return c.Reports.validate()
 }
 
 // checkHostPort accepts "host:port" and "[v6addr]:port" with a numeric port

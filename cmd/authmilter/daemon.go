@@ -33,6 +33,8 @@ const usageText = `usage:
   authmilter check message [flags] [FILE]
                                        evaluate a message as the daemon would
   authmilter check COMMAND -h          the flags of a check command
+  authmilter reports status|list|show|send|resend
+                                       DMARC aggregate reports ([reports])
 `
 
 // versionText is the -version output: the version, then the module, the
@@ -239,6 +241,7 @@ type instance struct {
 	workers *milter.Workers // the sessions' and their messages' goroutines
 	obs     *metrics
 	web     *endpoint // nil when metrics.listen is ""
+	rep     *reporter // nil when reports are off
 }
 
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
@@ -251,7 +254,19 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	obs := newMetrics(res)
-	srv, err := milter.NewServer(cfg.Milter, ev, workers.Go, log, obs)
+	rep, err := newReporter(cfg.Reports, log)
+	if err != nil {
+		return err
+	}
+	var mobs milter.Observer = obs
+	if rep != nil {
+		obs.reg.MustRegister(reportCollector{rep})
+		mobs = reportingObserver{obs, rep}
+		// Runs after the milter stopped (deferred first, so last): the
+		// final flush, bounded by shutdown_timeout.
+		defer rep.stop(log, cfg.ShutdownTimeout)
+	}
+	srv, err := milter.NewServer(cfg.Milter, ev, workers.Go, log, mobs)
 	if err != nil {
 		return err
 	}
@@ -265,7 +280,7 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	web.start(log)
-	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, workers: workers, obs: obs, web: web}
+	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, workers: workers, obs: obs, web: web, rep: rep}
 	defer func() { in.web.stop() }()
 
 	sigs := make(chan os.Signal, 1)

@@ -2,16 +2,24 @@ package main
 
 import (
 	"reflect"
-	"slices"
+	"strings"
 )
 
 // reload reads the configuration again (SIGHUP) and applies all of it but
-// the socket's keys (it is opened once: listen, socket_mode, socket_group), which keep their running values with a warning naming them.
+// the socket's keys (it is opened once: listen, socket_mode, socket_group)
+// and [reports] (the report store and aggregator, likewise), which keep
+// their running values with a warning naming them. Pending report counts
+// are flushed first.
 // A bad file, a resolver that cannot be built or a metrics address that
 // cannot be bound refuses the whole reload: the running configuration
 // stays. The resolver, with its cache and counters, is kept when [dns] did
 // not change.
 func (in *instance) reload() {
+	if in.rep != nil {
+		if err := in.rep.flush(in.cfg.ShutdownTimeout); err != nil {
+			in.log.Warn("reports: flush before reload failed; counts kept", "err", err)
+		}
+	}
 	cfg, err := configure(in.f)
 	if err != nil {
 		in.refuse(err)
@@ -19,12 +27,13 @@ func (in *instance) reload() {
 	}
 	changed := changedKeys(in.cfg, cfg)
 	var later []string
-	for _, k := range []string{"listen", "socket_mode", "socket_group"} {
-		if slices.Contains(changed, k) {
+	for _, k := range changed {
+		if k == "listen" || k == "socket_mode" || k == "socket_group" || strings.HasPrefix(k, "reports.") {
 			later = append(later, k)
 		}
 	}
 	cfg.Listen, cfg.SocketMode, cfg.SocketGroup = in.cfg.Listen, in.cfg.SocketMode, in.cfg.SocketGroup
+	cfg.Reports = in.cfg.Reports // the store and the aggregator are opened once
 
 	res := in.res
 	if !reflect.DeepEqual(cfg.DNS, in.cfg.DNS) {

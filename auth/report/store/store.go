@@ -52,6 +52,11 @@ type Store interface {
 	Report(ctx context.Context, id string) (Built, error)
 	// Resend makes the report's deliveries pending again from now.
 	Resend(ctx context.Context, id string, now time.Time) error
+	// List returns every built report with its deliveries, oldest period
+	// first, without the bytes.
+	List(ctx context.Context) ([]Summary, error)
+	// Status counts what is pending, built and delivered.
+	Status(ctx context.Context) (Status, error)
 	Close() error
 }
 

@@ -98,6 +98,33 @@ func runSuite(t *testing.T, open opener) {
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("BuildWhileWriting", func(t *testing.T) { testBuildWhileWriting(t, open) })
+	t.Run("ListStatus", func(t *testing.T) { testListStatus(t, open) })
+}
+
+func testListStatus(t *testing.T, open opener) {
+	ctx := context.Background()
+	a, _ := open(t)
+	p := policy("example.com", "mailto:d@rua.example.com", "mailto:e@rua2.example.com")
+	if _, err := a.Record(ctx, batch(t, event(p, "192.0.2.1", time.Hour), event(p, "192.0.2.2", time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Status(ctx)
+	if err != nil || st.PendingRows != 2 || st.PendingMessages != 2 || st.Reports != 0 || st.OldestUnsent != 0 {
+		t.Fatalf("status before build: %+v %v", st, err)
+	}
+	built := buildAll(t, a, "host-a", after)
+	st, err = a.Status(ctx)
+	if err != nil || st.PendingRows != 0 || st.Reports != 1 || st.Deliveries["pending"] != 2 || st.OldestUnsent != after.Unix() {
+		t.Fatalf("status after build: %+v %v", st, err)
+	}
+	if age := st.OldestUnsentAge(after.Add(time.Hour)); age != time.Hour {
+		t.Errorf("oldest unsent age %s, want 1h", age)
+	}
+	l, err := a.List(ctx)
+	if err != nil || len(l) != 1 || l[0].ID != built[0].ID || l[0].Messages != 2 || len(l[0].Deliveries) != 2 ||
+		l[0].Deliveries[0].Dest != p.RUA[0] || l[0].Deliveries[1].State != "pending" {
+		t.Fatalf("list: %+v %v", l, err)
+	}
 }
 
 func testRecordBuild(t *testing.T, open opener) {
