@@ -39,6 +39,8 @@ type Config struct {
 	Milter  milter.Config `toml:"milter"`
 	Log     LogConfig     `toml:"log"`
 	Metrics MetricsConfig `toml:"metrics"`
+	// TLSPolicy is the outbound TLS-policy service for Postfix (tlspolicy.go).
+	TLSPolicy TLSPolicyConfig `toml:"tls_policy"`
 }
 
 // DNSConfig is the [dns] table.
@@ -85,8 +87,9 @@ func defaultConfig() Config {
 			Cache: true, CacheBytes: dns.DefaultCacheBytes, CacheMaxAnswerBytes: dns.DefaultMaxAnswerBytes,
 			MaxTTL: time.Hour, NegativeMaxTTL: 15 * time.Minute,
 		},
-		Milter: milter.DefaultConfig(),
-		Log:    LogConfig{Format: "text", Level: "info"},
+		Milter:    milter.DefaultConfig(),
+		Log:       LogConfig{Format: "text", Level: "info"},
+		TLSPolicy: defaultTLSPolicy(),
 	}
 }
 
@@ -183,7 +186,7 @@ func (c *Config) validate() error {
 	} else if c.Metrics.Pprof {
 		return fmt.Errorf("metrics.pprof: needs metrics.listen")
 	}
-	return nil
+	return c.TLSPolicy.validate()
 }
 
 // checkHostPort accepts "host:port" and "[v6addr]:port" with a numeric port

@@ -33,6 +33,8 @@ const usageText = `usage:
   authmilter check message [flags] [FILE]
                                        evaluate a message as the daemon would
   authmilter check COMMAND -h          the flags of a check command
+  authmilter tls-policy lookup [flags] DOMAIN
+                                       the outbound TLS-policy answer for DOMAIN, and why
 `
 
 // versionText is the -version output: the version, then the module, the
@@ -261,6 +263,13 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	web.start(log)
+	tp, err := startTLSPolicy(cfg.TLSPolicy, res, log, obs.reg)
+	if err != nil {
+		ln.Close()
+		web.stop()
+		return err
+	}
+	defer tp.stop()
 	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, obs: obs, web: web}
 	defer func() { in.web.stop() }()
 

@@ -5,6 +5,7 @@
 //	authmilter check spf ...        evaluate SPF offline
 //	authmilter check dkim ... [FILE]    verify the DKIM signatures of a message
 //	authmilter check message ... [FILE] evaluate a message as the daemon would
+//	authmilter tls-policy lookup DOMAIN  the TLS-policy answer for Postfix, and why
 package main
 
 import (
@@ -21,6 +22,9 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(args[1:], stdin, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "tls-policy" {
+		return runTLSPolicy(args[1:], stdout, stderr)
 	}
 	return runDaemon(args, stdout, stderr)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // reload reads the configuration again (SIGHUP) and applies all of it but
@@ -25,6 +26,12 @@ func (in *instance) reload() {
 		}
 	}
 	cfg.Listen, cfg.SocketMode, cfg.SocketGroup = in.cfg.Listen, in.cfg.SocketMode, in.cfg.SocketGroup
+	for _, k := range changed {
+		if strings.HasPrefix(k, "tls_policy.") {
+			later = append(later, k) // the TLS-policy service is built once
+		}
+	}
+	cfg.TLSPolicy = in.cfg.TLSPolicy
 
 	res := in.res
 	if !reflect.DeepEqual(cfg.DNS, in.cfg.DNS) {

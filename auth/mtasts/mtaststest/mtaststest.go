@@ -120,22 +120,35 @@ type Server struct {
 	fetches map[string]int
 }
 
-// StartServer starts a server whose certificate covers mta-sts.D for each
-// of domains; it stops when the test ends.
+// StartServer starts a server on 127.0.0.1 and a random port whose
+// certificate covers mta-sts.D for each of domains; it stops when the test
+// ends.
 func StartServer(tb testing.TB, ca *CA, domains ...string) *Server {
+	tb.Helper()
+	return StartServerAt(tb, "127.0.0.1:0", ca, domains...)
+}
+
+// StartServerAt is StartServer listening on addr (a loopback address;
+// port 443 for a daemon that resolves mta-sts.D through DNS).
+func StartServerAt(tb testing.TB, addr string, ca *CA, domains ...string) *Server {
 	tb.Helper()
 	names := make([]string, len(domains))
 	for i, d := range domains {
 		names[i] = "mta-sts." + d
 	}
 	cert, _, _ := ca.Issue(tb, names...)
-	return StartServerWithCert(tb, ca, cert)
+	return startServer(tb, addr, ca, cert)
 }
 
 // StartServerWithCert is StartServer with a given certificate.
 func StartServerWithCert(tb testing.TB, ca *CA, cert tls.Certificate) *Server {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startServer(tb, "127.0.0.1:0", ca, cert)
+}
+
+func startServer(tb testing.TB, addr string, ca *CA, cert tls.Certificate) *Server {
+	tb.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
