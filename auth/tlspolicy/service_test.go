@@ -281,3 +281,21 @@ func TestSocketmap(t *testing.T) {
 		t.Errorf("a bad netstring did not close the connection")
 	}
 }
+
+// TestDANELookupFails: a DNS failure while looking for DANE is logged and
+// MTA-STS decides; it never becomes TEMP.
+func TestDANELookupFails(t *testing.T) {
+	e := newEnv(t)
+	e.dns.ServFail("example.test") // the MX lookup
+	d := e.service(t, "3.7", false).Lookup(context.Background(), "example.test")
+	if d.Kind != "sts-enforce" || !strings.Contains(strings.Join(d.Why, "; "), "MX lookup failed") {
+		t.Errorf("kind %s; why: %v", d.Kind, d.Why)
+	}
+	e.dns.Clear("example.test")
+	e.dns.ServFail("_25._tcp.mx.dane.test")
+	e.dns.AD("dane.test")
+	d = e.service(t, "3.7", false).Lookup(context.Background(), "dane.test")
+	if d.Kind != "sts-enforce" || !strings.Contains(strings.Join(d.Why, "; "), "TLSA lookup for mx.dane.test failed") {
+		t.Errorf("TLSA SERVFAIL: kind %s; why: %v", d.Kind, d.Why)
+	}
+}

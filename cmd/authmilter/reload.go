@@ -7,7 +7,9 @@ import (
 )
 
 // reload reads the configuration again (SIGHUP) and applies all of it but
-// the socket's keys (it is opened once: listen, socket_mode, socket_group), which keep their running values with a warning naming them.
+// the socket's keys (it is opened once: listen, socket_mode, socket_group)
+// and [tls_policy] (its service is built once), which keep their running
+// values with a warning naming them.
 // A bad file, a resolver that cannot be built or a metrics address that
 // cannot be bound refuses the whole reload: the running configuration
 // stays. The resolver, with its cache and counters, is kept when [dns] did

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/dns"
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
 	"github.com/authmilter/authmilter/auth/mtasts"
 	"github.com/authmilter/authmilter/auth/tlspolicy"
@@ -80,5 +82,28 @@ _25._tcp.mx.dane.test.   TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789ab
 	var out, errb bytes.Buffer
 	if code := run([]string{"tls-policy"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage") {
 		t.Errorf("no subcommand: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestTLSPolicyMetrics: answers and fetches are exported by kind.
+func TestTLSPolicyMetrics(t *testing.T) {
+	res, err := dns.New(dns.Config{Servers: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics(res)
+	tm := newTLSPolicyMetrics(m.reg)
+	tm.Answered("sts-enforce")
+	tm.Answered("sts-enforce")
+	tm.Fetched("sts-webpki-invalid")
+	rec := httptest.NewRecorder()
+	m.handler(false).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`authmilter_tls_policy_answers_total{kind="sts-enforce"} 2`,
+		`authmilter_tls_policy_fetches_total{result="sts-webpki-invalid"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
