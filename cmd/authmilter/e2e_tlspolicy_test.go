@@ -7,8 +7,10 @@ package main
 // CA). Our daemon resolves through dnstest (the AD bit for the DANE case)
 // and fetches policies from an HTTPS server on 127.0.0.73:443; the test CA
 // is trusted by the daemon through SSL_CERT_FILE and by tx through
-// smtp_tls_CAfile only. tx runs in its own mount namespace whose /etc/hosts
-// sends every test domain to rx (Postfix's own DNS cannot be redirected).
+// smtp_tls_CAfile only. tx runs in its own mount namespace whose
+// /etc/resolv.conf names the same dnstest server, on 127.0.0.74:53 with
+// "options trust-ad": Postfix looks up MX, A and TLSA records itself, and
+// with smtp_dns_support_level = dnssec verifies DANE on the AD bit.
 
 import (
 	"crypto/sha256"
@@ -30,6 +32,11 @@ import (
 
 const tlsPolicyZone = `
 example.test.            MX 10 mx1.example.test.
+mx1.example.test.        A 127.0.0.1
+mx.mismatch.test.        A 127.0.0.1
+mx.testing.test.         A 127.0.0.1
+mx.plain.test.           A 127.0.0.1
+mx.dane.test.            A 127.0.0.1
 _mta-sts.example.test.   TXT "v=STSv1; id=1"
 mta-sts.example.test.    A 127.0.0.73
 mismatch.test.           MX 10 mx.mismatch.test.
@@ -42,10 +49,14 @@ testing.test.            MX 10 mx.testing.test.
 _mta-sts.testing.test.   TXT "v=STSv1; id=1"
 mta-sts.testing.test.    A 127.0.0.73
 dane.test.               MX 10 mx.dane.test.
+_mta-sts.dane.test.      TXT "v=STSv1; id=1"
+mta-sts.dane.test.       A 127.0.0.73
+danebad.test.            MX 10 mx.danebad.test.
+mx.danebad.test.         A 127.0.0.1
 plain.test.              MX 10 mx.plain.test.
 `
 
-var tlsPolicyDomains = []string{"example.test", "mismatch.test", "elsewhere.test", "testing.test", "dane.test", "plain.test"}
+var tlsPolicyDomains = []string{"example.test", "mismatch.test", "elsewhere.test", "testing.test", "dane.test", "danebad.test", "plain.test"}
 
 func TestE2ETLSPolicyPostfix(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
@@ -59,7 +70,7 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 		}
 	}
 
-	dnsSrv, err := dnstest.Start(tlsPolicyZone)
+	dnsSrv, err := dnstest.StartAt("127.0.0.74:53", tlsPolicyZone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +84,21 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 	if err := dnsSrv.Add("_25._tcp.mx.dane.test. TLSA 3 1 1 " + hex.EncodeToString(spki[:])); err != nil {
 		t.Fatal(err)
 	}
-	dnsSrv.AD("dane.test")
-	dnsSrv.AD("_25._tcp.mx.dane.test")
+	// danebad.test: validated TLSA records that match no certificate.
+	if err := dnsSrv.Add("_25._tcp.mx.danebad.test. TLSA 3 1 1 " + strings.Repeat("ab", 32)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"dane.test", "mx.dane.test", "_25._tcp.mx.dane.test", "danebad.test", "mx.danebad.test", "_25._tcp.mx.danebad.test"} {
+		dnsSrv.AD(name)
+	}
 
-	https := mtaststest.StartServerAt(t, "127.0.0.73:443", ca, "example.test", "mismatch.test", "elsewhere.test", "testing.test")
+	https := mtaststest.StartServerAt(t, "127.0.0.73:443", ca, "example.test", "mismatch.test", "elsewhere.test", "testing.test", "dane.test")
 	https.SetPolicy("example.test", "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmax_age: 86400\n")
 	https.SetPolicy("mismatch.test", "version: STSv1\nmode: enforce\nmx: mx.mismatch.test\nmax_age: 86400\n")
 	https.SetPolicy("elsewhere.test", "version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n")
 	https.SetPolicy("testing.test", "version: STSv1\nmode: testing\nmx: mx.testing.test\nmax_age: 86400\n")
+	// Were this enforced, rx's certificate (mx1.example.test) would fail it.
+	https.SetPolicy("dane.test", "version: STSv1\nmode: enforce\nmx: mx.dane.test\nmax_age: 86400\n")
 
 	policyPort := freePort(t)
 	cache := filepath.Join(root, "tls-policy.json")
@@ -90,7 +108,17 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", policyPort), 10*time.Second)
 
 	rx := startTLSReceiver(t, root)
-	tx := startTLSSender(t, root, rx, policyPort, caFile)
+	// Postfix asks for TLSA at _PORT._tcp.MX with its smtp_tcp_port (rx's
+	// test port); the service looks at _25._tcp.MX, as for real MX hosts.
+	_, rxPort, _ := strings.Cut(rx.Addr, "127.0.0.1:")
+	for host, data := range map[string]string{"mx.dane.test": hex.EncodeToString(spki[:]), "mx.danebad.test": strings.Repeat("ab", 32)} {
+		owner := "_" + rxPort + "._tcp." + host
+		if err := dnsSrv.Add(owner + ". TLSA 3 1 1 " + data); err != nil {
+			t.Fatal(err)
+		}
+		dnsSrv.AD(owner)
+	}
+	tx := startTLSSender(t, root, rx, policyPort, caFile, dnsSrv.Addr)
 
 	send := func(rcpt string) {
 		t.Helper()
@@ -135,19 +163,21 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 	}
 
 	// enforce + a certificate matching the policy's MX: verified TLS.
-	expect("a1@example.test", "sent", "Verified TLS connection established to example.test")
+	expect("a1@example.test", "sent", "Verified TLS connection established to mx1.example.test")
 	// enforce, the MX in the policy, but a certificate for another name.
 	expect("a2@mismatch.test", "deferred", "Server certificate not verified")
 	// enforce, the MX (mx1.example.test) not covered by the policy's *.elsewhere.test.
 	expect("a3@elsewhere.test", "deferred", "Server certificate not verified")
 	// testing: no enforcement, delivered with opportunistic TLS.
-	expect("a4@testing.test", "sent", "TLS connection established to testing.test")
+	expect("a4@testing.test", "sent", "TLS connection established to mx.testing.test")
 	// no MTA-STS, no DANE: NOTFOUND, Postfix's own level (may).
-	expect("a5@plain.test", "sent", "TLS connection established to plain.test")
-	// DANE (validated MX and TLSA) wins over everything: dane-only.
-	// Postfix with smtp_dns_support_level = disabled cannot do DANE
-	// itself and does not deliver (see the README): never plaintext.
-	expect("a6@dane.test", "deferred", "client TLS configuration problem")
+	expect("a5@plain.test", "sent", "TLS connection established to mx.plain.test")
+	// DANE (validated MX and TLSA) wins over MTA-STS: dane-only, and
+	// Postfix verifies the TLSA record itself (DANE-EE: the key, not the
+	// name, so the MTA-STS policy dane.test also has would have failed).
+	expect("a6@dane.test", "sent", "Verified TLS connection established to mx.dane.test")
+	// Validated TLSA records that match nothing: deferred, not downgraded.
+	expect("a7@danebad.test", "deferred", "Server certificate not verified")
 	for _, want := range []string{
 		`key=example.test kind=sts-enforce answer="OK secure match=mx1.example.test servername=hostname"`,
 		`key=mismatch.test kind=sts-enforce`,
@@ -155,6 +185,7 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 		`key=testing.test kind=sts-testing answer="NOTFOUND "`,
 		`key=plain.test kind=none`,
 		`key=dane.test kind=dane-only answer="OK dane-only"`,
+		`key=danebad.test kind=dane-only answer="OK dane-only"`,
 	} {
 		if !strings.Contains(d.log.String(), want) {
 			t.Errorf("daemon log lacks %s", want)
@@ -169,7 +200,7 @@ func TestE2ETLSPolicyPostfix(t *testing.T) {
 	dnsSrv.Add(`_mta-sts.example.test. TXT "v=STSv1; id=2"`)
 	d2 := startDaemon(t, dnsSrv.Addr, daemonConf)
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", policyPort), 10*time.Second)
-	expect("b1@example.test", "sent", "Verified TLS connection established to example.test")
+	expect("b1@example.test", "sent", "Verified TLS connection established to mx1.example.test")
 	expect("b2@mismatch.test", "deferred", "Server certificate not verified")
 	if !strings.Contains(d2.log.String(), "tls policy fetch failed") {
 		t.Errorf("restarted daemon did not try a fetch for the new id:\n%s", d2.log.String())
@@ -203,11 +234,11 @@ smtpd_tls_loglevel = 1
 	return m
 }
 
-// startTLSSender runs tx: it relays to rx's port for every domain, with
-// the policy maps of contrib/postfix/tls_policy.cf as shipped (address
-// and CA file replaced), in a mount namespace whose /etc/hosts resolves
-// the test domains to rx.
-func startTLSSender(t *testing.T, root string, rx *mta, policyPort int, caFile string) *mta {
+// startTLSSender runs tx: it delivers to the MX hosts of the test domains
+// at rx's port, with the policy maps of contrib/postfix/tls_policy.cf as
+// shipped (address and CA file replaced), in a mount namespace whose
+// /etc/resolv.conf names the DNS server at dnsAddr (port 53).
+func startTLSSender(t *testing.T, root string, rx *mta, policyPort int, caFile, dnsAddr string) *mta {
 	t.Helper()
 	dir := filepath.Join(root, "tx")
 	port := freePort(t)
@@ -224,19 +255,18 @@ virtual_mailbox_domains =
 default_transport = smtp
 relay_transport = smtp
 smtp_tcp_port = %s
-smtp_dns_support_level = disabled
-smtp_host_lookup = native
 smtp_tls_session_cache_database =
 smtp_connection_cache_on_demand = no
 # A new smtp(8) per delivery: it caches policy answers per process.
 max_use = 1
 # contrib/postfix/tls_policy.cf as shipped, address and CA file replaced:
 %s`, rxPort, policy)
-	hosts := filepath.Join(root, "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost "+strings.Join(tlsPolicyDomains, " ")+"\n"), 0o644); err != nil {
+	resolv := filepath.Join(root, "resolv.conf")
+	host, _, _ := strings.Cut(dnsAddr, ":")
+	if err := os.WriteFile(resolv, []byte("nameserver "+host+"\noptions trust-ad edns0 attempts:2 timeout:2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := startPrivatePostfix(t, dir, fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port), extra, hosts)
+	m := startPrivatePostfix(t, dir, fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port), extra, resolv)
 	m.Name = "tx"
 	m.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	waitPort(t, m.Addr, 10*time.Second)
@@ -244,10 +274,10 @@ max_use = 1
 }
 
 // startPrivatePostfix starts a Postfix instance under dir from the
-// harness's main.cf and master.cf with extra main.cf lines (later lines
-// override earlier ones) and a tlsmgr. With hosts set, it runs in a mount
-// namespace where that file is /etc/hosts.
-func startPrivatePostfix(t *testing.T, dir, listener, extra, hosts string) *mta {
+// harness's main.cf and master.cf with extra main.cf lines (which
+// replace the harness's) and a tlsmgr. With resolv set, it runs in a
+// mount namespace where that file is /etc/resolv.conf.
+func startPrivatePostfix(t *testing.T, dir, listener, extra, resolv string) *mta {
 	t.Helper()
 	conf, queue, data, mail := filepath.Join(dir, "conf"), filepath.Join(dir, "queue"), filepath.Join(dir, "data"), filepath.Join(dir, "mail")
 	for _, d := range []string{conf, queue, data, mail} {
@@ -260,7 +290,7 @@ func startPrivatePostfix(t *testing.T, dir, listener, extra, hosts string) *mta 
 	mainCF := fmt.Sprintf(postfixMainCF, queue, data, mail, dir, "127.0.0.1:1")
 	mainCF = strings.Replace(mainCF, "virtual_mailbox_domains = rcpt.test",
 		"virtual_mailbox_domains = "+strings.Join(tlsPolicyDomains, " "), 1)
-	mainCF += extra
+	mainCF = withParams(mainCF, extra)
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -272,13 +302,35 @@ func startPrivatePostfix(t *testing.T, dir, listener, extra, hosts string) *mta 
 		t.Fatalf("postfix check: %v\n%s", err, out)
 	}
 	start := exec.Command("/usr/sbin/postfix", "-c", conf, "start")
-	if hosts != "" {
+	if resolv != "" {
 		start = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-			`mount --bind "$1" /etc/hosts && exec /usr/sbin/postfix -c "$2" start`, "sh", hosts, conf)
+			`mount --bind "$1" /etc/resolv.conf && exec /usr/sbin/postfix -c "$2" start`, "sh", resolv, conf)
 	}
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("postfix start: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("/usr/sbin/postfix", "-c", conf, "stop").Run() })
 	return &mta{mailDir: mail, logf: filepath.Join(dir, "maillog")}
+}
+
+// withParams appends the "name = value" lines of extra to mainCF after
+// dropping mainCF's lines for the same names. Postfix would warn about
+// each overridden entry in every process it starts, and at start those
+// warnings can fill the postlog socket before postlogd reads it: every
+// process then blocks on its log, the smtpd before its greeting.
+func withParams(mainCF, extra string) string {
+	set := map[string]bool{}
+	for _, l := range strings.Split(extra, "\n") {
+		if name, _, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			set[strings.TrimSpace(name)] = true
+		}
+	}
+	var kept []string
+	for _, l := range strings.Split(mainCF, "\n") {
+		if name, _, ok := strings.Cut(l, "="); ok && set[strings.TrimSpace(name)] {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return strings.Join(kept, "\n") + "\n" + extra
 }
