@@ -185,6 +185,7 @@ const (
 	sliceHeader  = int64(unsafe.Sizeof([]byte(nil)))
 	mxSize       = int64(unsafe.Sizeof(net.MX{}))
 	pointerSize  = int64(unsafe.Sizeof(&net.MX{}))
+	tlsaSize     = int64(unsafe.Sizeof(TLSA{}))
 )
 
 // entrySize is the memory held by the entry for key: its bookkeeping, the
@@ -213,6 +214,10 @@ func entrySize(key cacheKey, e *entry) int64 {
 	n += allocSize(int64(cap(a.PTR)) * stringHeader)
 	for _, s := range a.PTR {
 		n += allocSize(int64(len(s)))
+	}
+	n += allocSize(int64(cap(a.TLSA)) * tlsaSize)
+	for _, t := range a.TLSA {
+		n += allocSize(int64(len(t.Data)))
 	}
 	return n
 }

@@ -19,7 +19,8 @@
 //
 // Lookup gives the detail behind an answer: the AD bit of the upstream
 // answer (Authentic), the canonical name after CNAMEs, the TTL left and
-// whether the cache answered. Stats counts hits, misses, coalesced lookups,
+// whether the cache answered. It also asks for TLSA records (RFC 6698),
+// which DANE (RFC 7672) needs with their AD bit. Stats counts hits, misses, coalesced lookups,
 // upstream exchanges by rcode and their latency.
 //
 // Upstream, queries go over UDP with EDNS0 (1232 bytes) and over TCP when the

@@ -150,6 +150,9 @@ func fill(a *Answer, rrs []dns.RR) {
 			a.MX = append(a.MX, &net.MX{Host: rr.Mx, Pref: rr.Preference})
 		case *dns.PTR:
 			a.PTR = append(a.PTR, rr.Ptr)
+		case *dns.TLSA:
+			a.TLSA = append(a.TLSA, TLSA{Usage: rr.Usage, Selector: rr.Selector,
+				MatchingType: rr.MatchingType, Data: rr.Certificate})
 		}
 	}
 	slices.SortStableFunc(a.MX, func(x, y *net.MX) int { return cmp.Compare(x.Pref, y.Pref) })

@@ -37,6 +37,8 @@ type Answer struct {
 	MX []*net.MX
 	// PTR holds the names of PTR records, with trailing dot.
 	PTR []string
+	// TLSA holds the TLSA records (RFC 6698), for DANE (RFC 7672).
+	TLSA []TLSA
 	// Authentic is the AD bit of the upstream answer: the upstream
 	// resolver validated it with DNSSEC.
 	Authentic bool
@@ -44,6 +46,13 @@ type Answer struct {
 	TTL time.Duration
 	// FromCache tells whether the answer came from the cache.
 	FromCache bool
+}
+
+// TLSA is one TLSA record (RFC 6698 section 2.1): certificate usage,
+// selector, matching type and the association data in hex.
+type TLSA struct {
+	Usage, Selector, MatchingType uint8
+	Data                          string
 }
 
 // Resolver is a caching DNS stub resolver. It is safe for concurrent use.
@@ -91,7 +100,7 @@ type entry struct {
 }
 
 // Lookup returns the records of type qtype (dns.TypeTXT, TypeA, TypeAAAA,
-// TypeMX, TypePTR; other types give ErrMalformed) at name, from the cache
+// TypeMX, TypePTR, TypeTLSA; other types give ErrMalformed) at name, from the cache
 // or upstream. Errors are *net.DNSError as described in the package
 // documentation; with an error from the server (NXDOMAIN, NODATA, ...) the
 // Answer still tells Name, Type, Canonical, Authentic, the TTL the outcome
@@ -115,6 +124,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (Answe
 	a.IPs = slices.Clone(a.IPs)
 	a.MX = slices.Clone(a.MX)
 	a.PTR = slices.Clone(a.PTR)
+	a.TLSA = slices.Clone(a.TLSA)
 	return a, nil
 }
 
@@ -247,7 +257,7 @@ func ctxError(err error, name string) error {
 // this of DKIM and DMARC with internationalized domains).
 func makeKey(name string, qtype uint16) (cacheKey, error) {
 	switch qtype {
-	case dns.TypeTXT, dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypePTR:
+	case dns.TypeTXT, dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypePTR, dns.TypeTLSA:
 	default:
 		return cacheKey{}, newError(ErrMalformed, name, "")
 	}

@@ -40,6 +40,8 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	Metrics MetricsConfig `toml:"metrics"`
 	Reports ReportsConfig `toml:"reports"`
+	// TLSPolicy is the outbound TLS-policy service for Postfix (tlspolicy.go).
+	TLSPolicy TLSPolicyConfig `toml:"tls_policy"`
 }
 
 // LogConfig is the [log] table.
@@ -67,6 +69,7 @@ func defaultConfig() Config {
 		DNS:             dns.DefaultConfig(),
 		Milter:          milter.DefaultConfig(),
 		Log:             LogConfig{Format: "text", Level: "info"},
+		TLSPolicy:       defaultTLSPolicy(),
 	}
 	c.Reports = defaultReports()
 	return c
@@ -150,7 +153,10 @@ func (c *Config) validate() error {
 	} else if c.Metrics.Pprof {
 		return fmt.Errorf("metrics.pprof: needs metrics.listen")
 	}
-	return c.Reports.validate()
+	if err := c.Reports.validate(); err != nil {
+		return err
+	}
+	return c.TLSPolicy.validate()
 }
 
 // checkHostPort accepts "host:port" and "[v6addr]:port" with a numeric port

@@ -35,6 +35,8 @@ const usageText = `usage:
   authmilter check COMMAND -h          the flags of a check command
   authmilter reports status|list|show|send|resend
                                        DMARC aggregate reports ([reports])
+  authmilter tls-policy lookup [flags] DOMAIN
+                                       the outbound TLS-policy answer for DOMAIN, and why
 `
 
 // versionText is the -version output: the version, then the module, the
@@ -280,6 +282,13 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		return err
 	}
 	web.start(log)
+	tp, err := startTLSPolicy(cfg.TLSPolicy, res, log, obs.reg)
+	if err != nil {
+		ln.Close()
+		web.stop()
+		return err
+	}
+	defer tp.stop()
 	in := &instance{f: f, cfg: cfg, out: out, log: log, res: res, srv: srv, workers: workers, obs: obs, web: web, rep: rep}
 	defer func() { in.web.stop() }()
 

@@ -6,6 +6,7 @@
 //	authmilter check dkim ... [FILE]    verify the DKIM signatures of a message
 //	authmilter check message ... [FILE] evaluate a message as the daemon would
 //	authmilter reports ...           DMARC aggregate reports: status, list, show, send, resend
+//	authmilter tls-policy lookup DOMAIN  the TLS-policy answer for Postfix, and why
 package main
 
 import (
@@ -25,6 +26,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "reports" {
 		return runReports(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "tls-policy" {
+		return runTLSPolicy(args[1:], stdout, stderr)
 	}
 	return runDaemon(args, stdout, stderr)
 }

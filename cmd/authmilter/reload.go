@@ -7,9 +7,10 @@ import (
 
 // reload reads the configuration again (SIGHUP) and applies all of it but
 // the socket's keys (it is opened once: listen, socket_mode, socket_group)
-// and [reports] (the report store and aggregator, likewise), which keep
-// their running values with a warning naming them. Pending report counts
-// are flushed first.
+// and [reports] (the report store and aggregator, likewise) and
+// [tls_policy] (its service is built once), which keep their running
+// values with a warning naming them. Pending report counts are flushed
+// first.
 // A bad file, a resolver that cannot be built or a metrics address that
 // cannot be bound refuses the whole reload: the running configuration
 // stays. The resolver, with its cache and counters, is kept when [dns] did
@@ -28,12 +29,14 @@ func (in *instance) reload() {
 	changed := changedKeys(in.cfg, cfg)
 	var later []string
 	for _, k := range changed {
-		if k == "listen" || k == "socket_mode" || k == "socket_group" || strings.HasPrefix(k, "reports.") {
+		if k == "listen" || k == "socket_mode" || k == "socket_group" ||
+			strings.HasPrefix(k, "reports.") || strings.HasPrefix(k, "tls_policy.") {
 			later = append(later, k)
 		}
 	}
 	cfg.Listen, cfg.SocketMode, cfg.SocketGroup = in.cfg.Listen, in.cfg.SocketMode, in.cfg.SocketGroup
-	cfg.Reports = in.cfg.Reports // the store and the aggregator are opened once
+	cfg.Reports = in.cfg.Reports     // the store and the aggregator are opened once
+	cfg.TLSPolicy = in.cfg.TLSPolicy // the TLS-policy service is built once
 
 	res := in.res
 	if !reflect.DeepEqual(cfg.DNS, in.cfg.DNS) {

@@ -1,6 +1,6 @@
 // Package dnstest is an authoritative DNS server for tests. It listens on
-// 127.0.0.1 with a random port over UDP and TCP, serves records given in
-// RFC 1035 master-file text, and can be told to answer SERVFAIL (or any other
+// 127.0.0.1 with a random port (StartAt: another address) over UDP and
+// TCP, serves records given in RFC 1035 master-file text, and can be told to answer SERVFAIL (or any other
 // rcode), to drop queries, to force truncation, to add latency, to set
 // the AD bit and to answer wrongly (Fault: another question, another ID, a
 // message that does not parse). It counts the queries it receives per (name, type).
@@ -97,7 +97,12 @@ const (
 
 // Start parses zone (master-file lines; $ORIGIN defaults to "." and the TTL
 // to DefaultTTL; "" is an empty zone) and starts serving it on 127.0.0.1.
-func Start(zone string) (*Server, error) {
+func Start(zone string) (*Server, error) { return StartAt("127.0.0.1:0", zone) }
+
+// StartAt is Start on a given address: a loopback address with port 53
+// serves programs that read /etc/resolv.conf, which names no port (an MTA
+// in a mount namespace of its own, say). Port 0 picks a free one.
+func StartAt(addr, zone string) (*Server, error) {
 	s := &Server{
 		done:    make(chan struct{}),
 		rrs:     make(map[string][]dns.RR),
@@ -111,17 +116,18 @@ func Start(zone string) (*Server, error) {
 	for _, rr := range rrs {
 		s.add(rr)
 	}
-	if err := s.listen(); err != nil {
+	if err := s.listen(addr); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// listen opens UDP and TCP on the same random port and starts both servers.
-func (s *Server) listen() error {
+// listen opens UDP and TCP on the same port (a random one for port 0) and
+// starts both servers.
+func (s *Server) listen(addr string) error {
 	var lastErr error
 	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			return fmt.Errorf("dnstest: listen udp: %w", err)
 		}

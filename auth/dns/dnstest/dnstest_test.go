@@ -2,6 +2,7 @@ package dnstest_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,5 +274,26 @@ func TestFaults(t *testing.T) {
 	srv.Clear("example.com")
 	if r := ask(t, srv, "udp", "example.com.", dns.TypeA); r.Truncated || len(r.Answer) != 1 {
 		t.Errorf("after NoFault: %v", r)
+	}
+}
+
+// TestStartAt: the server listens where it is told, UDP and TCP alike.
+func TestStartAt(t *testing.T) {
+	srv, err := dnstest.StartAt("127.0.0.2:0", "a.example. TXT \"x\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if !strings.HasPrefix(srv.Addr, "127.0.0.2:") {
+		t.Fatalf("Addr %s", srv.Addr)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: network}
+		m := new(dns.Msg)
+		m.SetQuestion("a.example.", dns.TypeTXT)
+		r, _, err := c.Exchange(m, srv.Addr)
+		if err != nil || len(r.Answer) != 1 {
+			t.Errorf("%s: %v %v", network, r, err)
+		}
 	}
 }
