@@ -134,7 +134,7 @@ func (e *Evaluator) header(r *Report) string {
 			break
 		}
 		dk = append(dk, authres.DKIMResult{
-			Result: d.Result, Domain: d.Domain, Identity: d.Identifier, Selector: d.Selector,
+			Result: string(d.Result), Domain: d.Domain, Identity: d.Identifier, Selector: d.Selector,
 			Signature: d.HeaderB, Reason: d.Reason,
 		})
 	}
@@ -145,10 +145,10 @@ func (e *Evaluator) header(r *Report) string {
 	// without any, the one result that says why DMARC was not evaluated.
 	var dm []*authres.DMARCResult
 	for _, p := range r.PerAuthor {
-		dm = append(dm, &authres.DMARCResult{Result: p.Result, From: p.Domain, Policy: p.Policy, Reason: p.Reason})
+		dm = append(dm, &authres.DMARCResult{Result: string(p.Result), From: p.Domain, Policy: p.Policy, Reason: p.Reason})
 	}
 	if len(dm) == 0 {
-		d := &authres.DMARCResult{Result: r.DMARC.Result, From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
+		d := &authres.DMARCResult{Result: string(r.DMARC.Result), From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
 		if d.From == "" && len(r.Authors) > 0 {
 			d.From = r.Authors[0]
 		}

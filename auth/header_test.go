@@ -152,9 +152,9 @@ func TestOneViewOfHeader(t *testing.T) {
 			r := m.Finish(context.Background())
 			dkimResult := ""
 			if len(r.DKIM) > 0 {
-				dkimResult = r.DKIM[0].Result
+				dkimResult = string(r.DKIM[0].Result)
 			}
-			if string(r.FromError) != tt.fromError || dkimResult != tt.dkim || r.DMARC.Result != tt.dmarc {
+			if string(r.FromError) != tt.fromError || dkimResult != tt.dkim || string(r.DMARC.Result) != tt.dmarc {
 				t.Fatalf("from-error %q dkim %q dmarc %q (%s), want %q %q %q",
 					r.FromError, dkimResult, r.DMARC.Result, r.DMARC.Reason, tt.fromError, tt.dkim, tt.dmarc)
 			}
@@ -229,7 +229,7 @@ func TestBareCRDkimpy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(r.DKIM) != 1 || r.DKIM[0].Result != w[0] || string(r.FromError) != w[1] || r.DMARC.Result != w[2] {
+			if len(r.DKIM) != 1 || string(r.DKIM[0].Result) != w[0] || string(r.FromError) != w[1] || string(r.DMARC.Result) != w[2] {
 				t.Fatalf("dkim %+v from-error %q dmarc %s, want %q", r.DKIM, r.FromError, r.DMARC.Result, w)
 			}
 		})

@@ -18,6 +18,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dns"
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
 )
@@ -293,8 +294,8 @@ func renderHostile(r *auth.Report) string {
 			w("dkim: %s d=%s", d.Result, d.Domain)
 		}
 	} else {
-		counts := map[string]int{}
-		var order []string
+		counts := map[dkim.Status]int{}
+		var order []dkim.Status
 		for _, d := range r.DKIM {
 			if counts[d.Result] == 0 {
 				order = append(order, d.Result)

@@ -133,7 +133,7 @@ func TestLimitsEnforced(t *testing.T) {
 			if c.problem == "" && r.Problem != "" || !strings.Contains(r.Problem, c.problem) {
 				t.Errorf("problem %q, want %q", r.Problem, c.problem)
 			}
-			if r.DMARC.Result != c.dmarc || string(r.Decision.Action) != c.action {
+			if string(r.DMARC.Result) != c.dmarc || string(r.Decision.Action) != c.action {
 				t.Errorf("dmarc %s (%s), action %s; want %s, %s", r.DMARC.Result, r.DMARC.Reason, r.Decision.Action, c.dmarc, c.action)
 			}
 			if c.check != nil {

@@ -469,7 +469,7 @@ func (m *Message) dmarcSPF(o spf.Outcome) dmarc.SPFInput {
 func dmarcDKIM(rs []dkim.Result) []dmarc.DKIMInput {
 	in := make([]dmarc.DKIMInput, 0, len(rs))
 	for _, r := range rs {
-		in = append(in, dmarc.DKIMInput{Result: r.Result, Domain: r.Domain, Selector: r.Selector})
+		in = append(in, dmarc.DKIMInput{Result: string(r.Result), Domain: r.Domain, Selector: r.Selector})
 	}
 	return in
 }

@@ -103,7 +103,7 @@ func verifyWant(res []dkim.Result) []string {
 	}
 	var out []string
 	for _, r := range res {
-		out = append(out, r.Result+" d="+strings.ToLower(r.Domain))
+		out = append(out, string(r.Result)+" d="+strings.ToLower(r.Domain))
 	}
 	return out
 }

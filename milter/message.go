@@ -133,7 +133,7 @@ func (m *message) logResult(r *auth.Report) {
 		if len(r.DKIM) > 0 {
 			dk := make(dkimResults, len(r.DKIM))
 			for i, k := range r.DKIM {
-				dk[i] = k.Result + ":" + k.Domain
+				dk[i] = string(k.Result) + ":" + k.Domain
 			}
 			attrs = append(attrs, "dkim", dk) // one key, however many signatures
 		}

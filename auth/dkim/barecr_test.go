@@ -8,7 +8,7 @@ import (
 
 // bareCRExpected is the DKIM result expected for each message of
 // testdata/bare-cr (signed by dkimpy; README.md there says why).
-var bareCRExpected = map[string]string{
+var bareCRExpected = map[string]Status{
 	"subj-simple-nol.eml": Pass, "subj-simple-l.eml": Pass,
 	"subj-relaxed-nol.eml": Pass, "subj-relaxed-l.eml": Pass,
 	"from-simple-nol.eml": Pass, "from-simple-l.eml": Pass,

@@ -41,7 +41,7 @@ type manifest struct {
 		Cases []struct {
 			DNS    map[string]string `yaml:"dns"`
 			Tamper string            `yaml:"tamper"`
-			Expect string            `yaml:"expect"`
+			Expect Status            `yaml:"expect"`
 			Note   string            `yaml:"note"`
 		} `yaml:"cases"`
 	} `yaml:"roundtrip"`
@@ -57,7 +57,7 @@ type expectedSig struct {
 	S           string   `yaml:"s"`
 	A           string   `yaml:"a"`
 	V           string   `yaml:"v"`
-	Expect      string   `yaml:"expect"`
+	Expect      Status   `yaml:"expect"`
 	KeyBits     int      `yaml:"key_bits"`
 	Crosscheck  string   `yaml:"crypto_crosscheck"`
 	ModernFlags []string `yaml:"modern_flags"`
@@ -73,7 +73,7 @@ func loadManifest(t *testing.T, dir string) manifest {
 }
 
 // checkSig compares a result with a manifest signature entry.
-func checkSig(t *testing.T, i int, got Result, want expectedSig, result string) {
+func checkSig(t *testing.T, i int, got Result, want expectedSig, result Status) {
 	t.Helper()
 	if got.Result != result {
 		t.Errorf("signature %d (d=%s s=%s): result %s (%s), want %s", i, want.D, want.S, got.Result, got.Reason, result)
@@ -247,7 +247,7 @@ func mailDKIMResolver(t *testing.T, path string) *fakeResolver {
 // under today's rules (doc.go), top-most signature first. Only
 // goodkey_ed25519 passes: every other upstream "pass" relies on rsa-sha1, a
 // key under 1024 bits, or a pre-RFC 6376 v= (see modern_flags).
-var mailDKIMWant = map[string][]string{
+var mailDKIMWant = map[string][]Status{
 	"mine_ietf01_1.txt":   {PermError}, // no v=
 	"mine_ietf01_2.txt":   {PermError},
 	"mine_ietf01_3.txt":   {PermError},

@@ -20,7 +20,9 @@ func TestDomainCaseAndBTag(t *testing.T) {
 	edKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
 	const msg = "From: a@example.com\r\nSubject: case\r\n\r\nHello\r\n"
 	tests := []struct {
-		name, tags, result, domain, identifier string
+		name, tags         string
+		result             Status
+		domain, identifier string
 	}{
 		{"i= in upper case", "d=example.com; s=sel; i=@EXAMPLE.COM;", Pass, "example.com", "@EXAMPLE.COM"},
 		{"d= in upper case", "d=EXAMPLE.COM; s=sel; i=user@example.com;", Pass, "example.com", "user@example.com"},

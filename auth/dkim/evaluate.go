@@ -24,7 +24,7 @@ const futureSkew = 5 * time.Minute
 // order, the first that applies decides (doc.go lists it).
 func (v *Verifier) evaluate(i int, s *sigState) Result {
 	r := s.describe()
-	set := func(result, reason string) Result {
+	set := func(result Status, reason string) Result {
 		r.Result, r.Reason = result, reason
 		v.log.Debug("dkim: result", "index", i, "d", r.Domain, "s", r.Selector,
 			"a", r.Algorithm, "result", result, "reason", reason)
@@ -81,7 +81,7 @@ func (v *Verifier) evaluate(i int, s *sigState) Result {
 
 // key returns the parsed key record of s, or the Result and reason for not
 // having one (RFC 6376 §6.1.2).
-func (v *Verifier) key(s *sigState) (*keyRecord, string, string) {
+func (v *Verifier) key(s *sigState) (*keyRecord, Status, string) {
 	f := s.fetch
 	<-f.done
 	if f.err != nil {

@@ -71,9 +71,10 @@ func TestLengthTagHostileBodies(t *testing.T) {
 	r.add("sel._domainkey.example.com", keyRecordFor(t, testEdKey, ""))
 	const hdr = "From: a@example.com\r\nSubject: l= test\r\n\r\n"
 	for _, tc := range []struct {
-		name, body     string
-		result, reason string
-		maxAlloc       uint64
+		name, body string
+		result     Status
+		reason     string
+		maxAlloc   uint64
 	}{
 		{"lone CRs past 1 MiB", "x" + strings.Repeat("\r\r\n", 400_000) + "y\r\n", PermError, errHeldReason, 8 << 20},
 		{"lone CRs, 6 MB of them", "x" + strings.Repeat("\r\r\n", 2_000_000) + "y\r\n", PermError, errHeldReason, 8 << 20}, // bounded: no more than for 1.2 MB

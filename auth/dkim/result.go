@@ -8,14 +8,17 @@ import (
 	"time"
 )
 
+// Status is a DKIM result word (RFC 8601 §2.7.1).
+type Status string
+
 // Result values, the RFC 8601 §2.7.1 words for DKIM.
 const (
-	Pass      = "pass"
-	Fail      = "fail"
-	Neutral   = "neutral"
-	Policy    = "policy"
-	TempError = "temperror"
-	PermError = "permerror"
+	Pass      Status = "pass"
+	Fail      Status = "fail"
+	Neutral   Status = "neutral"
+	Policy    Status = "policy"
+	TempError Status = "temperror"
+	PermError Status = "permerror"
 )
 
 // Defaults of Options.
@@ -101,7 +104,7 @@ func (noResolver) LookupTXT(context.Context, string) ([]string, error) { return 
 // Result is the outcome for one DKIM-Signature field.
 type Result struct {
 	// Result is one of Pass, Fail, Neutral, Policy, TempError, PermError.
-	Result string
+	Result Status
 	// Domain (d=), Identifier (i=, "@"+d when absent), Selector (s=),
 	// Algorithm (a=, e.g. "rsa-sha256", "ed25519-sha256"), as far as they
 	// could be read.

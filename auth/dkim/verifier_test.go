@@ -85,7 +85,7 @@ func TestRules(t *testing.T) {
 		record  string // extra key record tags
 		mod     func(*msgauth.SignOptions)
 		opts    Options
-		result  string
+		result  Status
 		reason  string
 		keyBits int
 	}{
@@ -141,7 +141,7 @@ func TestKeyLookupFailures(t *testing.T) {
 	tests := []struct {
 		name   string
 		setup  func(r *fakeResolver)
-		result string
+		result Status
 		reason string
 	}{
 		{"nxdomain", func(r *fakeResolver) {}, PermError, "no key record"},
@@ -190,7 +190,7 @@ func TestDNSServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sel, want := range map[string]string{"ok": Pass, "sf": TempError, "drop": TempError, "none": PermError} {
+	for sel, want := range map[string]Status{"ok": Pass, "sf": TempError, "drop": TempError, "none": PermError} {
 		msg := sign(t, testMessage, "example.com", sel, testEdKey, nil)
 		got := one(t, Verify(context.Background(), strings.NewReader(msg), Options{Resolver: res}))
 		if got.Result != want {
@@ -346,7 +346,10 @@ func TestMixedSignatures(t *testing.T) {
 	// Whitespace changes in the body: relaxed survives, simple does not.
 	msg = strings.Replace(msg, "We lost the game.", "We lost  the game.  ", 1)
 	got := verifyAllChunkings(t, []byte(msg), Options{Resolver: r})
-	want := []struct{ sel, result string }{{"relaxed", Pass}, {"simple", Fail}, {"sf", TempError}}
+	want := []struct {
+		sel    string
+		result Status
+	}{{"relaxed", Pass}, {"simple", Fail}, {"sf", TempError}}
 	if len(got) != len(want) {
 		t.Fatalf("%d results: %+v", len(got), got)
 	}

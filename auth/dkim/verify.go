@@ -55,7 +55,7 @@ func (b *bodyState) close() {
 // check verifies signature s with key k once the body has ended (RFC 6376
 // §6.1.3): l= first (doc.go), then the body hash, then the signature over
 // the header hash.
-func check(s *sigState, k *keyRecord) (string, string) {
+func check(s *sigState, k *keyRecord) (Status, string) {
 	b, sig := s.body, s.sig
 	if b.tooManyBreaks {
 		return PermError, errHeldReason

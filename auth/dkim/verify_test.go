@@ -142,7 +142,9 @@ func TestLengthTag(t *testing.T) {
 		full := signWithLength(t, msg, key, -1)
 		part := signWithLength(t, msg, key, 5) // "Hello"
 		tests := []struct {
-			name, msg, result, reason string
+			name, msg string
+			result    Status
+			reason    string
 		}{
 			{"l covers body", full, Pass, ""},
 			{"l covers body, trailing blank lines added", full + "\r\n \r\n", Pass, ""},

@@ -37,7 +37,7 @@ _dmarc.broken.example. 300 IN TXT "v=DMARC1; p=reject"
 	}
 	for _, tt := range tests {
 		got := e.Evaluate(ctx, tt.author, SPFInput{"fail", tt.author}, nil)
-		if got.Result != tt.result || got.Policy != tt.policy {
+		if string(got.Result) != tt.result || got.Policy != tt.policy {
 			t.Errorf("%s: got %s/%s (%s), want %s/%s", tt.author, got.Result, got.Policy, got.Reason, tt.result, tt.policy)
 		}
 	}

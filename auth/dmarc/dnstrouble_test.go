@@ -79,7 +79,7 @@ gone.example.org.     A   192.0.2.1
 		{"nowhere.example.org", "fail", "reject"}, // NXDOMAIN: np
 	} {
 		got := e.Evaluate(ctx, c.author, SPFInput{"fail", c.author}, nil)
-		if got.Result != c.result || got.Policy != c.policy {
+		if string(got.Result) != c.result || got.Policy != c.policy {
 			t.Errorf("%s: got %s policy %q (%s), want %s policy %q", c.author, got.Result, got.Policy, got.Reason, c.result, c.policy)
 		}
 	}

@@ -5,13 +5,16 @@ import (
 	"log/slog"
 )
 
+// Status is a DMARC result word (RFC 8601 registry, RFC 9989 §5.3, §9.1).
+type Status string
+
 // Result words (RFC 8601 registry, RFC 9989 §5.3, §9.1).
 const (
-	ResultPass      = "pass"
-	ResultFail      = "fail"
-	ResultNone      = "none"
-	ResultTemperror = "temperror"
-	ResultPermerror = "permerror"
+	ResultPass      Status = "pass"
+	ResultFail      Status = "fail"
+	ResultNone      Status = "none"
+	ResultTemperror Status = "temperror"
+	ResultPermerror Status = "permerror"
 )
 
 // SPFInput is the SPF result for the RFC5321.MailFrom identity (§3.2.4).
@@ -40,7 +43,7 @@ type Evaluator struct {
 
 // Result is the outcome of DMARC for one Author Domain.
 type Result struct {
-	Result string // pass, fail, none, temperror, permerror
+	Result Status // pass, fail, none, temperror, permerror
 	// Policy is the policy for this message after the p/sp/np choice and the
 	// t=y step: the value of policy.dmarc. Set for pass too; "" when no
 	// policy applies.

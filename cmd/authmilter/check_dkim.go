@@ -89,7 +89,7 @@ func printDKIMJSON(f *checkFlags, stdout io.Writer, results []dkim.Result) int {
 	}{Signatures: make([]dkimSignatureJSON, 0, len(results))}
 	for _, r := range results {
 		out.Signatures = append(out.Signatures, dkimSignatureJSON{
-			Result: r.Result, Domain: r.Domain, Selector: r.Selector, Algorithm: r.Algorithm,
+			Result: string(r.Result), Domain: r.Domain, Selector: r.Selector, Algorithm: r.Algorithm,
 			Reason: r.Reason, Identifier: r.Identifier, KeyBits: r.KeyBits, HeaderB: r.HeaderB,
 		})
 	}

@@ -153,7 +153,7 @@ func dmarcDomainsJSON(rs []dmarc.Result) []dmarcDomainJSON {
 	out := make([]dmarcDomainJSON, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, dmarcDomainJSON{
-			Domain: r.Domain, Result: r.Result, Policy: r.Policy, PublishedPolicy: r.PublishedPolicy,
+			Domain: r.Domain, Result: string(r.Result), Policy: r.Policy, PublishedPolicy: r.PublishedPolicy,
 			Testing: r.Testing, OrgDomain: r.OrgDomain, RecordDomain: r.RecordDomain, Record: r.Record,
 			SPFAligned: r.SPFAligned, DKIMAligned: r.DKIMAligned, Reason: r.Reason,
 		})
@@ -165,7 +165,7 @@ func dkimJSONOf(rs []dkim.Result) []dkimJSON {
 	out := make([]dkimJSON, 0, len(rs))
 	for _, d := range rs {
 		out = append(out, dkimJSON{
-			Result: d.Result, Domain: d.Domain, Selector: d.Selector, Algorithm: d.Algorithm,
+			Result: string(d.Result), Domain: d.Domain, Selector: d.Selector, Algorithm: d.Algorithm,
 			Identifier: d.Identifier, KeyBits: d.KeyBits, HeaderB: d.HeaderB, Reason: d.Reason,
 		})
 	}
@@ -198,7 +198,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		HELO:    spfOutJSON{string(r.HELO.Result), r.HELO.Domain, string(r.HELO.Identity), r.HELO.Explanation, r.HELO.Reason},
 		DKIM:    dkimJSONOf(r.DKIM),
 		DMARC: dmarcJSON{
-			Result: r.DMARC.Result, Policy: r.DMARC.Policy, PublishedPolicy: r.DMARC.PublishedPolicy,
+			Result: string(r.DMARC.Result), Policy: r.DMARC.Policy, PublishedPolicy: r.DMARC.PublishedPolicy,
 			Testing: r.DMARC.Testing, Domain: r.DMARC.Domain, OrgDomain: r.DMARC.OrgDomain,
 			RecordDomain: r.DMARC.RecordDomain, Record: r.DMARC.Record, SPFAligned: r.DMARC.SPFAligned,
 			DKIMAligned: r.DMARC.DKIMAligned, Reason: r.DMARC.Reason, Authors: r.Authors, FromError: string(r.FromError),

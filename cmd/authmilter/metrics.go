@@ -108,9 +108,9 @@ func (m *metrics) MessageDone(r *auth.Report, action string, eom time.Duration) 
 	}
 	m.results.WithLabelValues("spf", string(r.SPF.Result)).Inc()
 	for _, d := range r.DKIM {
-		m.results.WithLabelValues("dkim", d.Result).Inc()
+		m.results.WithLabelValues("dkim", string(d.Result)).Inc()
 	}
-	m.results.WithLabelValues("dmarc", r.DMARC.Result).Inc()
+	m.results.WithLabelValues("dmarc", string(r.DMARC.Result)).Inc()
 }
 
 // handler is the HTTP endpoint's handler: /metrics and /healthz, with

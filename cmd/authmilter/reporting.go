@@ -255,7 +255,7 @@ func newEvent(it reportItem, res *dmarc.Result, pol report.Policy) report.Event 
 		Requested: report.Disposition(res.PublishedPolicy),
 	}
 	for _, d := range r.DKIM {
-		x := report.DKIMResult{Domain: d.Domain, Selector: d.Selector, Result: d.Result, Align: dkimAlign(d.Domain, res)}
+		x := report.DKIMResult{Domain: d.Domain, Selector: d.Selector, Result: string(d.Result), Align: dkimAlign(d.Domain, res)}
 		if d.Result != "pass" {
 			x.Human = d.Reason
 		}
