@@ -48,6 +48,7 @@ type testEnv struct {
 	addr string
 	logs *lockedBuffer
 	done chan error
+	work *Workers // the daemon's kept goroutines; stopped with the server
 
 	mu      sync.Mutex
 	clients []net.Conn
@@ -108,7 +109,7 @@ func newTestEnv(t testing.TB, zone string, o envOptions) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, dns: srv, srv: ms, addr: ln.Addr().String(), logs: logs, done: make(chan error, 1)}
+	e := &testEnv{t: t, dns: srv, srv: ms, addr: ln.Addr().String(), logs: logs, done: make(chan error, 1), work: w}
 	if o.wrap != nil {
 		ln = o.wrap(ln)
 	}
@@ -129,6 +130,9 @@ func (e *testEnv) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e.srv.Shutdown(ctx)
+	// As the daemon does after Shutdown: idle workers end now, not after
+	// their idle time (a leak check would wait for them).
+	e.work.Stop()
 	select {
 	case err := <-e.done:
 		if err != nil {
