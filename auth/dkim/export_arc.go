@@ -1,0 +1,103 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+)
+
+// The exported wrappers in this file exist for ARC (RFC 8617, package
+// auth/arc), whose ARC-Message-Signature and ARC-Seal reuse DKIM's tag
+// lists, canonicalization, key records and signature algorithms (RFC 8617
+// §4.1.2, §4.1.3). ARC uses them; DKIM verification does not.
+
+// ParseTagList parses an RFC 6376 §3.2 tag-list; duplicate tags are an
+// error. ARC uses it.
+func ParseTagList(s string) (map[string]string, error) { return parseTagList(s) }
+
+// AppendCanonHeader appends field f (ending in CRLF) in simple or relaxed
+// header canonicalization (RFC 6376 §3.4.1, §3.4.2). ARC uses it.
+func AppendCanonHeader(dst []byte, f string, relaxed bool) []byte {
+	return appendCanonHeader(dst, f, relaxed)
+}
+
+// EmptyB returns the signature field f with the value of its b= tag
+// deleted (RFC 6376 §3.7). ARC uses it for both its signatures.
+func EmptyB(f string) string { return emptyB(f) }
+
+// BodyHasher is a streaming SHA-256 body hash in simple or relaxed body
+// canonicalization (RFC 6376 §3.4.3, §3.4.4, §3.7). ARC uses it.
+type BodyHasher struct{ b *bodyState }
+
+// NewBodyHasher returns a body hash over the first limit canonicalized
+// octets (all when limit < 0).
+func NewBodyHasher(relaxed bool, limit int64) *BodyHasher {
+	return &BodyHasher{b: newBodyState(relaxed, limit)}
+}
+
+// Relaxed reports the body canonicalization; Limit the l= octets (-1: all).
+func (h *BodyHasher) Relaxed() bool { return h.b.relaxed }
+
+// Limit is the l= octet count the hash was made for (-1: all).
+func (h *BodyHasher) Limit() int64 { return h.b.limit }
+
+// Write adds body octets; it never fails.
+func (h *BodyHasher) Write(p []byte) (int, error) {
+	if h.b.sum == nil {
+		h.b.canon.write(p)
+	}
+	return len(p), nil
+}
+
+// Sum ends the body and returns its hash and the canonicalized length. ok
+// is false when the body hash is unusable (too many held line breaks).
+func (h *BodyHasher) Sum() (sum []byte, n int64, ok bool) {
+	h.b.close()
+	return h.b.sum, h.b.n, !h.b.tooManyBreaks
+}
+
+// Key is a parsed DKIM key record (RFC 6376 §3.6.1). ARC uses it.
+type Key struct{ k *keyRecord }
+
+// ParseKey parses a key record's text.
+func ParseKey(txt string) (*Key, error) {
+	k, err := parseKeyRecord(txt)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{k: k}, nil
+}
+
+// Type is k= ("rsa" or "ed25519").
+func (k *Key) Type() string { return k.k.keyType }
+
+// Bits is the RSA modulus length (256 for Ed25519).
+func (k *Key) Bits() int { return k.k.bits }
+
+// AllowsHash reports whether h= accepts hash algorithm h.
+func (k *Key) AllowsHash(h string) bool { return k.k.allowsHash(h) }
+
+// ForEmail reports whether s= allows the key for email.
+func (k *Key) ForEmail() bool { return k.k.forEmail() }
+
+// errBadSignature is VerifySHA256's failure.
+var errBadSignature = errors.New("dkim: signature did not verify")
+
+// VerifySHA256 checks sig over the SHA-256 hash hashed: RSASSA-PKCS1-v1_5
+// for RSA keys, Ed25519 over the hash for Ed25519 keys (RFC 8463 §3).
+func (k *Key) VerifySHA256(hashed []byte, sig []byte) error {
+	switch pub := k.k.pub.(type) {
+	case *rsa.PublicKey:
+		if rsa.VerifyPKCS1v15(pub, crypto.SHA256, hashed, sig) != nil {
+			return errBadSignature
+		}
+	case ed25519.PublicKey:
+		if !ed25519.Verify(pub, hashed, sig) {
+			return errBadSignature
+		}
+	default:
+		return errBadSignature
+	}
+	return nil
+}
