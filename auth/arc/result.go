@@ -1,6 +1,10 @@
 package arc
 
-import "context"
+import (
+	"context"
+
+	"github.com/authmilter/authmilter/auth/dkim"
+)
 
 // Status is a chain validation status (RFC 8617 §4.4, the cv= values and
 // the arc= result of RFC 8601 §2.7.7 not counting temperror).
@@ -53,4 +57,7 @@ type Options struct {
 	// MinRSABits is the smallest RSA key accepted; 0 and values below 1024
 	// mean 1024 (RFC 8301 §3.2).
 	MinRSABits int
+	// Keys caches parsed key records, shared with DKIM; nil parses every
+	// time.
+	Keys *dkim.KeyCache
 }

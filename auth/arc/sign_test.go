@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dns"
@@ -131,6 +132,7 @@ func TestStreamingMatchesWhole(t *testing.T) {
 	fields, body := SplitHeader([]byte(msg))
 	for size := 1; size < 98; size += 8 {
 		v := NewVerifier(Options{Resolver: z}, fields)
+		v.Lookup(context.Background()) // keys while the body streams
 		for b := body; len(b) > 0; b = b[min(size, len(b)):] {
 			v.Write(b[:min(size, len(b))])
 		}
@@ -226,17 +228,45 @@ func without(fields []string, prefix string) []string {
 }
 
 // BenchmarkVerify verifies a 3-instance chain on a 10 KB message (keys from
-// an in-memory zone, no cache between runs).
+// an in-memory zone through a key cache, as in production).
 func BenchmarkVerify(b *testing.B) {
 	msg, z := chain3(b, 10<<10)
 	fields, body := SplitHeader([]byte(msg))
+	opts := Options{Resolver: z, Keys: dkim.NewKeyCache(0)}
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		v := NewVerifier(Options{Resolver: z}, fields)
+		v := NewVerifier(opts, fields)
 		v.Write(body)
 		if res := v.Result(context.Background()); res.Result != Pass {
 			b.Fatal(res)
 		}
 	}
+}
+
+// fieldNameIs reports whether raw field f is named name (ASCII case
+// folded, RFC 5322 §1.2.2).
+func fieldNameIs(f, name string) bool {
+	n, _, ok := strings.Cut(f, ":")
+	return ok && strings.EqualFold(strings.TrimRight(n, " \t"), name)
+}
+
+// TestContextEnds: lookups that never answer end with the context, as a
+// temporary failure.
+func TestContextEnds(t *testing.T) {
+	msg, _ := chain3(t, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res, _ := Verify(ctx, Options{Resolver: hang{}}, strings.NewReader(msg))
+	if res.Result != Fail || !res.Temporary {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+// hang never answers before the context ends.
+type hang struct{}
+
+func (hang) LookupTXT(ctx context.Context, _ string) ([]string, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }

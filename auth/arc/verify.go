@@ -26,6 +26,7 @@ type Verifier struct {
 	bodies []*dkim.BodyHasher
 	res    Result // set early when the chain is decided by its header
 	done   bool
+	keys   map[string]*keyLookup // by DNS name, once Lookup ran
 }
 
 // NewVerifier starts a verification. fields are the message's header
@@ -103,48 +104,86 @@ func (v *Verifier) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Result ends the body, looks up the keys and judges the chain (RFC 8617
-// §5.2). It may be called once.
+// Lookup starts the key lookups of every signature in the chain, each in
+// its own goroutine, so that they run while the body streams in (call it
+// when the header has ended); Result waits for them. ctx bounds them.
+// Calling it more than once, or not at all, is harmless.
+func (v *Verifier) Lookup(ctx context.Context) {
+	if v.keys != nil || v.done {
+		return
+	}
+	v.keys = map[string]*keyLookup{}
+	start := func(domain, sel string) {
+		name := sel + "._domainkey." + domain
+		if v.keys[name] != nil {
+			return
+		}
+		l := &keyLookup{done: make(chan struct{})}
+		v.keys[name] = l
+		go func() {
+			l.answer = v.lookup(ctx, name)
+			close(l.done)
+		}()
+	}
+	for i := len(v.sets) - 1; i >= 0; i-- {
+		start(v.sigs[i].domain, v.sigs[i].sel)
+		start(v.seals[i].domain, v.seals[i].sel)
+	}
+}
+
+// Result ends the body, waits for the keys and judges the chain (RFC 8617
+// §5.2). It may be called once. Checks stop at the first permanent failure;
+// past temporary DNS failures they go on, to tell whether those were the
+// only cause.
 func (v *Verifier) Result(ctx context.Context) Result {
 	if v.done {
 		return v.res
 	}
+	v.Lookup(ctx)
 	v.done = true
-	keys := map[string]keyAnswer{}
 	n := len(v.sets)
-	var reasons []string
-	temporary := true
-	failed := func(reason string, temp bool) {
-		reasons = append(reasons, reason)
+	reason, temporary := "", true
+	failed := func(r string, temp bool) bool {
+		if reason == "" {
+			reason = r
+		}
 		temporary = temporary && temp
+		return !temp
 	}
 	// §5.2 step 4: the newest AMS must verify.
-	if reason, temp := v.checkAMS(ctx, keys, v.sigs[n-1]); reason != "" {
-		failed(fmt.Sprintf("%s i=%d: %s", nameAMS, n, reason), temp)
+	stop := false
+	if r, temp := v.checkAMS(ctx, v.sigs[n-1]); r != "" {
+		stop = failed(fmt.Sprintf("%s i=%d: %s", nameAMS, n, r), temp)
 	}
 	// §5.2 step 6: every seal, newest first.
-	for i := n; i >= 1; i-- {
+	for i := n; i >= 1 && !stop; i-- {
 		s := v.seals[i-1]
 		sr := Sealer{Instance: i, Domain: s.domain, Selector: s.sel, Result: Pass}
-		if reason, temp := v.checkSeal(ctx, keys, i); reason != "" {
+		if r, temp := v.checkSeal(ctx, i); r != "" {
 			sr.Result = Fail
-			failed(fmt.Sprintf("%s i=%d: %s", nameSeal, i, reason), temp)
+			stop = failed(fmt.Sprintf("%s i=%d: %s", nameSeal, i, r), temp)
 		}
 		v.res.Sealers = append(v.res.Sealers, sr)
 	}
-	if len(reasons) > 0 {
-		v.res.Result, v.res.Reason, v.res.Temporary = Fail, reasons[0], temporary
+	if reason != "" {
+		v.res.Result, v.res.Reason, v.res.Temporary = Fail, reason, temporary
 		return v.res
 	}
 	v.res.Result = Pass
 	// §5.2 step 5: oldest-pass, the AMS from N-1 down.
 	for i := n - 1; i >= 1; i-- {
-		if reason, _ := v.checkAMS(ctx, keys, v.sigs[i-1]); reason != "" {
+		if r, _ := v.checkAMS(ctx, v.sigs[i-1]); r != "" {
 			v.res.OldestPass = i + 1
 			break
 		}
 	}
 	return v.res
+}
+
+// keyLookup is a key lookup under way; answer is set once done is closed.
+type keyLookup struct {
+	done   chan struct{}
+	answer keyAnswer
 }
 
 // keyAnswer is a looked-up key, or why there is none.
@@ -156,13 +195,14 @@ type keyAnswer struct {
 
 // key looks up selector._domainkey.domain once per verification (RFC 8617
 // §4.1.2, RFC 6376 §3.6.2) and checks it suits algorithm algo.
-func (v *Verifier) key(ctx context.Context, keys map[string]keyAnswer, domain, sel, algo string) (*dkim.Key, string, bool) {
-	name := sel + "._domainkey." + domain
-	a, ok := keys[name]
-	if !ok {
-		a = v.lookup(ctx, name)
-		keys[name] = a
+func (v *Verifier) key(ctx context.Context, domain, sel, algo string) (*dkim.Key, string, bool) {
+	l := v.keys[sel+"._domainkey."+domain]
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return nil, "key lookup: " + ctx.Err().Error(), true
 	}
+	a := l.answer
 	if a.key == nil {
 		return nil, a.reason, a.temporary
 	}
@@ -196,7 +236,7 @@ func (v *Verifier) lookup(ctx context.Context, name string) keyAnswer {
 	case len(txts) > 1:
 		return keyAnswer{reason: "key lookup: several key records"}
 	}
-	k, err := dkim.ParseKey(txts[0])
+	k, err := v.opts.Keys.ParseKey(txts[0])
 	if err != nil {
 		return keyAnswer{reason: "key record: " + err.Error()}
 	}
@@ -206,7 +246,7 @@ func (v *Verifier) lookup(ctx context.Context, name string) keyAnswer {
 // checkAMS verifies an ARC-Message-Signature like a DKIM signature (RFC
 // 8617 §5.2 step 4, RFC 6376 §6.1.3) and returns why it failed ("" when
 // it verified) and whether only a temporary DNS error was the cause.
-func (v *Verifier) checkAMS(ctx context.Context, keys map[string]keyAnswer, m *msgSig) (string, bool) {
+func (v *Verifier) checkAMS(ctx context.Context, m *msgSig) (string, bool) {
 	b := v.bodyFor(m)
 	sum, length, ok := b.Sum()
 	switch {
@@ -217,27 +257,37 @@ func (v *Verifier) checkAMS(ctx context.Context, keys map[string]keyAnswer, m *m
 	case subtle.ConstantTimeCompare(sum, m.bodyHash) != 1:
 		return "body hash did not verify", false
 	}
+	// RFC 6376 §5.4.2: each h= name takes the bottom-most field of that name
+	// not taken yet; by index, so that long h= lists cost no more than
+	// the fields and names together.
+	byName := make(map[string][]int, len(m.headers))
+	for _, h := range m.headers {
+		byName[strings.ToLower(h)] = nil
+	}
+	for i, f := range v.fields {
+		name, _, _ := strings.Cut(f, ":")
+		key := strings.ToLower(strings.TrimRight(name, " \t"))
+		if l, ok := byName[key]; ok {
+			byName[key] = append(l, i)
+		}
+	}
 	var buf []byte
-	used := make([]bool, len(v.fields))
-	for _, name := range m.headers {
-		// RFC 6376 §5.4.2: the bottom-most unused field of that name.
-		for i := len(v.fields) - 1; i >= 0; i-- {
-			if !used[i] && fieldNameIs(v.fields[i], name) {
-				used[i] = true
-				buf = dkim.AppendCanonHeader(buf, v.fields[i], m.headerRelaxed)
-				break
-			}
+	for _, h := range m.headers {
+		key := strings.ToLower(h)
+		if l := byName[key]; len(l) > 0 {
+			buf = dkim.AppendCanonHeader(buf, v.fields[l[len(l)-1]], m.headerRelaxed)
+			byName[key] = l[:len(l)-1]
 		}
 	}
 	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(m.field), m.headerRelaxed)
-	return v.checkSig(ctx, keys, m.domain, m.sel, m.algo, buf[:len(buf)-2], m.sig)
+	return v.checkSig(ctx, m.domain, m.sel, m.algo, buf[:len(buf)-2], m.sig)
 }
 
 // checkSeal verifies the ARC-Seal of instance i (RFC 8617 §5.1.1): its
 // signature covers the sets 1..i in order, each as AAR, AMS, AS, in
 // relaxed canonicalization, with the seal's own b= emptied and its CRLF
 // removed.
-func (v *Verifier) checkSeal(ctx context.Context, keys map[string]keyAnswer, i int) (string, bool) {
+func (v *Verifier) checkSeal(ctx context.Context, i int) (string, bool) {
 	var buf []byte
 	for j := 0; j < i; j++ {
 		s := v.sets[j]
@@ -249,11 +299,11 @@ func (v *Verifier) checkSeal(ctx context.Context, keys map[string]keyAnswer, i i
 	}
 	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(v.sets[i-1].seal), true)
 	s := v.seals[i-1]
-	return v.checkSig(ctx, keys, s.domain, s.sel, s.algo, buf[:len(buf)-2], s.sig)
+	return v.checkSig(ctx, s.domain, s.sel, s.algo, buf[:len(buf)-2], s.sig)
 }
 
-func (v *Verifier) checkSig(ctx context.Context, keys map[string]keyAnswer, domain, sel, algo string, signed, sig []byte) (string, bool) {
-	k, reason, temp := v.key(ctx, keys, domain, sel, algo)
+func (v *Verifier) checkSig(ctx context.Context, domain, sel, algo string, signed, sig []byte) (string, bool) {
+	k, reason, temp := v.key(ctx, domain, sel, algo)
 	if k == nil {
 		return reason, temp
 	}
@@ -262,13 +312,6 @@ func (v *Verifier) checkSig(ctx context.Context, keys map[string]keyAnswer, doma
 		return "signature did not verify", false
 	}
 	return "", false
-}
-
-// fieldNameIs reports whether raw field f is named name (ASCII case
-// folded, RFC 5322 §1.2.2).
-func fieldNameIs(f, name string) bool {
-	n, _, ok := strings.Cut(f, ":")
-	return ok && strings.EqualFold(strings.TrimRight(n, " \t"), name)
 }
 
 // Verify verifies the ARC chain of a whole message read from r (header,

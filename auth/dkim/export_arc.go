@@ -60,9 +60,10 @@ func (h *BodyHasher) Sum() (sum []byte, n int64, ok bool) {
 // Key is a parsed DKIM key record (RFC 6376 §3.6.1). ARC uses it.
 type Key struct{ k *keyRecord }
 
-// ParseKey parses a key record's text.
-func ParseKey(txt string) (*Key, error) {
-	k, err := parseKeyRecord(txt)
+// ParseKey parses a key record's text through cache c (nil: no cache), so
+// DKIM and ARC share parsed keys. ARC uses it.
+func (c *KeyCache) ParseKey(txt string) (*Key, error) {
+	k, err := c.parse(txt)
 	if err != nil {
 		return nil, err
 	}
