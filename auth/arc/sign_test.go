@@ -3,6 +3,7 @@ package arc
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -21,7 +22,8 @@ import (
 // 2 will have the real one).
 type testSealer struct {
 	domain, sel string
-	key         *rsa.PrivateKey
+	key         crypto.Signer
+	algo        string
 }
 
 func newTestSealer(t testing.TB, domain, sel string, z zone) *testSealer {
@@ -32,13 +34,27 @@ func newTestSealer(t testing.TB, domain, sel string, z zone) *testSealer {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	z[sel+"._domainkey."+domain] = "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)
-	return &testSealer{domain: domain, sel: sel, key: k}
+	return &testSealer{domain: domain, sel: sel, key: k, algo: "rsa-sha256"}
+}
+
+func newEd25519Sealer(t testing.TB, domain, sel string, z zone) *testSealer {
+	t.Helper()
+	pub, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z[sel+"._domainkey."+domain] = "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
+	return &testSealer{domain: domain, sel: sel, key: k, algo: "ed25519-sha256"}
 }
 
 func (s *testSealer) sign(t testing.TB, buf []byte) string {
 	t.Helper()
 	h := sha256.Sum256(buf[:len(buf)-2])
-	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, h[:])
+	var opts crypto.SignerOpts = crypto.SHA256
+	if s.algo == "ed25519-sha256" {
+		opts = crypto.Hash(0) // RFC 8463 §3: Ed25519 over the SHA-256 hash
+	}
+	sig, err := s.key.Sign(rand.Reader, h[:], opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +75,8 @@ func (s *testSealer) seal(t testing.TB, msg, cv string) string {
 	sum, _, _ := bh.Sum()
 	aar := fmt.Sprintf("ARC-Authentication-Results: i=%d; mx.%s; spf=pass smtp.mailfrom=example.com\r\n", i, s.domain)
 	names := []string{"from", "to", "subject", "date", "arc-authentication-results"}
-	ams := fmt.Sprintf("ARC-Message-Signature: i=%d; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;\r\n\th=%s; bh=%s; b=",
-		i, s.domain, s.sel, strings.Join(names, ":"), base64.StdEncoding.EncodeToString(sum))
+	ams := fmt.Sprintf("ARC-Message-Signature: i=%d; a=%s; c=relaxed/relaxed; d=%s; s=%s;\r\n\th=%s; bh=%s; b=",
+		i, s.algo, s.domain, s.sel, strings.Join(names, ":"), base64.StdEncoding.EncodeToString(sum))
 	all := append([]string{aar}, fields...)
 	var buf []byte
 	for _, n := range names {
@@ -73,7 +89,7 @@ func (s *testSealer) seal(t testing.TB, msg, cv string) string {
 	}
 	buf = dkim.AppendCanonHeader(buf, ams+"\r\n", true)
 	ams += s.sign(t, buf) + "\r\n"
-	as := fmt.Sprintf("ARC-Seal: i=%d; a=rsa-sha256; cv=%s; d=%s; s=%s; t=12345; b=", i, cv, s.domain, s.sel)
+	as := fmt.Sprintf("ARC-Seal: i=%d; a=%s; cv=%s; d=%s; s=%s; t=12345; b=", i, s.algo, cv, s.domain, s.sel)
 	buf = buf[:0]
 	for _, st := range sets {
 		for _, f := range []string{st.aar, st.ams, st.seal} {
@@ -269,4 +285,21 @@ type hang struct{}
 func (hang) LookupTXT(ctx context.Context, _ string) ([]string, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+// TestEd25519 verifies a chain sealed with Ed25519 (RFC 8463) over an RSA
+// instance, and fails an ed25519-sha256 seal whose key is RSA.
+func TestEd25519(t *testing.T) {
+	z := zone{}
+	msg := newTestSealer(t, "one.example", "s1", z).seal(t, baseMsg+"body\r\n", "none")
+	msg = newEd25519Sealer(t, "two.example", "ed", z).seal(t, msg, "pass")
+	res, _ := Verify(context.Background(), Options{Resolver: z}, strings.NewReader(msg))
+	if res.Result != Pass || res.Instances != 2 {
+		t.Fatalf("got %+v", res)
+	}
+	z["ed._domainkey.two.example"] = z["s1._domainkey.one.example"]
+	res, _ = Verify(context.Background(), Options{Resolver: z}, strings.NewReader(msg))
+	if res.Result != Fail || !strings.Contains(res.Reason, "key type") {
+		t.Fatalf("RSA key for ed25519-sha256: got %+v", res)
+	}
 }
