@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,7 +100,8 @@ func loadSuite(t testing.TB) []suiteScenario {
 func TestValiMailValidation(t *testing.T) {
 	n, empty := 0, 0
 	for _, sc := range loadSuite(t) {
-		for id, tc := range sc.Tests {
+		for _, id := range slices.Sorted(maps.Keys(sc.Tests)) {
+			tc := sc.Tests[id]
 			want := Status(strings.ToLower(tc.CV))
 			if want == "" {
 				want, empty = Fail, empty+1
