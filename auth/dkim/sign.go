@@ -23,6 +23,7 @@ var (
 	ErrNoFrom     = fmt.Errorf("%w: no From field", ErrSign)
 	ErrManyFrom   = fmt.Errorf("%w: more than one From field", ErrSign)
 	ErrSignerUsed = fmt.Errorf("%w: signer already closed", ErrSign)
+	ErrSignHeader = fmt.Errorf("%w: header block over %d bytes", ErrSign, MaxHeaderBytes)
 )
 
 // MinSignRSABits is the smallest RSA key the signer takes (RFC 8301 §3.2:
@@ -92,6 +93,7 @@ type Signer struct {
 	opts   SignOptions
 	algs   []string
 	fields []string
+	size   int // bytes in fields; over MaxHeaderBytes, Close fails
 	body   *bodyState
 	closed bool
 }
@@ -125,7 +127,10 @@ func (s *Signer) Header(field string) {
 	if !strings.HasSuffix(field, "\r\n") {
 		field += "\r\n"
 	}
-	s.fields = append(s.fields, field)
+	s.size += len(field)
+	if s.size <= MaxHeaderBytes {
+		s.fields = append(s.fields, field)
+	}
 }
 
 // Write takes the next body bytes (the body only, after the empty line). It
@@ -153,6 +158,9 @@ func (s *Signer) Close() ([]string, error) {
 	}
 	s.closed = true
 	s.body.close()
+	if s.size > MaxHeaderBytes {
+		return nil, ErrSignHeader
+	}
 	if s.body.tooManyBreaks {
 		return nil, fmt.Errorf("%w: %s", ErrSign, errHeldReason)
 	}

@@ -370,3 +370,77 @@ func BenchmarkSign(b *testing.B) {
 		benchmarkSign(b, SignKey{Domain: "example.com", Selector: "ed1", Key: testEdKey})
 	})
 }
+
+func TestSignHeaderLimit(t *testing.T) {
+	s, err := NewSigner(SignOptions{Keys: []SignKey{{Domain: "example.com", Selector: "ed1", Key: testEdKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Header("From: a@example.com\r\n")
+	big := "X-Big: " + strings.Repeat("x", 1000) + "\r\n"
+	for range MaxHeaderBytes/len(big) + 1 {
+		s.Header(big)
+	}
+	if _, err := s.Close(); !errors.Is(err, ErrSignHeader) {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// FuzzSign: whatever header block and body it is given, a signature the
+// Signer makes must pass our verifier.
+func FuzzSign(f *testing.F) {
+	f.Add([]byte(oddHeader), []byte(oddBody), false, true)
+	f.Add([]byte("From: a@example.com\nSubject: x\n  y \n"), []byte("a\r\n\r\n \r\n"), true, false)
+	f.Add([]byte("From:\r\nTo: a\rb\r\n"), []byte("\r"), true, true)
+	f.Fuzz(func(t *testing.T, header, body []byte, simpleHeader, simpleBody bool) {
+		if bytes.Contains(header, []byte("\n\n")) || bytes.Contains(header, []byte("\n\r\n")) {
+			return
+		}
+		s, err := NewSigner(SignOptions{Keys: []SignKey{{Domain: "example.com", Selector: "ed1", Key: testEdKey}},
+			SimpleHeader: simpleHeader, SimpleBody: simpleBody})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := splitFields(append(bytes.Clone(header), "\r\n\r\n"...))
+		var msg bytes.Buffer
+		for _, f := range fields {
+			if strings.HasPrefix(strings.ToLower(f), "dkim-signature") {
+				return
+			}
+			s.Header(f)
+		}
+		s.Write(body)
+		values, err := s.Close()
+		if err != nil {
+			return
+		}
+		msg.WriteString("DKIM-Signature: " + values[0] + "\r\n")
+		for _, f := range fields {
+			msg.WriteString(f)
+		}
+		msg.WriteString("\r\n")
+		msg.Write(body)
+		r := newFakeResolver()
+		rec, _ := KeyRecord(testEdKey)
+		r.add("ed1._domainkey.example.com", rec)
+		res := NewVerifier(context.Background(), Options{Resolver: r})
+		res.Write(msg.Bytes())
+		if got := res.Close(); len(got) != 1 || got[0].Result != Pass {
+			t.Fatalf("%+v\n%q", got, msg.Bytes())
+		}
+	})
+}
+
+func FuzzParseSigningKey(f *testing.F) {
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"))
+	f.Add([]byte("junk"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		key, err := ParseSigningKey(data)
+		if err == nil {
+			if _, err := KeyRecord(key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
