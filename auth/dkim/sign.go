@@ -30,17 +30,17 @@ var (
 // verifiers must not accept smaller keys).
 const MinSignRSABits = 1024
 
-// OversignHeaders are signed, each once more than it is present, whether
+// oversignAlways are signed, each once more than it is present, whether
 // present or not, so that adding one more such field breaks the signature
 // (RFC 6376 §5.4.2, §8.15).
-var OversignHeaders = []string{
+var oversignAlways = []string{
 	"From", "Subject", "Date", "Message-ID", "To", "Cc", "Reply-To",
 	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
 	"List-Unsubscribe", "List-Unsubscribe-Post", // RFC 8058 §4
 }
 
-// OversignIfPresent are signed, once more than present, only when present.
-var OversignIfPresent = []string{"Sender", "In-Reply-To", "References"}
+// oversignIfPresent are signed, once more than present, only when present.
+var oversignIfPresent = []string{"Sender", "In-Reply-To", "References"}
 
 // SignKey is one signing key: a signature with d=Domain and s=Selector is
 // made with it.
@@ -59,7 +59,8 @@ type SignOptions struct {
 	// SimpleHeader and SimpleBody select c=simple for the header and the
 	// body; the default is c=relaxed/relaxed.
 	SimpleHeader, SimpleBody bool
-	// Expire, if positive, adds x= this long after t= (RFC 6376 §3.5).
+	// Expire, if not 0, adds x= this long after t= (RFC 6376 §3.5: x=
+	// must be after t=, so at least a second).
 	Expire time.Duration
 	// Now is the clock for t=; nil means time.Now.
 	Now func() time.Time
@@ -102,6 +103,9 @@ type Signer struct {
 func NewSigner(opts SignOptions) (*Signer, error) {
 	if len(opts.Keys) == 0 {
 		return nil, fmt.Errorf("%w: no keys", ErrSign)
+	}
+	if opts.Expire < 0 || (opts.Expire > 0 && opts.Expire < time.Second) {
+		return nil, fmt.Errorf("%w: expiry %v (0 or at least 1s: x= must be after t=)", ErrSign, opts.Expire)
 	}
 	s := &Signer{opts: opts}
 	for _, k := range opts.Keys {
@@ -204,8 +208,8 @@ func (s *Signer) Close() ([]string, error) {
 	return out, nil
 }
 
-// headerList returns h=: OversignHeaders each once more than present,
-// OversignIfPresent likewise when present, in list order, each name's
+// headerList returns h=: oversignAlways each once more than present,
+// oversignIfPresent likewise when present, in list order, each name's
 // repeats together. Received, Return-Path, Authentication-Results and
 // DKIM-Signature are never on it.
 func (s *Signer) headerList(index *fieldIndex) []string {
@@ -216,10 +220,10 @@ func (s *Signer) headerList(index *fieldIndex) []string {
 			h = append(h, name)
 		}
 	}
-	for _, name := range OversignHeaders {
+	for _, name := range oversignAlways {
 		add(name, count(name))
 	}
-	for _, name := range OversignIfPresent {
+	for _, name := range oversignIfPresent {
 		if n := count(name); n > 0 {
 			add(name, n)
 		}

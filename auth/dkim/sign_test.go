@@ -175,6 +175,9 @@ func TestSignRefuses(t *testing.T) {
 	if _, err := NewSigner(SignOptions{Keys: []SignKey{{Domain: "example.com", Selector: "s", Key: small}}}); !errors.Is(err, ErrSign) || !strings.Contains(err.Error(), "512 bits") {
 		t.Errorf("512-bit key: %v", err)
 	}
+	if _, err := NewSigner(SignOptions{Keys: []SignKey{{Domain: "example.com", Selector: "s", Key: testEdKey}}, Expire: time.Millisecond}); !errors.Is(err, ErrSign) {
+		t.Errorf("expiry under a second: %v", err)
+	}
 	if _, err := NewSigner(SignOptions{}); !errors.Is(err, ErrSign) {
 		t.Errorf("no keys: %v", err)
 	}
@@ -443,4 +446,18 @@ func FuzzParseSigningKey(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSignExpire(t *testing.T) {
+	keys, _ := testSignKeys(t)
+	msg := signMessage(t, SignOptions{Keys: keys[:1], Expire: 90 * time.Minute, SimpleHeader: true,
+		Now: func() time.Time { return time.Unix(1800000000, 0) }}, oddHeader, oddBody, 1<<16)
+	sig, err := parseSignature(strings.TrimSpace(strings.SplitN(splitFields(msg)[0], ":", 2)[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig.timestamp != 1800000000 || sig.expiration != 1800005400 || sig.algorithm != "rsa-sha256" ||
+		sig.headerCanon != "simple" || sig.bodyCanon != "relaxed" {
+		t.Errorf("%+v", sig)
+	}
 }
