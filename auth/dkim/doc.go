@@ -1,5 +1,6 @@
 // Package dkim verifies DKIM signatures (RFC 6376) while a message streams
-// in, under today's rules: RFC 8301 (no rsa-sha1, no RSA keys under 1024
+// in, and signs messages (Signer) with the same canonicalizers and header
+// hash, under today's rules: RFC 8301 (no rsa-sha1, no RSA keys under 1024
 // bits) and RFC 8463 (Ed25519). It is the whole verifier: tag-list, signature
 // and key record parsing, body and header canonicalization (RFC 6376 §3.4),
 // the body and header hashes (§3.7), the RSA and Ed25519 checks (the

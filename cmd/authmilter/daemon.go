@@ -37,6 +37,8 @@ const usageText = `usage:
                                        DMARC aggregate reports ([reports])
   authmilter tls-policy lookup [flags] DOMAIN
                                        the outbound TLS-policy answer for DOMAIN, and why
+  authmilter dkim keygen -domain D -selector S [-algorithm rsa|ed25519] [-bits 2048] -out DIR
+                                       make a DKIM signing key, print its DNS TXT record
 `
 
 // versionText is the -version output: the version, then the module, the

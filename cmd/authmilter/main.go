@@ -7,6 +7,7 @@
 //	authmilter check message ... [FILE] evaluate a message as the daemon would
 //	authmilter reports ...           DMARC aggregate reports: status, list, show, send, resend
 //	authmilter tls-policy lookup DOMAIN  the TLS-policy answer for Postfix, and why
+//	authmilter dkim keygen ...        make a DKIM signing key and print its TXT record
 package main
 
 import (
@@ -26,6 +27,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "reports" {
 		return runReports(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "dkim" {
+		return runDKIM(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "tls-policy" {
 		return runTLSPolicy(args[1:], stdout, stderr)

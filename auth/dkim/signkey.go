@@ -1,0 +1,82 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"os"
+)
+
+// LoadSigningKey reads a PEM private key from path: RSA as PKCS#1
+// ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"), Ed25519 as PKCS#8 (what
+// `openssl genpkey -algorithm ed25519` writes). RSA keys under
+// MinSignRSABits are refused. Errors name the file.
+func LoadSigningKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: signing key: %w", err)
+	}
+	key, err := ParseSigningKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: signing key %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// ParseSigningKey parses the first PEM private key block of data, as
+// LoadSigningKey does.
+func ParseSigningKey(data []byte) (crypto.Signer, error) {
+	var block *pem.Block
+	for {
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, fmt.Errorf("no PEM private key block")
+		}
+		if block.Type == "RSA PRIVATE KEY" || block.Type == "PRIVATE KEY" {
+			break
+		}
+	}
+	var key any
+	var err error
+	if block.Type == "RSA PRIVATE KEY" {
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	} else {
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", block.Type, err)
+	}
+	var signer crypto.Signer
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		signer = k
+	case ed25519.PrivateKey:
+		signer = k
+	default:
+		return nil, fmt.Errorf("unsupported key type %T (RSA or Ed25519)", key)
+	}
+	if _, err := algorithm(signer); err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
+// KeyRecord returns the DNS TXT record publishing the public half of key
+// (RFC 6376 §3.6.1; Ed25519: RFC 8463 §4.2, the bare 32-byte key).
+func KeyRecord(key crypto.Signer) (string, error) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		if err != nil {
+			return "", err
+		}
+		return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
+	case ed25519.PrivateKey:
+		return "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)), nil
+	}
+	return "", fmt.Errorf("%w: unsupported key type %T", ErrSign, key)
+}
