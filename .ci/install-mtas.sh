@@ -2,7 +2,8 @@
 # Installs what the end-to-end tests need on a fresh Debian machine (as root):
 # Postfix as a real package, Sendmail unpacked beside it (sendmail-bin
 # conflicts with postfix: both provide mail-transport-agent), m4 and swaks, and
-# xmllint (libxml2-utils) for the DMARC report schema tests in auth/report.
+# xmllint (libxml2-utils) for the DMARC report schema tests in auth/report, and
+# dkimpy (python3-dkim), which checks the DKIM signer's output in auth/dkim.
 set -euo pipefail
 SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
 export DEBIAN_FRONTEND=noninteractive
