@@ -137,9 +137,16 @@ WHERE report_id = ? AND state <> 'sending'`), now.Unix(), id)
 		if err != nil {
 			return fmt.Errorf("store: resend %s: %w", id, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
 		}
-		return nil
+		var built int
+		if err := tx.QueryRowContext(ctx, s.d.q(`SELECT COUNT(*) FROM report WHERE id = ?`), id).Scan(&built); err != nil {
+			return fmt.Errorf("store: resend %s: %w", id, err)
+		}
+		if built > 0 {
+			return ErrInFlight
+		}
+		return ErrNotFound
 	})
 }

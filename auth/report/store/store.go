@@ -15,6 +15,9 @@ var (
 	ErrLeaseLost = errors.New("store: lease lost")
 	// ErrNotFound: no report with that ID.
 	ErrNotFound = errors.New("store: not found")
+	// ErrInFlight: every delivery of the report is being sent right now
+	// (leased); a resend can be asked again when they are done.
+	ErrInFlight = errors.New("store: report being sent")
 )
 
 // Store is what the aggregator, the builder and the sender need.
@@ -50,7 +53,9 @@ type Store interface {
 	// Report returns a built report with the bytes stored at build time,
 	// for a resend (RFC 9990 §3.5.4: same identifiers) or an export.
 	Report(ctx context.Context, id string) (Built, error)
-	// Resend makes the report's deliveries pending again from now.
+	// Resend makes the report's deliveries pending again from now, but for
+	// those being sent: ErrInFlight when that is all of them, ErrNotFound
+	// when there is no such report.
 	Resend(ctx context.Context, id string, now time.Time) error
 	// List returns every built report with its deliveries, oldest period
 	// first, without the bytes.

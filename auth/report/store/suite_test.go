@@ -295,6 +295,10 @@ func testDeliveries(t *testing.T, open opener) {
 	if n != 3 {
 		t.Errorf("resend made %d deliveries pending, want 3", n)
 	}
+	// All three are leased (being sent) now: the report exists, in flight.
+	if err := a.Resend(ctx, id, after.Add(time.Hour)); !errors.Is(err, ErrInFlight) {
+		t.Errorf("resend while every delivery is being sent: %v, want ErrInFlight", err)
+	}
 	if err := a.Resend(ctx, "nosuch", after); !errors.Is(err, ErrNotFound) {
 		t.Errorf("resend unknown: %v", err)
 	}
