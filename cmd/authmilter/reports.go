@@ -100,6 +100,17 @@ func (c *reportsCmd) open(ctx context.Context) (store.Store, error) {
 	return openStore(ctx, cfg.Reports.Store)
 }
 
+// withStore runs f with the configured store open, and closes it.
+func (c *reportsCmd) withStore(f func(ctx context.Context, st store.Store) error) error {
+	ctx := context.Background()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(ctx, st)
+}
+
 func (c *reportsCmd) noArgs(args []string) error {
 	if len(args) > 0 {
 		return usageError(fmt.Sprintf("unexpected argument %q", args[0]))
@@ -111,109 +122,93 @@ func (c *reportsCmd) status(args []string) error {
 	if err := c.noArgs(args); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	s, err := st.Status(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "store:            %s\n", c.cfg.Reports.Store)
-	fmt.Fprintf(c.stdout, "pending rows:     %d (%d messages not yet in a report)\n", s.PendingRows, s.PendingMessages)
-	fmt.Fprintf(c.stdout, "reports built:    %d\n", s.Reports)
-	for _, k := range []string{"pending", "sending", "retry", "sent", "failed"} {
-		fmt.Fprintf(c.stdout, "deliveries %-7s %d\n", k+":", s.Deliveries[k])
-	}
-	if s.OldestUnsent != 0 {
-		fmt.Fprintf(c.stdout, "oldest unsent:    built %s (%s ago)\n", time.Unix(s.OldestUnsent, 0).UTC().Format(time.RFC3339),
-			s.OldestUnsentAge(time.Now()).Round(time.Second))
-	}
-	return nil
+	return c.withStore(func(ctx context.Context, st store.Store) error {
+		s, err := st.Status(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "store:            %s\n", c.cfg.Reports.Store)
+		fmt.Fprintf(c.stdout, "pending rows:     %d (%d messages not yet in a report)\n", s.PendingRows, s.PendingMessages)
+		fmt.Fprintf(c.stdout, "reports built:    %d\n", s.Reports)
+		for _, k := range []string{"pending", "sending", "retry", "sent", "failed"} {
+			fmt.Fprintf(c.stdout, "deliveries %-7s %d\n", k+":", s.Deliveries[k])
+		}
+		if s.OldestUnsent != 0 {
+			fmt.Fprintf(c.stdout, "oldest unsent:    built %s (%s ago)\n", time.Unix(s.OldestUnsent, 0).UTC().Format(time.RFC3339),
+				s.OldestUnsentAge(time.Now()).Round(time.Second))
+		}
+		return nil
+	})
 }
 
 func (c *reportsCmd) list(args []string) error {
 	if err := c.noArgs(args); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	l, err := st.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range l {
-		var ds []string
-		for _, d := range s.Deliveries {
-			ds = append(ds, d.Dest+"="+d.State)
+	return c.withStore(func(ctx context.Context, st store.Store) error {
+		l, err := st.List(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(c.stdout, "%s %s %s %d messages %d rows %s\n", s.ID, s.PolicyDomain,
-			time.Unix(s.Period.Begin, 0).UTC().Format("2006-01-02T15:04Z"), s.Messages, s.Rows, strings.Join(ds, " "))
-	}
-	return nil
+		for _, s := range l {
+			var ds []string
+			for _, d := range s.Deliveries {
+				ds = append(ds, d.Dest+"="+d.State)
+			}
+			fmt.Fprintf(c.stdout, "%s %s %s %d messages %d rows %s\n", s.ID, s.PolicyDomain,
+				time.Unix(s.Period.Begin, 0).UTC().Format("2006-01-02T15:04Z"), s.Messages, s.Rows, strings.Join(ds, " "))
+		}
+		return nil
+	})
 }
 
 func (c *reportsCmd) show(args []string) error {
 	if len(args) != 1 {
 		return usageError("show needs one report ID")
 	}
-	ctx := context.Background()
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	b, err := st.Report(ctx, args[0])
-	if err != nil {
-		return err
-	}
-	if c.xml {
-		x, err := gunzip(b.XMLGz)
+	return c.withStore(func(ctx context.Context, st store.Store) error {
+		b, err := st.Report(ctx, args[0])
 		if err != nil {
 			return err
 		}
-		_, err = c.stdout.Write(x)
-		return err
-	}
-	fmt.Fprintf(c.stdout, "id:            %s\npolicy domain: %s\nperiod:        %s .. %s\nfilename:      %s\nrows:          %d\nmessages:      %d\n",
-		b.ID, b.PolicyDomain, time.Unix(b.Period.Begin, 0).UTC().Format(time.RFC3339),
-		time.Unix(b.Period.End, 0).UTC().Format(time.RFC3339), b.Filename, b.Rows, b.Messages)
-	l, err := st.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range l {
-		if s.ID != b.ID {
-			continue
+		if c.xml {
+			x, err := gunzip(b.XMLGz)
+			if err != nil {
+				return err
+			}
+			_, err = c.stdout.Write(x)
+			return err
 		}
-		for _, d := range s.Deliveries {
-			fmt.Fprintf(c.stdout, "destination:   %s %s attempts=%d %s\n", d.Dest, d.State, d.Attempts, d.LastReply)
+		fmt.Fprintf(c.stdout, "id:            %s\npolicy domain: %s\nperiod:        %s .. %s\nfilename:      %s\nrows:          %d\nmessages:      %d\n",
+			b.ID, b.PolicyDomain, time.Unix(b.Period.Begin, 0).UTC().Format(time.RFC3339),
+			time.Unix(b.Period.End, 0).UTC().Format(time.RFC3339), b.Filename, b.Rows, b.Messages)
+		l, err := st.List(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, s := range l {
+			if s.ID != b.ID {
+				continue
+			}
+			for _, d := range s.Deliveries {
+				fmt.Fprintf(c.stdout, "destination:   %s %s attempts=%d %s\n", d.Dest, d.State, d.Attempts, d.LastReply)
+			}
+		}
+		return nil
+	})
 }
 
 func (c *reportsCmd) resend(args []string) error {
 	if len(args) != 1 {
 		return usageError("resend needs one report ID")
 	}
-	ctx := context.Background()
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.Resend(ctx, args[0], time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "report %s: deliveries pending again\n", args[0])
-	return nil
+	return c.withStore(func(ctx context.Context, st store.Store) error {
+		if err := st.Resend(ctx, args[0], time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "report %s: deliveries pending again\n", args[0])
+		return nil
+	})
 }
 
 // send builds the due reports and, with -dry-run, writes those whose
@@ -234,53 +229,49 @@ func (c *reportsCmd) send(args []string) error {
 		}
 		now = t
 	}
-	ctx := context.Background()
-	st, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rc := c.cfg.Reports
-	if !rc.Enabled {
-		return errors.New("reports.enabled is false in the configuration")
-	}
-	meta := reportMeta(rc)
-	host, _ := os.Hostname()
-	b := schedule.Builder{Store: st, Meta: meta, When: schedule.When(rc.ReportWhen), Grace: rc.Grace,
-		Owner: fmt.Sprintf("%s/%d", host, os.Getpid())}
-	res, err := b.Build(ctx, now)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "built %d reports, skipped %d (report_when = %q)\n", len(res.Built), len(res.Skipped), rc.ReportWhen)
-	if err := os.MkdirAll(c.dryRun, 0o755); err != nil {
-		return err
-	}
-	l, err := st.List(ctx)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for _, s := range l {
-		if !deliveryDue(s, now) {
-			continue
+	return c.withStore(func(ctx context.Context, st store.Store) error {
+		rc := c.cfg.Reports
+		if !rc.Enabled {
+			return errors.New("reports.enabled is false in the configuration")
 		}
-		rep, err := st.Report(ctx, s.ID)
+		meta := reportMeta(rc)
+		host, _ := os.Hostname()
+		b := schedule.Builder{Store: st, Meta: meta, When: schedule.When(rc.ReportWhen), Grace: rc.Grace,
+			Owner: fmt.Sprintf("%s/%d", host, os.Getpid())}
+		res, err := b.Build(ctx, now)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(c.dryRun, rep.Filename), rep.XMLGz, 0o644); err != nil {
+		fmt.Fprintf(c.stdout, "built %d reports, skipped %d (report_when = %q)\n", len(res.Built), len(res.Skipped), rc.ReportWhen)
+		if err := os.MkdirAll(c.dryRun, 0o755); err != nil {
 			return err
 		}
-		eml := schedule.Message(rep, meta, rc.from(), now)
-		if err := os.WriteFile(filepath.Join(c.dryRun, rep.ID+".eml"), eml, 0o644); err != nil {
+		l, err := st.List(ctx)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "%s %s %d messages -> %s\n", rep.ID, rep.PolicyDomain, rep.Messages, strings.Join(schedule.Recipients(rep.Dests), ", "))
-		n++
-	}
-	fmt.Fprintf(c.stdout, "dry run: %d reports written to %s, nothing sent\n", n, c.dryRun)
-	return nil
+		n := 0
+		for _, s := range l {
+			if !deliveryDue(s, now) {
+				continue
+			}
+			rep, err := st.Report(ctx, s.ID)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(c.dryRun, rep.Filename), rep.XMLGz, 0o644); err != nil {
+				return err
+			}
+			eml := schedule.Message(rep, meta, rc.from(), now)
+			if err := os.WriteFile(filepath.Join(c.dryRun, rep.ID+".eml"), eml, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%s %s %d messages -> %s\n", rep.ID, rep.PolicyDomain, rep.Messages, strings.Join(schedule.Recipients(rep.Dests), ", "))
+			n++
+		}
+		fmt.Fprintf(c.stdout, "dry run: %d reports written to %s, nothing sent\n", n, c.dryRun)
+		return nil
+	})
 }
 
 // deliveryDue reports whether a report has a delivery waiting to be sent
