@@ -33,9 +33,7 @@ while getopts "n:s:r:w:a:" o; do
 	esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-mkdir -p "$WORK/bin"
-BIN=$WORK/bin
+. "$HERE/lib.sh"
 
 PIDS=()
 cleanup() {
@@ -52,22 +50,8 @@ if ! command -v opendkim >/dev/null || ! command -v opendmarc >/dev/null || ! co
 fi
 # The packages start daemons of their own on some systems; ours use other ports.
 
-echo "== building"
-(cd "$ROOT" && go build -o "$BIN/authmilter" ./cmd/authmilter && go build -o "$BIN/authmilter-bench" ./cmd/authmilter-bench)
-if [ -n "$AMBIN" ]; then cp "$AMBIN" "$BIN/authmilter"; fi
-if [ ! -f "$WORK/corpus/manifest.json" ]; then
-	"$BIN/authmilter-bench" gen -dir "$WORK/corpus" -messages 400
-fi
-CORPUS=$WORK/corpus
+build_all
 
-wait_port() { # host port
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1:$2" >&2
-	exit 1
-}
 
 for p in 18890 18891 18892 18893 18894 18895 18896 18897 18898; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
@@ -80,16 +64,6 @@ rm -f "$WORK/dns.addr" "$WORK/dns-slow.addr" # never read a previous run's addre
 echo "== starting DNS, authmilter, OpenDKIM, OpenDMARC, null milter"
 "$BIN/authmilter-bench" dns -corpus "$CORPUS" -addr-file "$WORK/dns.addr" -forward 127.0.0.77:53 >"$WORK/dns.log" 2>&1 &
 PIDS+=($!)
-# dns_addr FILE LOG: the address a bench DNS server wrote, or stop: an
-# empty -dns would send the daemon to the system's resolvers.
-dns_addr() {
-	for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done
-	if [ ! -s "$1" ]; then
-		echo "the bench DNS server did not start; see $2" >&2
-		exit 1
-	fi
-	cat "$1"
-}
 DNS=$(dns_addr "$WORK/dns.addr" "$WORK/dns.log")
 
 "$BIN/authmilter" -config "$HERE/authmilter.toml" -dns "$DNS" >"$WORK/authmilter.log" 2>&1 &

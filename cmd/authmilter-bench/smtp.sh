@@ -36,10 +36,8 @@ while getopts "n:s:r:w:a:m:" o; do
 	esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
-mkdir -p "$WORK/bin"
-BIN=$WORK/bin
+. "$HERE/lib.sh"
 
 PIDS=()
 PF=
@@ -57,29 +55,13 @@ for p in 18893 18894 18895 18925 18926 18927 18928; do
 	fi
 done
 
-echo "== building"
-(cd "$ROOT" && go build -o "$BIN/authmilter" ./cmd/authmilter && go build -o "$BIN/authmilter-bench" ./cmd/authmilter-bench)
-if [ -n "$AMBIN" ]; then cp "$AMBIN" "$BIN/authmilter"; fi
-if [ ! -f "$WORK/corpus/manifest.json" ]; then
-	"$BIN/authmilter-bench" gen -dir "$WORK/corpus" -messages 400
-fi
-CORPUS=$WORK/corpus
+build_all
 
-wait_port() { # host port
-	for _ in $(seq 200); do
-		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
-	echo "nothing listens on $1:$2" >&2
-	exit 1
-}
 
 rm -f "$WORK/dns.addr"
 "$BIN/authmilter-bench" dns -corpus "$CORPUS" -addr-file "$WORK/dns.addr" >"$WORK/dns.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 50); do [ -s "$WORK/dns.addr" ] && break; sleep 0.1; done
-[ -s "$WORK/dns.addr" ] || { echo "the bench DNS server did not start; see $WORK/dns.log" >&2; exit 1; }
-DNS=$(cat "$WORK/dns.addr")
+DNS=$(dns_addr "$WORK/dns.addr" "$WORK/dns.log")
 
 # authmilter for Postfix (clients arrive by XCLIENT from the corpus' ranges)
 # and for Sendmail (clients are 127.0.0.1: only 127.0.0.2 is trusted).
