@@ -106,6 +106,7 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8890", "loopback `host:port`")
 	replyAll := fs.Bool("reply-all", false, "reply to every command (no NR flags)")
+	quick := fs.Bool("quickack", false, "set TCP quick-ack after each read, as authmilter does on Linux (an MTA without TCP_NODELAY then never waits on our delayed ACK)")
 	dkimDNS := fs.String("dkim-dns", "", "verify each message's DKIM signatures with auth/dkim, keys from this loopback DNS `host:port` (cached): the floor of DKIM's cost")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -117,7 +118,7 @@ func cmdNull(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n := &NullMilter{}
+	n := &NullMilter{QuickAck: *quick}
 	var floor *dkimFloor
 	if *dkimDNS != "" {
 		if err := loopbackOnly(*dkimDNS); err != nil {

@@ -26,6 +26,11 @@ type NullMilter struct {
 	// received, CRLF, body) at end of message before it is accepted: the
 	// floor of what any DKIM verifier costs on top of the null milter.
 	Verify func(msg []byte)
+	// QuickAck sets TCP quick-ack after each read of the connection, as
+	// authmilter does: through an MTA that does not set TCP_NODELAY on its
+	// milter socket, a milter that replies to nothing until end of message
+	// otherwise makes the MTA wait for its delayed ACK.
+	QuickAck bool
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -82,7 +87,11 @@ func (n *NullMilter) Close() {
 
 func (n *NullMilter) handle(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReaderSize(c, 64<<10)
+	var rd io.Reader = c
+	if n.QuickAck {
+		rd = quickAckReader{c}
+	}
+	r := bufio.NewReaderSize(rd, 64<<10)
 	var buf []byte
 	proto := n.Protocol
 	if proto == 0 {
@@ -191,4 +200,14 @@ func replyUnless(proto, nr uint32, rep []byte) []byte {
 		return nil
 	}
 	return rep
+}
+
+// quickAckReader re-arms quick-ack after each read: Linux leaves the mode
+// by itself.
+type quickAckReader struct{ c net.Conn }
+
+func (q quickAckReader) Read(p []byte) (int, error) {
+	n, err := q.c.Read(p)
+	quickAck(q.c)
+	return n, err
 }

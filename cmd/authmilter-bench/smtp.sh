@@ -8,7 +8,11 @@
 # MAIL FROM to the reply after DATA (p50/p95/p99) with and without the
 # milter, the difference, and msgs/s.
 #
-#   cmd/authmilter-bench/smtp.sh [-n MESSAGES] [-s "1 8"] [-r ROUNDS] [-w WORKDIR] [-a AUTHMILTER] [-m "postfix sendmail"]
+#   cmd/authmilter-bench/smtp.sh [-n MESSAGES] [-s "1 8"] [-r ROUNDS] [-w WORKDIR] [-a AUTHMILTER] [-m "postfix sendmail"] [-z null|reply-all]
+#
+# -z puts the benchmark's null milter where authmilter would be (negotiating
+# what authmilter negotiates, or, with reply-all, replying to every command):
+# the floor any milter adds through these MTAs on this machine.
 #
 # Needs root, Postfix (apt) and Sendmail unpacked by .ci/install-mtas.sh.
 # Postfix is given each corpus client address with XCLIENT, so authmilter
@@ -24,7 +28,8 @@ ROUNDS=3
 WORK=/tmp/authmilter-smtp
 AMBIN=
 MTAS="postfix sendmail"
-while getopts "n:s:r:w:a:m:" o; do
+NULL=
+while getopts "n:s:r:w:a:m:z:" o; do
 	case $o in
 	n) N=$OPTARG ;;
 	s) SESSIONS=$OPTARG ;;
@@ -32,7 +37,8 @@ while getopts "n:s:r:w:a:m:" o; do
 	w) WORK=$OPTARG ;;
 	a) AMBIN=$OPTARG ;;
 	m) MTAS=$OPTARG ;;
-	*) echo "usage: $0 [-n MESSAGES] [-s \"1 8\"] [-r ROUNDS] [-w WORKDIR] [-a AUTHMILTER] [-m \"postfix sendmail\"]" >&2; exit 2 ;;
+	z) NULL=$OPTARG ;;
+	*) echo "usage: $0 [-n MESSAGES] [-s \"1 8\"] [-r ROUNDS] [-w WORKDIR] [-a AUTHMILTER] [-m \"postfix sendmail\"] [-z null|reply-all]" >&2; exit 2 ;;
 	esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -65,12 +71,23 @@ DNS=$(dns_addr "$WORK/dns.addr" "$WORK/dns.log")
 
 # authmilter for Postfix (clients arrive by XCLIENT from the corpus' ranges)
 # and for Sendmail (clients are 127.0.0.1: only 127.0.0.2 is trusted).
-"$BIN/authmilter" -config "$HERE/authmilter.toml" -dns "$DNS" >"$WORK/authmilter.log" 2>&1 &
-PIDS+=($!)
-sed -e 's/18893/18895/' -e 's#^trusted_networks.*#trusted_networks = ["127.0.0.2/32"]#' -e '/^\[metrics\]/,$d' \
-	"$HERE/authmilter.toml" >"$WORK/authmilter-sendmail.toml"
-"$BIN/authmilter" -config "$WORK/authmilter-sendmail.toml" -dns "$DNS" >"$WORK/authmilter-sendmail.log" 2>&1 &
-PIDS+=($!)
+case $NULL in
+"")
+	"$BIN/authmilter" -config "$HERE/authmilter.toml" -dns "$DNS" >"$WORK/authmilter.log" 2>&1 &
+	PIDS+=($!)
+	sed -e 's/18893/18895/' -e 's#^trusted_networks.*#trusted_networks = ["127.0.0.2/32"]#' -e '/^\[metrics\]/,$d' \
+		"$HERE/authmilter.toml" >"$WORK/authmilter-sendmail.toml"
+	"$BIN/authmilter" -config "$WORK/authmilter-sendmail.toml" -dns "$DNS" >"$WORK/authmilter-sendmail.log" 2>&1 &
+	PIDS+=($!) ;;
+null | reply-all)
+	echo "== the null milter ($NULL) in authmilter's place: replies are not the corpus' expected ones"
+	flag=-quickack; [ "$NULL" = reply-all ] && flag="-quickack -reply-all"
+	"$BIN/authmilter-bench" null -listen 127.0.0.1:18893 $flag >"$WORK/authmilter.log" 2>&1 &
+	PIDS+=($!)
+	"$BIN/authmilter-bench" null -listen 127.0.0.1:18895 $flag >"$WORK/authmilter-sendmail.log" 2>&1 &
+	PIDS+=($!) ;;
+*) echo "-z takes null or reply-all" >&2; exit 2 ;;
+esac
 wait_port 127.0.0.1 18893
 wait_port 127.0.0.1 18895
 
