@@ -49,6 +49,10 @@ type Input struct {
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
+	// Signed: the message carries a valid, trusted S/MIME or OpenPGP
+	// signature of its whole body that names a From address
+	// (require_signed).
+	Signed bool
 }
 
 // Decide returns the decision for a message. It is pure: the same Config
@@ -135,6 +139,9 @@ func decideAuthor(cfg Config, in Input, a Author) Decision {
 	var reason string
 	switch a.Result {
 	case ResultPass:
+		if d, ok := requireSigned(cfg, in, a.Domain); ok {
+			return d
+		}
 		return Decision{Action: Accept, Reason: "dmarc pass"}
 	case ResultTemperror:
 		if a.Policy == PolicyNone {
