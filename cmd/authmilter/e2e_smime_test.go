@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,5 +202,54 @@ func TestEndToEndSignatures(t *testing.T) {
 	if log := d.log.String(); !strings.Contains(log, "smime=pass:TEXT:alice@pass.test") ||
 		!strings.Contains(log, "openpgp=pass:TEXT:alice@pass.test") {
 		t.Errorf("log lacks the signature results:\n%s", log)
+	}
+}
+
+// TestEndToEndSignatureTrustReload: smime.ca_file is read again at a
+// reload (SIGHUP), also when the configuration itself did not change: a
+// signature by a CA not in the file is policy before, pass after the file
+// is replaced.
+func TestEndToEndSignatureTrustReload(t *testing.T) {
+	needMTA(t, "postfix", "/usr/sbin/postfix")
+	t.Parallel()
+	w := newE2EWorld(t)
+	other, dir := t.TempDir(), t.TempDir()
+	smimeMaterial(t, other) // an unrelated CA
+	sig := smimeMaterial(t, dir)
+	caFile := filepath.Join(t.TempDir(), "email-ca.pem")
+	copyFile := func(from string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(filepath.Join(other, "ca.pem"))
+	d := startDaemon(t, w.dns.Addr, e2eConfig+"[smime]\nca_file = \""+caFile+"\"\n")
+	m := startPostfix(t, d.Addr)
+	send := func(mid string) string {
+		msg := signedMessage(t, w, mid, "application/pkcs7-signature", "sha-256",
+			"application/pkcs7-signature; name=smime.p7s", "base64", sig)
+		s := dialSMTP(t, m, "127.0.0.1", "client.test")
+		if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		got := m.Delivered(t, mid)
+		fields := ourFieldBytes(got)
+		if len(fields) != 2 {
+			t.Fatalf("%d A-R fields of ours, want 2:\n%s", len(fields), got)
+		}
+		return fields[1]
+	}
+	if f := send("<reload1@pass.test>"); !strings.Contains(f, "smime=policy (untrusted") {
+		t.Errorf("before the reload: %q, want smime=policy", f)
+	}
+	copyFile(filepath.Join(dir, "ca.pem"))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, d, "configuration reloaded")
+	if f := send("<reload2@pass.test>"); !strings.Contains(f, "smime=pass body.smime-identifier=alice@pass.test") {
+		t.Errorf("after the reload: %q, want smime=pass", f)
 	}
 }
