@@ -145,7 +145,7 @@ func signedMessage(t *testing.T, w *e2eWorld, mid, protocol, micalg, sigType, si
 }
 
 // TestEndToEndSignatures: an S/MIME-signed and a PGP/MIME-signed message
-// through real Postfix are delivered with our SPF/DKIM/DMARC field and,
+// through real Postfix and Sendmail are delivered with our SPF/DKIM/DMARC field and,
 // below it, a second field with the signature result, byte for byte; a
 // forged second field of ours is removed.
 func TestEndToEndSignatures(t *testing.T) {
@@ -157,8 +157,6 @@ func TestEndToEndSignatures(t *testing.T) {
 	pgpSig, fpr := pgpMaterial(t, dir)
 	d := startDaemon(t, w.dns.Addr, e2eConfig+"[smime]\nca_file = \""+filepath.Join(dir, "ca.pem")+"\"\n"+
 		"[openpgp]\nkeyring = [\""+filepath.Join(dir, "keyring.asc")+"\"]\n")
-	m := startPostfix(t, d.Addr)
-
 	cases := []struct {
 		name, mid string
 		msg       func(mid string) []byte
@@ -179,25 +177,29 @@ func TestEndToEndSignatures(t *testing.T) {
 			"\tbody.x-openpgp-part=TEXT\n" +
 			"\tbody.x-openpgp-fingerprint=" + fpr + "\n"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			msg := c.msg(c.mid)
-			s := dialSMTP(t, m, "127.0.0.1", "client.test")
-			if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-				t.Fatalf("reply %q, want 250", r)
-			}
-			got := m.Delivered(t, c.mid)
-			fields := ourFieldBytes(got)
-			if len(fields) != 2 {
-				t.Fatalf("%d A-R fields of ours, want 2 (the forged one removed):\n%s", len(fields), got)
-			}
-			mustBytes(t, "our A-R", fields[:1], passAR(headerB(t, msg)), got)
-			mustBytes(t, "signature A-R", fields[1:], c.want, got)
-			// The signed part arrives unchanged.
-			if !strings.Contains(strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(signedPart, "\r\n", "\n")) {
-				t.Errorf("signed part altered:\n%s", got)
-			}
-		})
+	for _, start := range []func(*testing.T, string) *mta{startPostfix, startSendmail} {
+		m := start(t, d.Addr)
+		for _, c := range cases {
+			t.Run(m.Name+"/"+c.name, func(t *testing.T) {
+				mid := strings.Replace(c.mid, "@", "."+m.Name+"@", 1)
+				msg := c.msg(mid)
+				s := dialSMTP(t, m, "127.0.0.1", "client.test")
+				if r := s.Send(t, "bounce@pass.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
+					t.Fatalf("reply %q, want 250", r)
+				}
+				got := m.Delivered(t, mid)
+				fields := ourFieldBytes(got)
+				if len(fields) != 2 {
+					t.Fatalf("%d A-R fields of ours, want 2 (the forged one removed):\n%s", len(fields), got)
+				}
+				mustBytes(t, "our A-R", fields[:1], passAR(headerB(t, msg)), got)
+				mustBytes(t, "signature A-R", fields[1:], c.want, got)
+				// The signed part arrives unchanged.
+				if !strings.Contains(strings.ReplaceAll(got, "\r\n", "\n"), strings.ReplaceAll(signedPart, "\r\n", "\n")) {
+					t.Errorf("signed part altered:\n%s", got)
+				}
+			})
+		}
 	}
 	if log := d.log.String(); !strings.Contains(log, "smime=pass:TEXT:alice@pass.test") ||
 		!strings.Contains(log, "openpgp=pass:TEXT:alice@pass.test") {
