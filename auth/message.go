@@ -430,14 +430,14 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		}
 	}
 
-	signed := m.finishSignatures(r)
+	signedBy := m.finishSignatures(r)
 	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
-		Signed:        signed,
+		SignedBy:      signedBy,
 	})
 	if len(r.PerAuthor) > 1 {
 		// The result reported for the message (log, metrics, JSON) is

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/net/idna"
+
 	"github.com/authmilter/authmilter/auth/authres"
 	"github.com/authmilter/authmilter/auth/bodysig"
 	"github.com/authmilter/authmilter/auth/mime"
@@ -148,17 +150,22 @@ func (m *Message) noteMIME(n, value string) {
 	}
 }
 
-// finishSignatures ends the body check: the results, and whether one is a
-// pass for the whole body (part TEXT: a signed part inside a multipart
-// leaves the rest of the message unsigned), which require_signed needs.
-func (m *Message) finishSignatures(r *Report) (signed bool) {
+// finishSignatures ends the body check: the results, and the domains
+// (A-labels) of the From addresses that a pass for the whole body names
+// (part TEXT: a signed part inside a multipart leaves the rest of the
+// message unsigned), which require_signed needs.
+func (m *Message) finishSignatures(r *Report) (signedBy []string) {
 	r.Signatures = m.sig.Close()
 	for _, s := range r.Signatures {
-		if s.Result == mime.StatusPass && s.Part == "TEXT" {
-			signed = true
+		i := strings.LastIndexByte(s.Identifier, '@')
+		if s.Result != mime.StatusPass || s.Part != "TEXT" || i < 0 {
+			continue
+		}
+		if d, err := idna.Lookup.ToASCII(s.Identifier[i+1:]); err == nil {
+			signedBy = append(signedBy, strings.ToLower(d))
 		}
 	}
-	return signed
+	return signedBy
 }
 
 // signatureHeaders formats the signature results as Authentication-Results

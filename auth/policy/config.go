@@ -74,7 +74,8 @@ type Config struct {
 
 	// RequireSigned lists Author Domains (and their subdomains) whose
 	// authenticated mail (DMARC pass) must carry a valid, trusted S/MIME
-	// or OpenPGP signature of its whole body; without one,
+	// or OpenPGP signature of its whole body naming a From address of
+	// that domain; without one,
 	// RequireSignedAction applies: "quarantine" (the default), "accept"
 	// (report only) or "reject" (RequireSignedText as the reply, with
 	// reject_code and reject_enhanced). None by default.

@@ -49,10 +49,10 @@ type Input struct {
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
-	// Signed: the message carries a valid, trusted S/MIME or OpenPGP
-	// signature of its whole body that names a From address
-	// (require_signed).
-	Signed bool
+	// SignedBy lists the domains (A-labels, lower case) of the From
+	// addresses named by the message's valid, trusted S/MIME or OpenPGP
+	// signatures of its whole body (require_signed).
+	SignedBy []string
 }
 
 // Decide returns the decision for a message. It is pure: the same Config

@@ -1,14 +1,22 @@
 package policy
 
+import "strings"
+
 // requireSigned applies require_signed to an Author Domain whose DMARC
 // result is pass: when the domain is listed and the message carries no
-// valid, trusted signature, the decision is require_signed_action (ok
+// valid, trusted signature by an address of that very domain (another
+// author's does not count), the decision is require_signed_action (ok
 // true). A signature result is reported, never acted on, unless the
 // domain is listed: a missing or broken signature says nothing about
 // spoofing on its own (DMARC covers that).
 func requireSigned(cfg Config, in Input, domain string) (Decision, bool) {
-	if in.Signed || !allowed(cfg.RequireSigned, domain) {
+	if !allowed(cfg.RequireSigned, domain) {
 		return Decision{}, false
+	}
+	for _, d := range in.SignedBy {
+		if strings.EqualFold(strings.TrimSuffix(d, "."), strings.TrimSuffix(domain, ".")) {
+			return Decision{}, false
+		}
 	}
 	reason := "dmarc pass, no valid signature (require_signed)"
 	text := expand(cfg.RequireSignedText, domain)

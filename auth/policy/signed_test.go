@@ -16,7 +16,9 @@ func TestRequireSigned(t *testing.T) {
 	}{
 		{"not listed", func(c *Config) {}, Input{Authors: pass}, Accept, "dmarc pass"},
 		{"listed, signed", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
-			Input{Authors: pass, Signed: true}, Accept, "dmarc pass"},
+			Input{Authors: pass, SignedBy: []string{"mail.corp.example"}}, Accept, "dmarc pass"},
+		{"listed, signed by another author's domain", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
+			Input{Authors: pass, SignedBy: []string{"other.example"}}, Quarantine, "require_signed"},
 		{"listed, unsigned: quarantine by default", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
 			Input{Authors: pass}, Quarantine, "require_signed"},
 		{"listed, unsigned, reject", func(c *Config) {
