@@ -26,7 +26,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
 	f.takesFile = true
 	ef := f.addEnvelope()
-	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
+	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns, smime, openpgp)")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
