@@ -32,6 +32,9 @@ type Config struct {
 	DMARC  DMARCConfig   `toml:"dmarc"`
 	Policy policy.Config `toml:"policy"`
 	Limits Limits        `toml:"limits"`
+	// SMIME and OpenPGP verify body signatures (signatures.go).
+	SMIME   SMIMEConfig   `toml:"smime"`
+	OpenPGP OpenPGPConfig `toml:"openpgp"`
 
 	trusted []netip.Prefix
 }
@@ -92,6 +95,8 @@ func DefaultConfig() Config {
 		DMARC:           DMARCConfig{LegacyPct: "t", MaxFromDomains: 5},
 		Policy:          policy.Default(),
 		Limits:          Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 1000, MaxFieldLines: 1000, EvaluationTimeout: 20 * time.Second},
+		SMIME:           defaultSMIME(),
+		OpenPGP:         defaultOpenPGP(),
 	}
 }
 
@@ -142,7 +147,10 @@ func (c *Config) Validate() error {
 	case c.Limits.EvaluationTimeout <= 0:
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
 	}
-	return c.Policy.Validate()
+	if err := c.Policy.Validate(); err != nil {
+		return err
+	}
+	return c.validateSignatures()
 }
 
 // validHostName reports whether s can serve as an authserv-id: a host name

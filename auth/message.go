@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/authmilter/authmilter/auth/authres"
+	"github.com/authmilter/authmilter/auth/bodysig"
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/mime"
 	"github.com/authmilter/authmilter/auth/policy"
 	"github.com/authmilter/authmilter/auth/spf"
 )
@@ -36,8 +38,9 @@ type Evaluator struct {
 	log   *slog.Logger
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
-	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
-	goFn  func(f func()) // runs background work (NewWithGo)
+	keys  *dkim.KeyCache   // parsed DKIM key records, shared by all messages
+	sig   *bodysig.Checker // S/MIME and OpenPGP; nil when both are off
+	goFn  func(f func())   // runs background work (NewWithGo)
 }
 
 // goroutine runs f on a new goroutine.
@@ -80,6 +83,7 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
 		keys:  dkim.NewKeyCache(0),
+		sig:   cfg.signatureChecker(),
 	}, nil
 }
 
@@ -149,6 +153,12 @@ type Message struct {
 	overLimit     string
 	headersEnded  bool
 	internalError error
+
+	// The top-level Content-Type and Content-Transfer-Encoding, and the
+	// body's signature check (signatures.go).
+	ctype, cte      string
+	haveCT, haveCTE bool
+	sig             bodysig.Body
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -251,6 +261,9 @@ func (m *Message) Header(name, value string) {
 			m.forged = append(m.forged, m.arIndex)
 		}
 	}
+	if m.e.sig != nil {
+		m.noteMIME(n, value)
+	}
 	m.write(raw)
 }
 
@@ -274,6 +287,9 @@ func (m *Message) EndHeaders() {
 	}
 	m.headersEnded = true
 	m.write("\r\n")
+	if m.e.sig != nil {
+		m.e.sig.Start(&m.sig, m.ctx, m.ctype, m.cte, m.froms)
+	}
 }
 
 // Body takes the next chunk of the body (CRLF line ends, dot-unstuffed).
@@ -287,6 +303,7 @@ func (m *Message) Body(chunk []byte) {
 	if _, err := m.dkim.Write(chunk); err != nil && m.internalError == nil {
 		m.internalError = fmt.Errorf("dkim: %w", err)
 	}
+	m.sig.Write(chunk)
 }
 
 func (m *Message) write(s string) {
@@ -330,6 +347,12 @@ type Report struct {
 	// Header is the Authentication-Results value to insert (CRLF folds),
 	// empty when the message was skipped.
 	Header string
+	// Signatures holds one result per S/MIME or OpenPGP signature (or
+	// encrypted part) of the body; SignatureHeaders their
+	// Authentication-Results values, one per method, to insert after
+	// Header (none without a result).
+	Signatures       []mime.Result
+	SignatureHeaders []string
 	// Forged lists the 1-based indices, among the message's
 	// Authentication-Results fields, of those carrying our authserv-id.
 	Forged []int
@@ -407,12 +430,14 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		}
 	}
 
+	signedBy := m.finishSignatures(r)
 	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
+		SignedBy:      signedBy,
 	})
 	if len(r.PerAuthor) > 1 {
 		// The result reported for the message (log, metrics, JSON) is
@@ -425,6 +450,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		}
 	}
 	r.Header = m.e.header(r)
+	r.SignatureHeaders = signatureHeaders(r.AuthservID, r.Signatures)
 	r.Elapsed = time.Since(m.start)
 	return r
 }

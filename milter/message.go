@@ -73,6 +73,13 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 				return m.writeFailed(err)
 			}
 		}
+		// Signature results go below ours, each in a field of its own:
+		// inserted first, at the top, they end up after it.
+		for i := len(r.SignatureHeaders) - 1; i >= 0 && r.Header != ""; i-- {
+			if err := md.InsertHeader(0, fieldAR, arValue(r.SignatureHeaders[i])); err != nil {
+				return m.writeFailed(err)
+			}
+		}
 		if r.Header != "" {
 			if err := md.InsertHeader(0, fieldAR, arValue(r.Header)); err != nil {
 				return m.writeFailed(err)
@@ -137,6 +144,7 @@ func (m *message) logResult(r *auth.Report) {
 			}
 			attrs = append(attrs, "dkim", dk) // one key, however many signatures
 		}
+		attrs = appendSignatures(attrs, r.Signatures)
 		if r.Decision.Reason != "" {
 			attrs = append(attrs, "reason", r.Decision.Reason)
 		}

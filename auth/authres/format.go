@@ -74,6 +74,12 @@ func Format(authservID string, spf *SPFResult, helo *SPFResult, dkim []DKIMResul
 				"header.from", d.From, "policy.dmarc", d.Policy))
 		}
 	}
+	return fold(authservID, res)
+}
+
+// fold writes "authserv-id;" and the resinfos, each on a line of its own,
+// folded at 78 octets (Format's layout).
+func fold(authservID string, res [][]string) string {
 	id := value(authservID, false)
 	if id == "" {
 		id = "localhost"

@@ -87,3 +87,25 @@ func BenchmarkUnsignedMixed100K(b *testing.B) {
 func BenchmarkUnsignedHTML100K(b *testing.B) {
 	run(b, testChecker(b, nil), "text/html; charset=utf-8", unsigned100K(), 0)
 }
+
+// BenchmarkBodyUnsignedText100K: the same text through a Body, as the
+// daemon feeds it: only the marker search, no Message.
+func BenchmarkBodyUnsignedText100K(b *testing.B) {
+	c := testChecker(b, nil)
+	body := unsigned100K()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	var m Body
+	from := []string{"alice@example.test"}
+	for b.Loop() {
+		c.Start(&m, context.Background(), "text/plain; charset=utf-8", "", from)
+		for p := body; len(p) > 0; {
+			k := min(len(p), 64<<10)
+			m.Write(p[:k])
+			p = p[k:]
+		}
+		if rs := m.Close(); len(rs) != 0 {
+			b.Fatalf("results %+v", rs)
+		}
+	}
+}

@@ -33,11 +33,13 @@ type Options struct {
 	OpenPGP *openpgp.Verifier
 	// Limits bound the MIME walk.
 	Limits mime.Limits
-	// MaxSignatureBytes bounds a detached signature part or a clear-signed
-	// signature block (default 64 KiB); MaxOpaqueBytes an opaque
-	// application/pkcs7-mime part (default 1 MiB).
-	MaxSignatureBytes int
-	MaxOpaqueBytes    int
+	// MaxSignatureBytes bounds a detached S/MIME signature part (default
+	// 64 KiB); MaxOpenPGPSignatureBytes a PGP/MIME signature part or a
+	// clear-signed signature block (default 64 KiB); MaxOpaqueBytes an
+	// opaque application/pkcs7-mime part (default 1 MiB).
+	MaxSignatureBytes        int
+	MaxOpenPGPSignatureBytes int
+	MaxOpaqueBytes           int
 	// MaxInlineBlocks bounds the clear-signed blocks verified in one text
 	// part (default 4).
 	MaxInlineBlocks int
@@ -56,6 +58,9 @@ type Checker struct{ o Options }
 func New(o Options) *Checker {
 	if o.MaxSignatureBytes <= 0 {
 		o.MaxSignatureBytes = 64 << 10
+	}
+	if o.MaxOpenPGPSignatureBytes <= 0 {
+		o.MaxOpenPGPSignatureBytes = 64 << 10
 	}
 	if o.MaxOpaqueBytes <= 0 {
 		o.MaxOpaqueBytes = 1 << 20
@@ -146,7 +151,10 @@ type handler struct{ m *Message }
 func (h handler) Begin(e *mime.Entity) mime.Sink {
 	o := &h.m.c.o
 	if p := e.Parent; p != nil && e.Index == 2 {
-		if _, ok := p.Data.(*signed); ok {
+		if s, ok := p.Data.(*signed); ok {
+			if s.method == mime.MethodOpenPGP {
+				return mime.Sink{Keep: o.MaxOpenPGPSignatureBytes}
+			}
 			return mime.Sink{Keep: o.MaxSignatureBytes}
 		}
 	}
@@ -189,7 +197,7 @@ func (h handler) Begin(e *mime.Entity) mime.Sink {
 		}
 	case "text/plain":
 		if o.OpenPGP != nil && identity(e.Encoding) && h.take("") {
-			in := openpgp.NewInline(e.Part, o.MaxSignatureBytes, o.MaxInlineBlocks)
+			in := openpgp.NewInline(e.Part, o.MaxOpenPGPSignatureBytes, o.MaxInlineBlocks)
 			e.Data = in
 			return mime.Sink{W: in}
 		}

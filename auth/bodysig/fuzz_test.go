@@ -26,3 +26,29 @@ func FuzzMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBody: a text body through a Body, in chunks of any size, gives what
+// a Message gives for the whole body: the marker search that holds the
+// Message off loses nothing, and never panics.
+func FuzzBody(f *testing.F) {
+	f.Add([]byte("x\r\n-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\nAAAA\r\n-----END PGP SIGNATURE-----\r\n"), uint8(7))
+	f.Add([]byte("-----BEGIN PGP MESSAGE-----\r\n\r\nAAAA\r\n-----END PGP MESSAGE-----\r\n"), uint8(1))
+	f.Add([]byte("a -----BEGIN PGP MESSAGE-----\r\n--"), uint8(2))
+	c := testChecker(f, nil)
+	f.Fuzz(func(t *testing.T, body []byte, n uint8) {
+		if len(body) > 1<<16 {
+			return
+		}
+		raw := append([]byte("From: alice@example.test\r\nContent-Type: text/plain\r\n\r\n"), body...)
+		want := check(t, c, raw, 0)
+		got := checkBody(t, c, raw, int(n))
+		if len(want) != len(got) {
+			t.Fatalf("Message %+v, Body in chunks of %d %+v", want, n, got)
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("Message %+v, Body in chunks of %d %+v", want[i], n, got[i])
+			}
+		}
+	})
+}

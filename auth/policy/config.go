@@ -71,6 +71,17 @@ type Config struct {
 	// InternalErrorAction applies when the evaluation itself failed (a
 	// bug, a deadline): "tempfail" (451 4.3.0) or "accept".
 	InternalErrorAction Action `toml:"internal_error_action"` // "tempfail"
+
+	// RequireSigned lists Author Domains (and their subdomains) whose
+	// authenticated mail (DMARC pass) must carry a valid, trusted S/MIME
+	// or OpenPGP signature of its whole body naming a From address of
+	// that domain; without one,
+	// RequireSignedAction applies: "quarantine" (the default), "accept"
+	// (report only) or "reject" (RequireSignedText as the reply, with
+	// reject_code and reject_enhanced). None by default.
+	RequireSigned       []string `toml:"require_signed"`
+	RequireSignedAction Action   `toml:"require_signed_action"` // "quarantine"
+	RequireSignedText   string   `toml:"require_signed_text"`   // "Mail from {domain} must be signed"
 }
 
 // Default returns the configuration used when the file sets nothing.
@@ -100,6 +111,8 @@ func Default() Config {
 		FromMultipleText:    "Message has more than one From header field",
 		FromMalformedText:   "Message has a malformed From header field",
 		InternalErrorAction: Tempfail,
+		RequireSignedAction: Quarantine,
+		RequireSignedText:   "Mail from {domain} must be signed",
 	}
 }
 
@@ -180,6 +193,15 @@ func (c Config) Validate() error {
 	for _, s := range c.TrustedForwarders {
 		if _, err := ParsePrefix(s); err != nil {
 			bad("trusted_forwarders", err.Error())
+		}
+	}
+	bad("require_signed_text", checkText(c.RequireSignedText, true))
+	if a := c.RequireSignedAction; a != Accept && a != Quarantine && a != Reject {
+		bad("require_signed_action", fmt.Sprintf("%q is not one of accept, quarantine, reject", a))
+	}
+	for _, d := range c.RequireSigned {
+		if d == "" || strings.ContainsAny(d, " \t@/") {
+			bad("require_signed", fmt.Sprintf("%q is not a domain", d))
 		}
 	}
 	for _, d := range c.AllowDomains {

@@ -49,6 +49,10 @@ type Input struct {
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
+	// SignedBy lists the domains (A-labels, lower case) of the From
+	// addresses named by the message's valid, trusted S/MIME or OpenPGP
+	// signatures of its whole body (require_signed).
+	SignedBy []string
 }
 
 // Decide returns the decision for a message. It is pure: the same Config
@@ -135,6 +139,9 @@ func decideAuthor(cfg Config, in Input, a Author) Decision {
 	var reason string
 	switch a.Result {
 	case ResultPass:
+		if d, ok := requireSigned(cfg, in, a.Domain); ok {
+			return d
+		}
 		return Decision{Action: Accept, Reason: "dmarc pass"}
 	case ResultTemperror:
 		if a.Policy == PolicyNone {

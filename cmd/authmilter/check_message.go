@@ -12,6 +12,7 @@ import (
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/mime"
 	"github.com/authmilter/authmilter/auth/policy"
 )
 
@@ -25,7 +26,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
 	f.takesFile = true
 	ef := f.addEnvelope()
-	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
+	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns, smime, openpgp)")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
@@ -63,23 +64,28 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 
 // messageJSON is the -json output: a public interface, keep field names.
 type messageJSON struct {
-	Skipped               string       `json:"skipped,omitempty"`
-	SPF                   spfOutJSON   `json:"spf"`
-	HELO                  spfOutJSON   `json:"helo"`
-	DKIM                  []dkimJSON   `json:"dkim"`
-	DMARC                 dmarcJSON    `json:"dmarc"`
-	Action                string       `json:"action"`
-	SMTPCode              string       `json:"smtp_code"`
-	SMTPEnhanced          string       `json:"smtp_enhanced_code,omitempty"`
-	SMTPText              string       `json:"smtp_text,omitempty"`
-	Reason                string       `json:"reason,omitempty"`
-	Quarantine            string       `json:"quarantine,omitempty"`
-	DryRun                *dryRunJSON  `json:"dry_run,omitempty"`
-	AuthenticationResults string       `json:"authentication_results"`
-	RemovedForged         []int        `json:"removed_forged_indices"`
-	Problem               string       `json:"problem,omitempty"`
-	ElapsedMS             float64      `json:"elapsed_ms"`
-	Envelope              envelopeJSON `json:"envelope"`
+	Skipped               string      `json:"skipped,omitempty"`
+	SPF                   spfOutJSON  `json:"spf"`
+	HELO                  spfOutJSON  `json:"helo"`
+	DKIM                  []dkimJSON  `json:"dkim"`
+	DMARC                 dmarcJSON   `json:"dmarc"`
+	Action                string      `json:"action"`
+	SMTPCode              string      `json:"smtp_code"`
+	SMTPEnhanced          string      `json:"smtp_enhanced_code,omitempty"`
+	SMTPText              string      `json:"smtp_text,omitempty"`
+	Reason                string      `json:"reason,omitempty"`
+	Quarantine            string      `json:"quarantine,omitempty"`
+	DryRun                *dryRunJSON `json:"dry_run,omitempty"`
+	AuthenticationResults string      `json:"authentication_results"`
+	RemovedForged         []int       `json:"removed_forged_indices"`
+	// S/MIME and OpenPGP signatures, and their Authentication-Results
+	// fields (check_signatures.go).
+	SMIME                []signatureJSON `json:"smime"`
+	OpenPGP              []signatureJSON `json:"openpgp"`
+	SignatureAuthResults []string        `json:"signature_authentication_results,omitempty"`
+	Problem              string          `json:"problem,omitempty"`
+	ElapsedMS            float64         `json:"elapsed_ms"`
+	Envelope             envelopeJSON    `json:"envelope"`
 }
 
 // dryRunJSON is what would have been done under policy.dry_run; the
@@ -213,6 +219,9 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		DryRun:                dry,
 		AuthenticationResults: headerLine(r.Header),
 		RemovedForged:         forged,
+		SMIME:                 signaturesJSON(r.Signatures, mime.MethodSMIME),
+		OpenPGP:               signaturesJSON(r.Signatures, mime.MethodOpenPGP),
+		SignatureAuthResults:  headerLines(r.SignatureHeaders),
 		Problem:               r.Problem,
 		ElapsedMS:             float64(r.Elapsed.Microseconds()) / 1000,
 		Envelope:              envelopeJSON{ipStr(r.Envelope.ClientIP), r.Envelope.Helo, r.Envelope.MailFrom},
@@ -258,6 +267,7 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 			fmt.Fprintf(w, "       %s: %s (policy=%s%s)\n", d.Domain, d.Result, orNone(d.Policy), prefixed("; ", d.Reason))
 		}
 	}
+	printSignatures(w, j)
 	fmt.Fprintf(w, "action: %s", j.Action)
 	if j.Action != "accept" {
 		fmt.Fprintf(w, " (%s %s %s)", j.SMTPCode, j.SMTPEnhanced, j.SMTPText)
@@ -277,6 +287,9 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		fmt.Fprintf(w, "forged Authentication-Results removed: %v\n", j.RemovedForged)
 	}
 	fmt.Fprintf(w, "%s\n", j.AuthenticationResults)
+	for _, h := range j.SignatureAuthResults {
+		fmt.Fprintf(w, "%s\n", h)
+	}
 	fmt.Fprintf(w, "(%.1f ms)\n", float64(r.Elapsed)/float64(time.Millisecond))
 }
 

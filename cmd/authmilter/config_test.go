@@ -53,6 +53,12 @@ func TestContribConfigMatchesStruct(t *testing.T) {
 		if len(c.Policy.AllowDomains) == 0 {
 			c.Policy.AllowDomains = nil
 		}
+		if len(c.Policy.RequireSigned) == 0 {
+			c.Policy.RequireSigned = nil
+		}
+		if len(c.OpenPGP.Keyring) == 0 {
+			c.OpenPGP.Keyring = nil
+		}
 	}
 	normalize(&got)
 	normalize(&want)
