@@ -49,6 +49,9 @@ type Input struct {
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
+	// Transport is a required-TLS shortfall to act on, or nil; its
+	// decision counts like an Author Domain's (the strictest wins).
+	Transport *Transport
 }
 
 // Decide returns the decision for a message. It is pure: the same Config
@@ -60,6 +63,11 @@ type Input struct {
 // decision. Dry run turns every action into accept.
 func Decide(cfg Config, in Input) Decision {
 	d := decide(cfg, in)
+	if in.Transport != nil && !in.InternalError {
+		if t := transportDecision(cfg, in.Transport); severity(t.Action) > severity(d.Action) {
+			d = t
+		}
+	}
 	if cfg.DryRun {
 		d.DryRun = true
 		if d.Action != Accept {
