@@ -22,7 +22,6 @@ var (
 	tls12    = Session{Version: "TLSv1.2"}
 	certOK   = Session{Version: "TLSv1.3", CertVerified: true, CertName: "mail.example.org", CertIssuer: "Test CA"}
 	certBad  = Session{Version: "TLSv1.3", CertVerified: true, CertName: "rogue.example.net", CertIssuer: "Test CA"}
-	plain    = Session{}
 	fromOrg  = "alice@example.org"
 	fromSub  = "bob@lists.example.org"
 	fromElse = "carol@example.net"
