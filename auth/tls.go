@@ -82,10 +82,11 @@ func tlsRequiredNo(value string) bool {
 }
 
 // tlsRequirement evaluates tls.require for r and returns the shortfall to
-// act on, or nil.
+// act on, or nil. An unknown transport (a check command without TLS
+// facts) is not judged.
 func (m *Message) tlsRequirement(r *Report) *policy.Transport {
 	c := &m.e.cfg.TLS
-	if len(c.Require) == 0 {
+	if len(c.Require) == 0 || m.env.TLS == nil {
 		return nil
 	}
 	in := tlsreq.Input{MailFrom: m.env.MailFrom, SPFPass: r.SPF.Result == "pass", Authors: r.Authors, Report: m.tlsReport}
@@ -94,9 +95,8 @@ func (m *Message) tlsRequirement(r *Report) *policy.Transport {
 			in.DMARCPass = append(in.DMARCPass, p.Domain)
 		}
 	}
-	if t := m.env.TLS; t != nil {
-		in.Session = tlsreq.Session{Version: t.Version, CertVerified: t.Cert == CertVerified, CertName: t.Subject, CertIssuer: t.Issuer}
-	}
+	t := m.env.TLS
+	in.Session = tlsreq.Session{Version: t.Version, CertVerified: t.Cert == CertVerified, CertName: t.Subject, CertIssuer: t.Issuer}
 	r.TLSRequire = c.Evaluate(in)
 	o := r.TLSRequire
 	if o.Status != tlsreq.Enforced {

@@ -22,14 +22,19 @@ import (
 // could not be read, 2 on usage errors (an empty message included).
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check message",
-		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
+		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-tls VERSION|none [-tls-cipher C] [-tls-bits N] [-tls-cert STATE ...]] [-requiretls] [-json] [FILE]  (no FILE or -: stdin)", stderr)
 	f.takesFile = true
 	ef := f.addEnvelope()
+	tf := addTLSFlags(f.fs)
 	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns)")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
 	ip, code := ef.check(f)
+	if code != 0 {
+		return code
+	}
+	tls, code := tf.check(f)
 	if code != 0 {
 		return code
 	}
@@ -48,7 +53,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer done()
-	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>")}
+	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>"), TLS: tls, RequireTLS: tf.requireTLS}
 	r, err := ev.EvaluateReader(context.Background(), env, msg)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
@@ -80,6 +85,7 @@ type messageJSON struct {
 	Problem               string       `json:"problem,omitempty"`
 	ElapsedMS             float64      `json:"elapsed_ms"`
 	Envelope              envelopeJSON `json:"envelope"`
+	TLS                   *tlsJSON     `json:"tls,omitempty"`
 }
 
 // dryRunJSON is what would have been done under policy.dry_run; the
@@ -216,6 +222,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		Problem:               r.Problem,
 		ElapsedMS:             float64(r.Elapsed.Microseconds()) / 1000,
 		Envelope:              envelopeJSON{ipStr(r.Envelope.ClientIP), r.Envelope.Helo, r.Envelope.MailFrom},
+		TLS:                   tlsJSONOf(r),
 	}
 }
 
@@ -256,6 +263,13 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 	if len(j.DMARC.PerDomain) > 1 {
 		for _, d := range j.DMARC.PerDomain {
 			fmt.Fprintf(w, "       %s: %s (policy=%s%s)\n", d.Domain, d.Result, orNone(d.Policy), prefixed("; ", d.Reason))
+		}
+	}
+	if t := j.TLS; t != nil {
+		fmt.Fprintf(w, "tls:   %s%s%s%s\n", t.Version, prefixed(" ", t.Cipher), prefixed(" client certificate ", t.ClientCert),
+			prefixed(" ", t.CertSubject))
+		if t.Require != nil {
+			fmt.Fprintf(w, "       tls.require %s: %s (%s%s)\n", t.Require.Domain, t.Require.Status, t.Require.Want, prefixed("; ", t.Require.Shortfall))
 		}
 	}
 	fmt.Fprintf(w, "action: %s", j.Action)
