@@ -74,3 +74,27 @@ func TestCheckMessageTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSConfigErrorsNameTheKey: [tls] errors name the key, the rule's
+// index included.
+func TestTLSConfigErrorsNameTheKey(t *testing.T) {
+	for _, c := range []struct{ file, key string }{
+		{"[[tls.require]]\ndomain = \"a.example\"\nlevel = \"cert\"\n", "tls.require.level"},
+		{"[[tls.require]]\ndomain = \"a.example\"\n[[tls.require]]\ndomain = \"a.example\"\n", "tls.require[1].domain"},
+		{"[[tls.require]]\ndomain = \"a.example\"\naction = \"drop\"\n", "tls.require"},
+		{"[[tls.require]]\ndomain = \"a.example\"\nmin_version = \"1.3\"\n", "tls.require[0].min_version"},
+		{"[tls]\ntempfail_code = \"550\"\n", "tls.tempfail_code"},
+	} {
+		path := t.TempDir() + "/c.toml"
+		writeFile(path, c.file)
+		if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
+		}
+	}
+	path := t.TempDir() + "/c.toml"
+	writeFile(path, "[[tls.require]]\ndomain = \"Partner.Example\"\nlevel = \"verified-cert\"\ncert_name = \"mail.partner.example\"\nmin_version = \"TLSv1.2\"\naction = \"reject\"\n")
+	cfg, err := loadConfig(path)
+	if err != nil || len(cfg.TLS.Require) != 1 || cfg.TLS.Require[0].Domain != "partner.example" || cfg.TLS.Require[0].Action != "reject" {
+		t.Errorf("%v %+v", err, cfg.TLS.Require)
+	}
+}
