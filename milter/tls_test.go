@@ -128,3 +128,29 @@ func TestTLSSession(t *testing.T) {
 func unfold(v string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\n\t", " ")
 }
+
+// FuzzTLSFromMacros: any macro values read without a panic; a
+// certificate's names are kept only when it was verified, and decoding
+// never lengthens a name.
+func FuzzTLSFromMacros(f *testing.F) {
+	f.Add("TLSv1.3", "mail.example.org", "authmilter test CA", "", "", "", false)
+	f.Add("TLSv1.3", "/CN=rogue.example.net", "/CN=x", "FAIL", "rogue.example.net", "", true)
+	f.Add("TLSv1.2", "/O=a/CN=b+20c", "/CN=authmilter+20test+20CA", "OK", "", "authmilter+2", true)
+	f.Fuzz(func(t *testing.T, version, subject, issuer, verify, cnSubject, cnIssuer string, sendmail bool) {
+		mac := map[string]string{"{tls_version}": version, "{cert_subject}": subject, "{cert_issuer}": issuer,
+			"{cn_subject}": cnSubject, "{cn_issuer}": cnIssuer}
+		if sendmail {
+			mac["{verify}"] = verify
+		}
+		tl, ok := tlsFromMacros(mac)
+		if ok != (version != "") {
+			t.Fatalf("ok %v for version %q", ok, version)
+		}
+		if tl.Cert != auth.CertVerified && (tl.Subject != "" || tl.Issuer != "") {
+			t.Fatalf("names kept for an unverified certificate: %+v", tl)
+		}
+		if len(tl.Subject) > max(len(subject), len(cnSubject)) {
+			t.Fatalf("subject %q longer than its macros", tl.Subject)
+		}
+	})
+}

@@ -41,3 +41,28 @@ func TestAppendTLS(t *testing.T) {
 		t.Errorf("authserv-id of our field: %q %v", id, ok)
 	}
 }
+
+// FuzzAppendTLS: whatever the MTA's macros hold, the x-tls resinfo keeps
+// the field one header field: no CR or LF but the folds, no control
+// characters, and the authserv-id still reads back.
+func FuzzAppendTLS(f *testing.F) {
+	f.Add("pass", "TLSv1.3", "TLS_AES_256_GCM_SHA384", "256", "client certificate a verified", true, false)
+	f.Add("none", "", "", "", "", false, true)
+	f.Add("fail;x", "TLS v1\r\nFrom: x", "a;b\"c\\", "(1)", "a) (b\\", true, true)
+	base := Format("mx.example.com", &SPFResult{Result: "pass", Identity: "a@example.org"}, nil, nil)
+	f.Fuzz(func(t *testing.T, result, version, cipher, bits, comment string, req, no bool) {
+		v := AppendTLS(base, TLSResult{Result: result, Version: version, Cipher: cipher, Bits: bits, Comment: comment, RequireTLS: req, TLSRequiredNo: no})
+		rest := strings.ReplaceAll(v, "\r\n\t", "")
+		for i := 0; i < len(rest); i++ {
+			if c := rest[i]; c < 0x20 || c == 0x7f {
+				t.Fatalf("control octet %q in %q", c, v)
+			}
+		}
+		if id, ok := AuthservID(v); !ok || id != "mx.example.com" {
+			t.Fatalf("authserv-id %q %v of %q", id, ok, v)
+		}
+		if !strings.Contains(v, ";\r\n\tx-tls=") {
+			t.Fatalf("no x-tls resinfo in %q", v)
+		}
+	})
+}
