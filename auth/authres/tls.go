@@ -28,11 +28,13 @@ const maxTLSComment = 200
 // AppendTLS returns v, a value made by Format, with an x-tls resinfo
 // appended and folded as Format folds.
 func AppendTLS(v string, t TLSResult) string {
-	words := []string{"x-tls=" + orNoneWord(strings.ToLower(token(t.Result)))}
+	words := make([]string, 1, 8)
+	words[0] = "x-tls=" + orNoneWord(strings.ToLower(token(t.Result)))
 	if c := commentN(t.Comment, maxTLSComment); c != "" {
 		words = append(words, strings.Fields(c)...)
 	}
-	props := []string{"smtp.version", t.Version, "smtp.cipher", t.Cipher, "smtp.bits", t.Bits}
+	var buf [10]string
+	props := append(buf[:0], "smtp.version", t.Version, "smtp.cipher", t.Cipher, "smtp.bits", t.Bits)
 	if t.RequireTLS {
 		props = append(props, "smtp.requiretls", "yes")
 	}
