@@ -25,6 +25,9 @@ type TLS struct {
 	// Subject and Issuer are the verified certificate's subject and
 	// issuer common names.
 	Subject, Issuer string
+	// MD5 is the verified certificate's MD5 fingerprint as Sendmail
+	// gives it ({cert_md5}, "15:0F:58:..."); Postfix sends none.
+	MD5 string
 }
 
 // CertState is what is known of the client's certificate.

@@ -18,7 +18,7 @@ import (
 // for a chain it verified; Sendmail sends {verify} and the certificate's
 // names even for a certificate it did not verify, xtext-encoded.
 var tlsMacros = []string{"{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}",
-	"{verify}", "{cn_subject}", "{cn_issuer}"}
+	"{verify}", "{cn_subject}", "{cn_issuer}", "{cert_md5}"}
 
 // tlsFromMacros reads the transport from one stage's macros. ok is false
 // when the stage carried none of them (nothing to learn).
@@ -39,6 +39,7 @@ func tlsFromMacros(mac map[string]string) (t auth.TLS, ok bool) {
 		t.Cert = auth.CertVerified
 		t.Subject = cnOf(mac["{cn_subject}"], mac["{cert_subject}"])
 		t.Issuer = cnOf(mac["{cn_issuer}"], mac["{cert_issuer}"])
+		t.MD5 = truncate(mac["{cert_md5}"], 64)
 	case verify == "NO" || verify == "NOT" || verify == "NONE" || verify == "":
 		t.Cert = auth.CertNone
 	default:
@@ -128,6 +129,9 @@ func tlsAttrs(attrs []any, r *auth.Report) []any {
 		switch t.Cert {
 		case auth.CertVerified:
 			attrs = append(attrs, "client_cert", "verified", "client_cert_subject", t.Subject, "client_cert_issuer", t.Issuer)
+			if t.MD5 != "" {
+				attrs = append(attrs, "client_cert_md5", t.MD5)
+			}
 		case auth.CertNone:
 			attrs = append(attrs, "client_cert", "none")
 		case auth.CertFailed:

@@ -30,6 +30,7 @@ func TestTLSFromMacros(t *testing.T) {
 		t.Cert, t.Subject, t.Issuer, t.CertDetail = st, subj, iss, detail
 		return t
 	}
+	withMD5 := func(t auth.TLS, md5 string) auth.TLS { t.MD5 = md5; return t }
 	for _, tc := range []struct {
 		name string
 		mac  map[string]string
@@ -41,11 +42,11 @@ func TestTLSFromMacros(t *testing.T) {
 		{"postfix, trusted certificate", with("{cert_subject}", "mail.sender.example.org", "{cert_issuer}", "authmilter test CA"),
 			withCert(auth.CertVerified, "mail.sender.example.org", "authmilter test CA", ""), true},
 		{"sendmail, verified", with("{verify}", "OK", "{cert_subject}", "/CN=mail.sender.example.org", "{cert_issuer}", "/CN=authmilter+20test+20CA",
-			"{cn_subject}", "mail.sender.example.org", "{cn_issuer}", "authmilter+20test+20CA"),
-			withCert(auth.CertVerified, "mail.sender.example.org", "authmilter test CA", ""), true},
+			"{cn_subject}", "mail.sender.example.org", "{cn_issuer}", "authmilter+20test+20CA", "{cert_md5}", "15:0F:58"),
+			withMD5(withCert(auth.CertVerified, "mail.sender.example.org", "authmilter test CA", ""), "15:0F:58"), true},
 		{"sendmail, verified, DN only", with("{verify}", "TRUSTED", "{cert_subject}", "/O=Org/CN=mail.sender.example.org", "{cert_issuer}", "/CN=authmilter+20test+20CA"),
 			withCert(auth.CertVerified, "mail.sender.example.org", "authmilter test CA", ""), true},
-		{"sendmail, self-signed", with("{verify}", "FAIL", "{cert_subject}", "/CN=rogue.example.net", "{cn_subject}", "rogue.example.net"),
+		{"sendmail, self-signed", with("{verify}", "FAIL", "{cert_subject}", "/CN=rogue.example.net", "{cn_subject}", "rogue.example.net", "{cert_md5}", "AA:BB"),
 			withCert(auth.CertFailed, "", "", "FAIL"), true},
 		{"sendmail, no certificate", with("{verify}", "NO"), withCert(auth.CertNone, "", "", ""), true},
 	} {

@@ -67,6 +67,7 @@ type tlsJSON struct {
 	ClientCert    string          `json:"client_cert,omitempty"` // verified, none, failed; absent: unknown
 	CertSubject   string          `json:"client_cert_subject,omitempty"`
 	CertIssuer    string          `json:"client_cert_issuer,omitempty"`
+	CertMD5       string          `json:"client_cert_md5,omitempty"`
 	RequireTLS    bool            `json:"requiretls"`
 	TLSRequiredNo bool            `json:"tls_required_no"`
 	Require       *tlsRequireJSON `json:"require,omitempty"`
@@ -96,7 +97,7 @@ func tlsJSONOf(r *auth.Report) *tlsJSON {
 		j.Version = "none"
 	default:
 		j.Version, j.Cipher, j.Bits = t.Version, t.Cipher, t.Bits
-		j.ClientCert, j.CertSubject, j.CertIssuer = string(t.Cert), t.Subject, t.Issuer
+		j.ClientCert, j.CertSubject, j.CertIssuer, j.CertMD5 = string(t.Cert), t.Subject, t.Issuer, t.MD5
 	}
 	if o.Status != tlsreq.None {
 		j.Require = &tlsRequireJSON{Status: string(o.Status), Domain: o.Domain, Want: o.Want, Shortfall: o.Shortfall,

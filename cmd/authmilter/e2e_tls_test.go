@@ -150,7 +150,7 @@ func TestE2ETLS(t *testing.T) {
 	}
 	log := d.log.String()
 	for _, w := range []string{"tls=none", "tls=TLSv1.3", "client_cert=verified client_cert_subject=mail.sender.example.org",
-		"client_cert=failed:FAIL", "tls_required=no", "tls_require=enforced:req.test", "tls_require=met:req.test"} {
+		"client_cert=failed:FAIL", "client_cert_md5=", "tls_required=no", "tls_require=enforced:req.test", "tls_require=met:req.test"} {
 		if !strings.Contains(log, w) {
 			t.Errorf("daemon log lacks %q", w)
 		}
