@@ -155,3 +155,25 @@ func FuzzTLSFromMacros(f *testing.F) {
 		}
 	})
 }
+
+// TestSymListAsksForTLSMacros: our symbol list replaces the MTA's
+// milter_helo_macros and milter_mail_macros, so every TLS macro we read is
+// asked for at HELO and at MAIL, beside the MAIL macros we read already.
+func TestSymListAsksForTLSMacros(t *testing.T) {
+	srv, err := NewServer(DefaultConfig(), nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sym := srv.protocol(DefaultConfig()).SymList
+	for _, st := range []gomilter.Stage{gomilter.StageHelo, gomilter.StageMailFrom} {
+		have := strings.Join(sym[st], " ")
+		for _, m := range []string{"{tls_version}", "{cipher}", "{cipher_bits}", "{cert_subject}", "{cert_issuer}", "{verify}", "{cn_subject}", "{cn_issuer}", "{cert_md5}"} {
+			if !strings.Contains(" "+have+" ", " "+m+" ") {
+				t.Errorf("stage %d: %s not asked for (%s)", st, m, have)
+			}
+		}
+	}
+	if have := strings.Join(sym[gomilter.StageMailFrom], " "); !strings.HasPrefix(have, "i {auth_authen} ") {
+		t.Errorf("MAIL macros %q lost i or {auth_authen}", have)
+	}
+}
