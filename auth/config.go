@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authmilter/authmilter/auth/policy"
+	"github.com/authmilter/authmilter/auth/tlsreq"
 )
 
 // Config is the evaluation part of authmilter's configuration. Its TOML keys
@@ -35,6 +36,8 @@ type Config struct {
 	// SMIME and OpenPGP verify body signatures (signatures.go).
 	SMIME   SMIMEConfig   `toml:"smime"`
 	OpenPGP OpenPGPConfig `toml:"openpgp"`
+	// TLS holds the required-TLS rules ([tls], [[tls.require]]).
+	TLS tlsreq.Config `toml:"tls"`
 
 	trusted []netip.Prefix
 }
@@ -94,6 +97,7 @@ func DefaultConfig() Config {
 		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024},
 		DMARC:           DMARCConfig{LegacyPct: "t", MaxFromDomains: 5},
 		Policy:          policy.Default(),
+		TLS:             tlsreq.Default(),
 		Limits:          Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 1000, MaxFieldLines: 1000, EvaluationTimeout: 20 * time.Second},
 		SMIME:           defaultSMIME(),
 		OpenPGP:         defaultOpenPGP(),
@@ -146,6 +150,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.max_field_lines: must be at least 10, got %d", c.Limits.MaxFieldLines)
 	case c.Limits.EvaluationTimeout <= 0:
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/authmilter/authmilter/auth/mime"
 	"github.com/authmilter/authmilter/auth/policy"
 	"github.com/authmilter/authmilter/auth/spf"
+	"github.com/authmilter/authmilter/auth/tlsreq"
 )
 
 // Resolver is the DNS every check uses: *dns.Resolver in production, the
@@ -127,6 +128,12 @@ type Envelope struct {
 	// Postfix and Sendmail at connect): the authserv-id when authserv_id
 	// is unset and it is fully qualified.
 	MTAHost string
+	// TLS is the session's transport security; nil when unknown (it is
+	// then left out of the header).
+	TLS *TLS
+	// RequireTLS: the MAIL FROM carried the REQUIRETLS parameter (RFC
+	// 8689 §4).
+	RequireTLS bool
 }
 
 // Message is one message being evaluated. Its methods are called in the order
@@ -159,6 +166,8 @@ type Message struct {
 	ctype, cte      string
 	haveCT, haveCTE bool
 	sig             bodysig.Body
+	tlsRequiredNo   bool // a "TLS-Required: No" field (RFC 8689 §5)
+	tlsReport       bool // a TLS-Report-Domain field: a TLS report (RFC 8460 §5.3)
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -255,6 +264,10 @@ func (m *Message) Header(name, value string) {
 	switch {
 	case strings.EqualFold(n, "List-Id"):
 		m.hasListID = true
+	case strings.EqualFold(n, "TLS-Required"):
+		m.tlsRequiredNo = m.tlsRequiredNo || tlsRequiredNo(value)
+	case strings.EqualFold(n, "TLS-Report-Domain"):
+		m.tlsReport = true
 	case strings.EqualFold(n, "Authentication-Results"):
 		m.arIndex++
 		if authres.HasAuthservID(value, m.authservID) {
@@ -356,6 +369,10 @@ type Report struct {
 	// Forged lists the 1-based indices, among the message's
 	// Authentication-Results fields, of those carrying our authserv-id.
 	Forged []int
+	// TLSRequiredNo: the message has "TLS-Required: No" (RFC 8689 §5).
+	TLSRequiredNo bool
+	// TLSRequire is the outcome of tls.require for the message.
+	TLSRequire tlsreq.Outcome
 	// Problem describes a limit or internal error that affected the result.
 	Problem string
 	Elapsed time.Duration
@@ -398,6 +415,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		r.Problem = m.internalError.Error()
 	}
 	r.Forged = m.forged
+	r.TLSRequiredNo = m.tlsRequiredNo
 
 	// Over a header limit the fields past it were never read: the From may
 	// be among them, so it is neither missing nor malformed (DMARC is a
@@ -438,6 +456,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
 		SignedBy:      signedBy,
+		Transport:     m.tlsRequirement(r),
 	})
 	if len(r.PerAuthor) > 1 {
 		// The result reported for the message (log, metrics, JSON) is
@@ -449,7 +468,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 			}
 		}
 	}
-	r.Header = m.e.header(r)
+	r.Header = tlsHeader(m.e.header(r), r)
 	r.SignatureHeaders = signatureHeaders(r.AuthservID, r.Signatures)
 	r.Elapsed = time.Since(m.start)
 	return r

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	gomilter "github.com/emersion/go-milter"
+
+	"github.com/authmilter/authmilter/auth"
 )
 
 // connFacts are what one SMTP session told us before any message: they
@@ -18,8 +20,9 @@ type connFacts struct {
 	clientIP   net.IP
 	clientName string // the MTA's name for the client ("unknown" when unverified)
 	helo       string
-	queueID    string // the last queue id seen ({i}), refreshed per message
-	mtaHost    string // the MTA's own host name ({j}, sent at connect)
+	queueID    string   // the last queue id seen ({i}), refreshed per message
+	mtaHost    string   // the MTA's own host name ({j}, sent at connect)
+	tls        auth.TLS // the transport (tls.go), from HELO and MAIL macros
 }
 
 // session is the go-milter handler for one milter connection. Because every
@@ -169,14 +172,23 @@ func (s *session) ConnectAddr(host, family string, port uint16, addr string, m *
 func (s *session) Helo(name string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("helo", &resp, &err)
 	s.macros(m)
+	s.tlsMacrosAt(m, true)
 	s.facts.helo = name
 	return nil, nil // SMFIP_NR_HELO: no reply
 }
 
 func (s *session) MailFrom(from string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
+	return s.MailFromArgs(from, nil, m)
+}
+
+// MailFromArgs is go-milter's (patched) MAIL callback with the ESMTP
+// parameters after the address.
+func (s *session) MailFromArgs(from string, args []string, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("mail", &resp, &err)
 	s.endMessage() // a second MAIL FROM without end of message
+	s.tlsMacrosAt(m, false)
 	s.startMessage(from)
+	s.msg.env.RequireTLS = hasRequireTLS(args)
 	s.macros(m)
 	s.msg.begin()
 	if why := s.msg.am.Skipped(); why != "" {

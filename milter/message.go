@@ -37,6 +37,7 @@ func newMessage(s *session, from string) *message {
 			MailFrom:   from,
 			QueueID:    s.facts.queueID,
 			MTAHost:    s.facts.mtaHost,
+			TLS:        &s.facts.tls,
 		},
 	}
 }
@@ -151,6 +152,7 @@ func (m *message) logResult(r *auth.Report) {
 		if r.Problem != "" {
 			attrs = append(attrs, "problem", r.Problem)
 		}
+		attrs = tlsAttrs(attrs, r)
 	}
 	m.s.log.Info("message", attrs...)
 }

@@ -31,7 +31,7 @@ _dmarc.quar.test.   TXT "v=DMARC1; p=quarantine"
 	}
 	want := " " + testAuthservID + ";\n\tspf=pass (ip4:192.0.2.25 matched) smtp.mailfrom=b@other.test;\n\t" +
 		"spf=pass (ip4:192.0.2.25 matched) smtp.helo=helo.test;\n\tdkim=none;\n\t" +
-		"dmarc=pass (spf aligned) header.from=other.test policy.dmarc=reject"
+		"dmarc=pass (spf aligned) header.from=other.test policy.dmarc=reject;\n\tx-tls=none"
 	if got := insertedAR(mods); got != want {
 		t.Errorf("inserted A-R value\n%q, want\n%q", got, want)
 	}

@@ -191,7 +191,8 @@ func (s *Server) protocol(cfg Config) *gomilter.Server {
 		// sends "i" only after the first RCPT).
 		SymList: map[gomilter.Stage][]string{
 			gomilter.StageConnect:  {"j"},
-			gomilter.StageMailFrom: {"i", "{auth_authen}"},
+			gomilter.StageHelo:     tlsMacros,
+			gomilter.StageMailFrom: append([]string{"i", "{auth_authen}"}, tlsMacros...),
 			gomilter.StageEOH:      {"i"},
 			gomilter.StageEOM:      {"i"},
 		},

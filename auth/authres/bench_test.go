@@ -20,3 +20,14 @@ func BenchmarkAuthservID(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkAppendTLS(b *testing.B) {
+	v := Format("mx.example.com", &SPFResult{Result: "pass", Identity: "bounce@example.org"}, nil,
+		[]DKIMResult{{Result: "pass", Domain: "example.org", Selector: "sel", Signature: "abcdefgh12345"}},
+		&DMARCResult{Result: "pass", From: "example.org", Policy: "reject"})
+	t := TLSResult{Result: "pass", Version: "TLSv1.3", Cipher: "TLS_AES_256_GCM_SHA384", Bits: "256"}
+	b.ReportAllocs()
+	for b.Loop() {
+		AppendTLS(v, t)
+	}
+}

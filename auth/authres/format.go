@@ -94,23 +94,29 @@ func fold(authservID string, res [][]string) string {
 		if i < len(res)-1 {
 			words[len(words)-1] += ";"
 		}
-		b.WriteString("\r\n\t")
-		col := 1 // the TAB
-		for j, w := range words {
-			if j > 0 {
-				if col+1+len(w) > maxLine {
-					b.WriteString("\r\n\t")
-					col = 1
-				} else {
-					b.WriteByte(' ')
-					col++
-				}
-			}
-			b.WriteString(w)
-			col += len(w)
-		}
+		writeResinfo(&b, words)
 	}
 	return b.String()
+}
+
+// writeResinfo writes one resinfo's words on a line of its own, folded
+// before a word that would take the line past maxLine.
+func writeResinfo(b *strings.Builder, words []string) {
+	b.WriteString("\r\n\t")
+	col := 1 // the TAB
+	for j, w := range words {
+		if j > 0 {
+			if col+1+len(w) > maxLine {
+				b.WriteString("\r\n\t")
+				col = 1
+			} else {
+				b.WriteByte(' ')
+				col++
+			}
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
 }
 
 // resinfo builds "method=result (comment) ptype.prop=value ..." as words;
@@ -162,10 +168,13 @@ func clean(s string) string {
 
 // comment returns "(text)" with parentheses and backslashes escaped as
 // quoted-pairs (RFC 5322 §3.2.2), or "" for empty text.
-func comment(s string) string {
+func comment(s string) string { return commentN(s, maxComment) }
+
+// commentN is comment with the text cut to n characters.
+func commentN(s string, n int) string {
 	s = clean(s)
-	if len(s) > maxComment {
-		s = strings.TrimSpace(s[:maxComment-3]) + "..."
+	if len(s) > n {
+		s = strings.TrimSpace(s[:n-3]) + "..."
 	}
 	if s == "" {
 		return ""

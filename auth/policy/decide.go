@@ -53,6 +53,9 @@ type Input struct {
 	// addresses named by the message's valid, trusted S/MIME or OpenPGP
 	// signatures of its whole body (require_signed).
 	SignedBy []string
+	// Transport is a required-TLS shortfall to act on, or nil; its
+	// decision counts like an Author Domain's (the strictest wins).
+	Transport *Transport
 }
 
 // Decide returns the decision for a message. It is pure: the same Config
@@ -64,6 +67,11 @@ type Input struct {
 // decision. Dry run turns every action into accept.
 func Decide(cfg Config, in Input) Decision {
 	d := decide(cfg, in)
+	if in.Transport != nil && !in.InternalError {
+		if t := transportDecision(cfg, in.Transport); severity(t.Action) > severity(d.Action) {
+			d = t
+		}
+	}
 	if cfg.DryRun {
 		d.DryRun = true
 		if d.Action != Accept {

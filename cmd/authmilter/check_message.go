@@ -23,14 +23,19 @@ import (
 // could not be read, 2 on usage errors (an empty message included).
 func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check message",
-		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-json] [FILE]  (no FILE or -: stdin)", stderr)
+		"authmilter check message -ip IP -helo NAME -mail-from ADDR [-dns HOST:PORT] [-dns-timeout DUR] [-config FILE] [-tls VERSION|none [-tls-cipher C] [-tls-bits N] [-tls-cert STATE ...]] [-requiretls] [-json] [FILE]  (no FILE or -: stdin)", stderr)
 	f.takesFile = true
 	ef := f.addEnvelope()
-	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns, smime, openpgp)")
+	tf := addTLSFlags(f.fs)
+	config := f.fs.String("config", "", "configuration `file` whose evaluation settings apply (policy, limits, authserv_id, dns, tls, smime, openpgp)")
 	if code, ok := f.parse(args); !ok {
 		return code
 	}
 	ip, code := ef.check(f)
+	if code != 0 {
+		return code
+	}
+	tls, code := tf.check(f)
 	if code != 0 {
 		return code
 	}
@@ -49,7 +54,7 @@ func checkMessage(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer done()
-	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>")}
+	env := auth.Envelope{ClientIP: ip, Helo: ef.helo, MailFrom: strings.Trim(ef.mailFrom, "<>"), TLS: tls, RequireTLS: tf.requireTLS}
 	r, err := ev.EvaluateReader(context.Background(), env, msg)
 	if err != nil {
 		fmt.Fprintln(stderr, "authmilter check message:", err)
@@ -86,6 +91,7 @@ type messageJSON struct {
 	Problem              string          `json:"problem,omitempty"`
 	ElapsedMS            float64         `json:"elapsed_ms"`
 	Envelope             envelopeJSON    `json:"envelope"`
+	TLS                  *tlsJSON        `json:"tls,omitempty"`
 }
 
 // dryRunJSON is what would have been done under policy.dry_run; the
@@ -225,6 +231,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 		Problem:               r.Problem,
 		ElapsedMS:             float64(r.Elapsed.Microseconds()) / 1000,
 		Envelope:              envelopeJSON{ipStr(r.Envelope.ClientIP), r.Envelope.Helo, r.Envelope.MailFrom},
+		TLS:                   tlsJSONOf(r),
 	}
 }
 
@@ -268,6 +275,13 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		}
 	}
 	printSignatures(w, j)
+	if t := j.TLS; t != nil {
+		fmt.Fprintf(w, "tls:   %s%s%s%s\n", t.Version, prefixed(" ", t.Cipher), prefixed(" client certificate ", t.ClientCert),
+			prefixed(" ", t.CertSubject))
+		if t.Require != nil {
+			fmt.Fprintf(w, "       tls.require %s: %s (%s%s)\n", t.Require.Domain, t.Require.Status, t.Require.Want, prefixed("; ", t.Require.Shortfall))
+		}
+	}
 	fmt.Fprintf(w, "action: %s", j.Action)
 	if j.Action != "accept" {
 		fmt.Fprintf(w, " (%s %s %s)", j.SMTPCode, j.SMTPEnhanced, j.SMTPText)

@@ -59,6 +59,9 @@ func TestContribConfigMatchesStruct(t *testing.T) {
 		if len(c.OpenPGP.Keyring) == 0 {
 			c.OpenPGP.Keyring = nil
 		}
+		if len(c.TLS.Require) == 0 {
+			c.TLS.Require = nil
+		}
 	}
 	normalize(&got)
 	normalize(&want)

@@ -170,7 +170,8 @@ func ourFieldBytes(msg string) []string {
 // one space after the colon, each resinfo (or folded part) on a
 // continuation line starting with a TAB, LF line ends.
 func wantAR(lines ...string) string {
-	return "Authentication-Results: " + e2eAuthservID + ";\n\t" + strings.Join(lines, "\n\t") + "\n"
+	// The test clients speak plaintext: x-tls=none ends each.
+	return "Authentication-Results: " + e2eAuthservID + ";\n\t" + strings.Join(lines, "\n\t") + ";\n\tx-tls=none\n"
 }
 
 // passAR is wantAR for mail from bounce@pass.test, signed by pass.test with

@@ -295,7 +295,13 @@ func tail(s string, n int) string {
 type mtaOptions struct {
 	// IPv6: a second SMTP listener on [::1] (mta.Addr6), for IPv6 clients.
 	IPv6 bool
+	// TLS: STARTTLS offered with this server certificate, client
+	// certificates asked for and verified against the CA file.
+	TLS *mtaTLS
 }
+
+// mtaTLS are the PEM files of a TLS-enabled MTA instance.
+type mtaTLS struct{ Cert, Key, CA string }
 
 // startPostfix runs a private Postfix whose smtpd uses the milter at milterAddr.
 func startPostfix(t *testing.T, milterAddr string) *mta {
@@ -331,10 +337,18 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 			"mynetworks = 127.0.0.0/8", "mynetworks = 127.0.0.0/8 [::1]/128",
 			"smtpd_authorized_xclient_hosts = 127.0.0.0/8", "smtpd_authorized_xclient_hosts = 127.0.0.0/8 [::1]/128").Replace(mainCF)
 	}
+	if o.TLS != nil {
+		mainCF += fmt.Sprintf("smtpd_tls_security_level = may\nsmtpd_tls_chain_files = %s, %s\n"+
+			"smtpd_tls_ask_ccert = yes\nsmtpd_tls_CAfile = %s\nsmtpd_tls_loglevel = 1\nsmtpd_tls_session_cache_database =\n",
+			o.TLS.Key, o.TLS.Cert, o.TLS.CA)
+	}
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF
+	if o.TLS != nil {
+		masterCF += "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n"
+	}
 	if o.IPv6 {
 		port6 = freePort(t)
 		masterCF = fmt.Sprintf("[::1]:%d inet n - n - - smtpd\n", port6) + masterCF
@@ -453,6 +467,11 @@ func startSendmailWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 	mc := fmt.Sprintf(sendmailMC, root, root, root, root, root, port)
 	if o.IPv6 {
 		mc += fmt.Sprintf("DAEMON_OPTIONS(`Port=%d, Addr=::1, Name=MTA6, Family=inet6')dnl\n", port6)
+	}
+	if o.TLS != nil {
+		mc += fmt.Sprintf("define(`confCACERT_PATH', `%s')dnl\ndefine(`confCACERT', `%s')dnl\n"+
+			"define(`confSERVER_CERT', `%s')dnl\ndefine(`confSERVER_KEY', `%s')dnl\n",
+			filepath.Dir(o.TLS.CA), o.TLS.CA, o.TLS.Cert, o.TLS.Key)
 	}
 	mc += filter + fmt.Sprintf(sendmailMailer, root)
 	if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {

@@ -421,6 +421,18 @@ func (m *milterSession) Process(msg *Message) (Response, error) {
 	case CodeMail:
 		// envelope from address
 		from := readCString(msg.Data)
+		// authmilter patch: a backend with MailFromArgs is also given the
+		// ESMTP parameters that follow the address, one C-string each
+		// ("BODY=8BITMIME", "REQUIRETLS"); v0.5.0 drops them.
+		if b, ok := m.backend.(interface {
+			MailFromArgs(from string, args []string, m *Modifier) (Response, error)
+		}); ok {
+			var args []string
+			if len(from) < len(msg.Data) {
+				args = decodeCStrings(msg.Data[len(from)+1:])
+			}
+			return b.MailFromArgs(strings.Trim(from, "<>"), args, newModifier(m))
+		}
 		return m.backend.MailFrom(strings.Trim(from, "<>"), newModifier(m))
 
 	case CodeEOH:

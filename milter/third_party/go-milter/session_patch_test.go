@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/textproto"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -450,5 +451,51 @@ func TestServeConn(t *testing.T) {
 	}
 	if _, err := c2.Write([]byte{0}); err != io.ErrClosedPipe {
 		t.Fatalf("after ServeConn, writing to the connection: %v, want it closed", err)
+	}
+}
+
+// argsMilter records MAIL FROM with its ESMTP parameters.
+type argsMilter struct {
+	NoOpMilter
+	got chan []string
+}
+
+func (a *argsMilter) MailFromArgs(from string, args []string, m *Modifier) (Response, error) {
+	a.got <- append([]string{from}, args...)
+	return RespContinue, nil
+}
+
+// TestMailFromArgs: a Milter with MailFromArgs gets the ESMTP parameters
+// that follow the MAIL FROM address, each a C-string; v0.5.0 drops them.
+func TestMailFromArgs(t *testing.T) {
+	for _, tc := range []struct {
+		data string
+		want []string
+	}{
+		{"<a@example.org>\x00", []string{"a@example.org"}},
+		{"<a@example.org>", []string{"a@example.org"}},
+		{"<a@example.org>\x00REQUIRETLS\x00", []string{"a@example.org", "REQUIRETLS"}},
+		{"<>\x00BODY=8BITMIME\x00REQUIRETLS\x00SIZE=100\x00", []string{"", "BODY=8BITMIME", "REQUIRETLS", "SIZE=100"}},
+	} {
+		b := &argsMilter{got: make(chan []string, 1)}
+		peer, done := pipeSession(&Server{}, b, nil)
+		go func() {
+			for {
+				if _, err := readPacket(peer, 0); err != nil {
+					return
+				}
+			}
+		}()
+		writePacket(peer, &Message{Code: byte(CodeMail), Data: []byte(tc.data)}, 0)
+		select {
+		case got := <-b.got:
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("%q: got %q, want %q", tc.data, got, tc.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q: MailFromArgs not called", tc.data)
+		}
+		peer.Close()
+		ended(done, 5*time.Second)
 	}
 }
