@@ -31,16 +31,21 @@ const reportsUsage = `usage:
         and which deliveries are due. Without -dry-run it sends every due
         delivery through reports.smtp, as the daemon does each send_interval.
   authmilter reports resend [-config FILE] ID     make a report's deliveries pending again
+  authmilter reports bounce [-config FILE] < DSN  a bounce of one of our reports: suppress
+        its failed destinations for suppress_for (for an alias of the from
+        address: "|authmilter reports bounce -config FILE"; exit 75 when the
+        store is unavailable, so the MTA retries)
 `
 
 // runReports is "authmilter reports ...".
-func runReports(args []string, stdout, stderr io.Writer) int {
+func runReports(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := map[string]func(*reportsCmd, []string) error{
 		"status": (*reportsCmd).status,
 		"list":   (*reportsCmd).list,
 		"show":   (*reportsCmd).show,
 		"send":   (*reportsCmd).send,
 		"resend": (*reportsCmd).resend,
+		"bounce": (*reportsCmd).bounce,
 	}
 	if len(args) == 0 || cmds[args[0]] == nil {
 		fmt.Fprint(stderr, reportsUsage)
@@ -49,7 +54,7 @@ func runReports(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	c := &reportsCmd{name: args[0], stdout: stdout, stderr: stderr}
+	c := &reportsCmd{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("authmilter reports "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.config, "config", "", "configuration `file` (TOML); its [reports] section is used")
@@ -74,6 +79,10 @@ func runReports(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &u) {
 			return 2
 		}
+		var tf tempFailure
+		if errors.As(err, &tf) {
+			return 75 // EX_TEMPFAIL (sysexits.h): the MTA retries a pipe
+		}
 		return 1
 	}
 	return 0
@@ -89,6 +98,7 @@ type reportsCmd struct {
 	xml            bool
 	dryRun, now    string
 	args           []string
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	cfg            Config
 }

@@ -163,3 +163,45 @@ func (s *reportScheduler) Collect(ch chan<- prometheus.Metric) {
 func ownReport(r *auth.Report, self string) bool {
 	return self != "" && strings.EqualFold(r.Envelope.MailFrom, self)
 }
+
+// tempFailure is an error the caller may retry (exit 75).
+type tempFailure struct{ error }
+
+func (t tempFailure) Unwrap() error { return t.error }
+
+// bounce reads a DSN from stdin and suppresses the failed destinations of
+// the report it is about.
+func (c *reportsCmd) bounce(args []string) error {
+	if err := c.noArgs(args); err != nil {
+		return err
+	}
+	if c.stdin == nil {
+		return usageError("bounce reads a DSN from standard input")
+	}
+	dsn, err := send.ParseDSN(c.stdin)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "ignored: %v\n", err)
+		return nil // not a DSN: nothing to retry, nothing to bounce
+	}
+	if _, err := loadConfig(c.config); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	err = c.withStore(func(ctx context.Context, st store.Store) error {
+		rc := c.cfg.Reports
+		s := schedule.Sender{Store: st, Meta: reportMeta(rc), SuppressFor: rc.SuppressFor, Log: slog.New(slog.NewTextHandler(c.stderr, nil))}
+		done, err := s.Bounce(ctx, dsn, time.Now())
+		if err != nil {
+			return err
+		}
+		if len(done) == 0 {
+			fmt.Fprintf(c.stdout, "ignored: no failed destination of one of our reports (Message-ID %q)\n", dsn.MessageID)
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "suppressed for %s: %s\n", c.cfg.Reports.SuppressFor, strings.Join(done, ", "))
+		return nil
+	})
+	if err != nil {
+		return tempFailure{err} // the configuration loaded: the store failed
+	}
+	return nil
+}

@@ -239,3 +239,35 @@ func TestSenderSigns(t *testing.T) {
 		t.Errorf("signature: %+v", res)
 	}
 }
+
+// TestSenderBounce: a DSN about one of our reports suppresses its failed
+// destination; one about another message, or naming an address that was
+// no destination of the report, suppresses nothing.
+func TestSenderBounce(t *testing.T) {
+	st := open(t)
+	built(t, st, map[string][]string{"a.example": {"mailto:dmarc@a.example"}})
+	l, _ := st.List(context.Background())
+	id := l[0].ID
+	s := Sender{Store: st, Meta: meta, Owner: "s"}
+	now := day0.Add(30 * time.Hour)
+	for _, c := range []struct {
+		dsn  send.DSN
+		want string
+	}{
+		{send.DSN{MessageID: "other@receiver.example", Failed: []send.Bounce{{Recipient: "dmarc@a.example"}}}, ""},
+		{send.DSN{MessageID: id + "@elsewhere.example", Failed: []send.Bounce{{Recipient: "dmarc@a.example"}}}, ""},
+		{send.DSN{MessageID: id + "@receiver.example", Failed: []send.Bounce{{Recipient: "victim@b.example"}}}, ""},
+		{send.DSN{MessageID: id + "@receiver.example", Failed: []send.Bounce{{Recipient: "dmarc@a.example", Status: "5.1.1"}}}, "dmarc@a.example"},
+	} {
+		got, err := s.Bounce(context.Background(), c.dsn, now)
+		if err != nil || strings.Join(got, ",") != c.want {
+			t.Errorf("%+v: suppressed %v %v, want %q", c.dsn, got, err, c.want)
+		}
+	}
+	if until, reason, _ := st.Suppressed(context.Background(), "dmarc@a.example", now); until.IsZero() || !strings.Contains(reason, "5.1.1") {
+		t.Errorf("suppressed until %v (%q)", until, reason)
+	}
+	if until, _, _ := st.Suppressed(context.Background(), "victim@b.example", now); !until.IsZero() {
+		t.Error("a forged DSN suppressed another address")
+	}
+}
