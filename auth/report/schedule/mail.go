@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -38,7 +39,8 @@ func Message(b store.Built, meta report.Meta, from string, date time.Time) []byt
 	boundary := "report-" + hex.EncodeToString(sum[:12])
 	var m bytes.Buffer
 	h := func(k, v string) { m.WriteString(k + ": " + v + "\r\n") }
-	h("From", from)
+	// The org name as display name (RFC 2047-encoded if not ASCII).
+	h("From", (&mail.Address{Name: meta.OrgName, Address: from}).String())
 	if to := Recipients(b.Dests); len(to) > 0 {
 		h("To", strings.Join(to, ",\r\n "))
 	}
