@@ -117,8 +117,8 @@ func TestEndToEndReportsFleet(t *testing.T) {
 // TestEndToEndReportsDaemonSends: the daemon itself builds and sends
 // (send_interval), with short periods so that they close during the test:
 // the messages sent come back as reports in the mailbox, counts summed over
-// the periods; the metrics count the sends; SIGTERM stops the daemon
-// cleanly; the report mail itself is never reported.
+// the periods, also across a SIGHUP; the metrics count the sends; SIGTERM
+// stops the daemon cleanly; the report mail itself is never reported.
 func TestEndToEndReportsDaemonSends(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
 	t.Parallel()
@@ -144,6 +144,7 @@ send_interval = "1s"`, 1)
 			t.Fatalf("message %d: %s", i, r)
 		}
 	}
+	flushReports(t, d) // a reload leaves the scheduler running
 	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]map[string]int64
 	for time.Now().Before(deadline) {
