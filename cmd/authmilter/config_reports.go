@@ -20,8 +20,8 @@ type ReportsConfig struct {
 	Submitter string `toml:"submitter"` // default: the domain of email
 	From      string `toml:"from"`      // default: email
 	HostID    string `toml:"host_id"`
-	// SMTP is the relay reports are to be sent through (host:port);
-	// sending is not implemented yet.
+	// SMTP is the relay reports are sent through (host:port); "" sends
+	// nothing (only "reports send -dry-run").
 	SMTP          string        `toml:"smtp"`
 	Period        time.Duration `toml:"period"`
 	Grace         time.Duration `toml:"grace"`
@@ -34,6 +34,8 @@ type ReportsConfig struct {
 	EnvelopeTo    bool          `toml:"envelope_to"`
 	// LegacyPassDisposition writes disposition "pass" as "none".
 	LegacyPassDisposition bool `toml:"legacy_pass_disposition"`
+	// SendingConfig: the keys of sending (config_reports_send.go).
+	SendingConfig
 }
 
 func defaultReports() ReportsConfig {
@@ -47,6 +49,8 @@ func defaultReports() ReportsConfig {
 		Spool:         "/var/lib/authmilter/reports.spool",
 		SpoolBytes:    64 << 20,
 		ReportWhen:    string(schedule.WhenAccepted),
+		SMTP:          "127.0.0.1:25",
+		SendingConfig: defaultSending(),
 	}
 }
 
@@ -78,6 +82,9 @@ func (r *ReportsConfig) validate() error {
 		if err := checkHostPort(r.SMTP); err != nil {
 			return fmt.Errorf("reports.smtp: %w", err)
 		}
+	}
+	if err := r.SendingConfig.validate(); err != nil {
+		return err
 	}
 	if r.Spool != "" && !strings.HasPrefix(r.Spool, "/") {
 		return fmt.Errorf("reports.spool: must be an absolute path or \"\", got %q", r.Spool)

@@ -30,6 +30,18 @@ func TestReportsConfigErrorsNameTheKey(t *testing.T) {
 		{reportsOn + "submitter = \"a!b\"\n", "reports.submitter"},
 		{reportsOn + "host_id = \"Host-1\"\n", "reports.host_id"},
 		{"[reports]\nsend = true\n", "reports.send"},
+		{"[reports]\nsend_interval = \"-1s\"\n", "reports.send_interval"},
+		{"[reports]\nsmtp_starttls = \"yes\"\n", "reports.smtp_starttls"},
+		{"[reports]\nsmtp_username = \"u\"\n", "reports.smtp_password_file"},
+		{"[reports]\nsmtp_username = \"u\"\nsmtp_password_file = \"pw\"\n", "reports.smtp_password_file"},
+		{"[reports]\nsmtp_timeout = \"0s\"\n", "reports.smtp_timeout"},
+		{"[reports]\ndkim_key = \"/k.pem\"\n", "reports.dkim_selector"},
+		{"[reports]\ndkim_key = \"k.pem\"\ndkim_selector = \"s\"\n", "reports.dkim_key"},
+		{"[reports]\ndaily_cap = -1\n", "reports.daily_cap"},
+		{"[reports]\nretry_min = \"0s\"\n", "reports.retry_min"},
+		{"[reports]\nretry_max = \"1m\"\n", "reports.retry_max"},
+		{"[reports]\nmax_attempts = 0\n", "reports.max_attempts"},
+		{"[reports]\nsuppress_for = \"-1h\"\n", "reports.suppress_for"},
 	} {
 		path := t.TempDir() + "/c.toml"
 		if err := writeFile(path, c.file); err != nil {

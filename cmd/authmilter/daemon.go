@@ -270,6 +270,11 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 		// final flush, bounded by shutdown_timeout.
 		defer rep.stop(log, cfg.ShutdownTimeout)
 	}
+	sched, err := startReportScheduler(cfg.Reports, rep, res, log, obs.reg)
+	if err != nil {
+		return err
+	}
+	defer sched.stop() // before rep.stop: the store stays open while it sends
 	srv, err := milter.NewServer(cfg.Milter, ev, workers.Go, log, mobs)
 	if err != nil {
 		return err

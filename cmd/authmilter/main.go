@@ -26,7 +26,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdin, stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "reports" {
-		return runReports(args[1:], stdout, stderr)
+		return runReports(args[1:], stdin, stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "dkim" {
 		return runDKIM(args[1:], stdout, stderr)

@@ -154,8 +154,14 @@ type daemon struct {
 // dns are added here).
 func startDaemon(t *testing.T, dnsAddr, extra string) *daemon {
 	t.Helper()
+	return startDaemonAt(t, freePort(t), dnsAddr, extra)
+}
+
+// startDaemonAt is startDaemon on a given port (an MTA started first can
+// point at it).
+func startDaemonAt(t *testing.T, port int, dnsAddr, extra string) *daemon {
+	t.Helper()
 	bin := daemonBinary(t)
-	port := freePort(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "authmilter.toml")
 	body := fmt.Sprintf("listen = \"inet:127.0.0.1:%d\"\n%s\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 2\n", port, extra, dnsAddr)

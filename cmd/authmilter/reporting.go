@@ -32,6 +32,9 @@ type reportItem struct {
 type reporter struct {
 	st  *lazyStore
 	agg *aggregate.Aggregator[reportItem]
+	// self is the envelope sender of our own report mail, never counted
+	// (no report loops).
+	self string
 }
 
 // openStore opens reports.store.
@@ -127,7 +130,7 @@ func newReporter(cfg ReportsConfig, log *slog.Logger) (*reporter, error) {
 		ls.close()
 		return nil, fmt.Errorf("reports.spool: %w", err)
 	}
-	return &reporter{st: ls, agg: agg}, nil
+	return &reporter{st: ls, agg: agg, self: cfg.from()}, nil
 }
 
 // messageDone offers a message to the aggregator: nothing is allocated
@@ -135,6 +138,9 @@ func newReporter(cfg ReportsConfig, log *slog.Logger) (*reporter, error) {
 // back) are not counted, nor those without a DMARC record.
 func (rp *reporter) messageDone(r *auth.Report, action string) {
 	if r == nil || r.Skipped != "" || action == string(policy.Tempfail) || !hasRecord(r) {
+		return
+	}
+	if ownReport(r, rp.self) {
 		return
 	}
 	rp.agg.Offer(reportItem{r: r, action: action, at: time.Now()})

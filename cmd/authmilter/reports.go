@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/dns"
 	"github.com/authmilter/authmilter/auth/report"
 	"github.com/authmilter/authmilter/auth/report/schedule"
 	"github.com/authmilter/authmilter/auth/report/store"
@@ -25,19 +27,25 @@ const reportsUsage = `usage:
   authmilter reports send [-config FILE] [-dry-run DIR] [-now TIME]
         build the reports whose period is over; -dry-run DIR writes each one
         that is due as the .xml.gz and .eml it would send, sending nothing;
-        -now (RFC 3339) is the clock that decides which periods are over.
-        Sending is not implemented yet: without -dry-run, send refuses.
+        -now (RFC 3339) is the clock that decides which periods are over
+        and which deliveries are due. Without -dry-run it sends every due
+        delivery through reports.smtp, as the daemon does each send_interval.
   authmilter reports resend [-config FILE] ID     make a report's deliveries pending again
+  authmilter reports bounce [-config FILE] < DSN  a bounce of one of our reports: suppress
+        its failed destinations for suppress_for (for an alias of the from
+        address: "|authmilter reports bounce -config FILE"; exit 75 when the
+        store is unavailable, so the MTA retries)
 `
 
 // runReports is "authmilter reports ...".
-func runReports(args []string, stdout, stderr io.Writer) int {
+func runReports(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := map[string]func(*reportsCmd, []string) error{
 		"status": (*reportsCmd).status,
 		"list":   (*reportsCmd).list,
 		"show":   (*reportsCmd).show,
 		"send":   (*reportsCmd).send,
 		"resend": (*reportsCmd).resend,
+		"bounce": (*reportsCmd).bounce,
 	}
 	if len(args) == 0 || cmds[args[0]] == nil {
 		fmt.Fprint(stderr, reportsUsage)
@@ -46,7 +54,7 @@ func runReports(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	c := &reportsCmd{name: args[0], stdout: stdout, stderr: stderr}
+	c := &reportsCmd{name: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("authmilter reports "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.config, "config", "", "configuration `file` (TOML); its [reports] section is used")
@@ -71,6 +79,10 @@ func runReports(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &u) {
 			return 2
 		}
+		var tf tempFailure
+		if errors.As(err, &tf) {
+			return 75 // EX_TEMPFAIL (sysexits.h): the MTA retries a pipe
+		}
 		return 1
 	}
 	return 0
@@ -86,6 +98,7 @@ type reportsCmd struct {
 	xml            bool
 	dryRun, now    string
 	args           []string
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	cfg            Config
 }
@@ -211,15 +224,11 @@ func (c *reportsCmd) resend(args []string) error {
 	})
 }
 
-// send builds the due reports and, with -dry-run, writes those whose
-// deliveries are due. Real sending (SMTP) is not implemented: without
-// -dry-run it refuses before touching the store.
+// send builds the due reports and sends the due deliveries, or with
+// -dry-run writes the reports whose deliveries are due.
 func (c *reportsCmd) send(args []string) error {
 	if err := c.noArgs(args); err != nil {
 		return err
-	}
-	if c.dryRun == "" {
-		return errors.New("sending is not implemented yet; use -dry-run DIR to build the due reports and write them as files")
 	}
 	now := time.Now()
 	if c.now != "" {
@@ -229,10 +238,18 @@ func (c *reportsCmd) send(args []string) error {
 		}
 		now = t
 	}
+	// Checked before the store is opened (or created).
+	if cfg, err := loadConfig(c.config); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	} else if !cfg.Reports.Enabled {
+		return errors.New("reports.enabled is false in the configuration")
+	} else if c.dryRun == "" && cfg.Reports.SMTP == "" {
+		return errors.New("reports.smtp is empty: nothing can be sent (use -dry-run DIR to write the reports as files)")
+	}
 	return c.withStore(func(ctx context.Context, st store.Store) error {
 		rc := c.cfg.Reports
-		if !rc.Enabled {
-			return errors.New("reports.enabled is false in the configuration")
+		if c.dryRun == "" {
+			return c.sendNow(ctx, st, now)
 		}
 		meta := reportMeta(rc)
 		host, _ := os.Hostname()
@@ -272,6 +289,27 @@ func (c *reportsCmd) send(args []string) error {
 		fmt.Fprintf(c.stdout, "dry run: %d reports written to %s, nothing sent\n", n, c.dryRun)
 		return nil
 	})
+}
+
+// sendNow builds and sends what is due at now through reports.smtp.
+func (c *reportsCmd) sendNow(ctx context.Context, st store.Store, now time.Time) error {
+	rc := c.cfg.Reports
+	res, err := dns.New(c.cfg.DNS)
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	j, err := newReportJobs(rc, st, res, slog.New(slog.NewTextHandler(c.stderr, nil)))
+	if err != nil {
+		return err
+	}
+	built, out, err := j.run(ctx, now)
+	fmt.Fprintf(c.stdout, "built %d reports, skipped %d (report_when = %q)\n", len(built.Built), len(built.Skipped), rc.ReportWhen)
+	var parts []string
+	for _, o := range schedule.Outcomes {
+		parts = append(parts, fmt.Sprintf("%s %d", o, out[o]))
+	}
+	fmt.Fprintf(c.stdout, "deliveries: %s\n", strings.Join(parts, ", "))
+	return err
 }
 
 // deliveryDue reports whether a report has a delivery waiting to be sent

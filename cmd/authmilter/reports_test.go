@@ -83,6 +83,7 @@ spool = "%s/reports.spool"
 org_name = "Receiver Test"
 email = "dmarc@receiver.test"
 flush_interval = "1h"
+send_interval = "0s"
 `, dir, dir)
 }
 
@@ -231,10 +232,24 @@ func TestDaemonReportsFlushOnSIGTERM(t *testing.T) {
 	}
 }
 
-func TestReportsSendRefusesWithoutDryRun(t *testing.T) {
+// TestReportsSendRefuses: send needs reports on, and a relay unless it
+// is a dry run; neither opens the store.
+func TestReportsSendRefuses(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"reports", "send"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "sending is not implemented yet") {
+	if code := run([]string{"reports", "send"}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "reports.enabled is false") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(conf, []byte(reportsSection(dir)+"smtp = \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"reports", "send", "-config", conf}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "reports.smtp is empty") {
+		t.Errorf("smtp empty: exit %d, stderr %q", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "reports.db")); err == nil {
+		t.Error("the store was created by a send that refused")
 	}
 	errb.Reset()
 	if code := run([]string{"reports", "send", "-dry-run", t.TempDir(), "-now", "tomorrow"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "RFC 3339") {

@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/mail"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/authmilter/authmilter/auth/report"
+	"github.com/authmilter/authmilter/auth/report/send"
 	"github.com/authmilter/authmilter/auth/report/store"
 )
 
@@ -21,30 +21,11 @@ import (
 func Recipients(dests []string) []string {
 	var out []string
 	for _, d := range dests {
-		scheme, rest, ok := strings.Cut(d, ":")
-		if !ok || !strings.EqualFold(scheme, "mailto") {
-			continue
+		if a, err := send.MailtoAddress(d); err == nil {
+			out = append(out, a)
 		}
-		rest, _, _ = strings.Cut(rest, "?")
-		a, err := url.PathUnescape(rest)
-		if err != nil || !plainAddr(a) {
-			continue
-		}
-		out = append(out, a)
 	}
 	return out
-}
-
-// plainAddr accepts a bare addr-spec of printable ASCII (RFC 5322
-// §3.4.1), nothing that could break a header field or an SMTP command.
-func plainAddr(a string) bool {
-	for i := 0; i < len(a); i++ {
-		if a[i] <= ' ' || a[i] >= 0x7f {
-			return false
-		}
-	}
-	p, err := mail.ParseAddress(a)
-	return err == nil && p.Address == a && strings.Contains(a, "@")
 }
 
 // Message composes the report e-mail (§3.5.2): the Subject of the ABNF,
@@ -58,7 +39,8 @@ func Message(b store.Built, meta report.Meta, from string, date time.Time) []byt
 	boundary := "report-" + hex.EncodeToString(sum[:12])
 	var m bytes.Buffer
 	h := func(k, v string) { m.WriteString(k + ": " + v + "\r\n") }
-	h("From", from)
+	// The org name as display name (RFC 2047-encoded if not ASCII).
+	h("From", (&mail.Address{Name: meta.OrgName, Address: from}).String())
 	if to := Recipients(b.Dests); len(to) > 0 {
 		h("To", strings.Join(to, ",\r\n "))
 	}

@@ -105,6 +105,9 @@ func TestMessage(t *testing.T) {
 	if want := "Report Domain: example.com Submitter: receiver.example Report-ID: " + r.ID; subj != want {
 		t.Errorf("Subject %q, want %q", subj, want)
 	}
+	if from, err := m.Header.AddressList("From"); err != nil || len(from) != 1 || from[0].Name != meta.OrgName || from[0].Address != "dmarc-noreply@reports.receiver.example" {
+		t.Errorf("From %q: %v", m.Header.Get("From"), err)
+	}
 	if to := m.Header.Get("To"); to != "dmarc@example.com" {
 		t.Errorf("To %q (https: is not a mail destination)", to)
 	}

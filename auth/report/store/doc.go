@@ -19,6 +19,8 @@
 //     LOCKED on PostgreSQL); an expired lease is taken over, and a stale
 //     owner's MarkSent fails with ErrLeaseLost.
 //   - A resend uses the bytes stored at build time (RFC 9990 §3.5.4).
+//   - Suppressions and the per-address daily send quota are shared by every
+//     host on the database (TakeQuota is one atomic upsert).
 //
 // All times are epoch seconds UTC, passed in by the caller (no clock here).
 package store

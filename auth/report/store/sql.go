@@ -47,7 +47,7 @@ func (s *sqlStore) migrate(ctx context.Context, lock string) error {
 				return fmt.Errorf("store: migrate lock: %w", err)
 			}
 		}
-		for _, stmt := range strings.Split(s.d.q(schema), ";\n") {
+		for _, stmt := range strings.Split(s.d.q(schema+sendSchema), ";\n") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}

@@ -57,6 +57,16 @@ type Store interface {
 	// those being sent: ErrInFlight when that is all of them, ErrNotFound
 	// when there is no such report.
 	Resend(ctx context.Context, id string, now time.Time) error
+	// Suppress keeps dest (an address, compared without case) from getting
+	// reports before until, for reason (a permanent failure, a bounce).
+	Suppress(ctx context.Context, dest string, until time.Time, reason string) error
+	// Suppressed returns until when dest is suppressed at now, else the
+	// zero time.
+	Suppressed(ctx context.Context, dest string, now time.Time) (until time.Time, reason string, err error)
+	// TakeQuota counts one send to dest in now's UTC day and reports
+	// whether it is within limit sends that day (false: none taken);
+	// limit 0 is no limit.
+	TakeQuota(ctx context.Context, dest string, now time.Time, limit int) (bool, error)
 	// List returns every built report with its deliveries, oldest period
 	// first, without the bytes.
 	List(ctx context.Context) ([]Summary, error)

@@ -99,6 +99,7 @@ func runSuite(t *testing.T, open opener) {
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("BuildWhileWriting", func(t *testing.T) { testBuildWhileWriting(t, open) })
 	t.Run("ListStatus", func(t *testing.T) { testListStatus(t, open) })
+	t.Run("SendState", func(t *testing.T) { testSendState(t, open) })
 }
 
 func testListStatus(t *testing.T, open opener) {
