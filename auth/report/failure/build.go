@@ -92,7 +92,7 @@ func Build(inc *Incident, opt Options, red *Redactor) ([]byte, error) {
 	hdr("To", "<"+opt.To+">")
 	hdr("Date", opt.Date.Format(time.RFC1123Z))
 	hdr("Subject", "DMARC failure report for "+domain)
-	hdr("Message-ID", "<"+id+"."+domainOf(opt.From)+">")
+	hdr("Message-ID", "<"+id+"@"+domainOf(opt.From)+">")
 	hdr("MIME-Version", "1.0")
 	hdr("Auto-Submitted", "auto-generated") // RFC 3834: no auto-replies to it
 	hdr("Content-Type", "multipart/report; report-type=feedback-report;\r\n\tboundary=\""+boundary+"\"")

@@ -110,11 +110,17 @@ func splitFields(s string) []string {
 	return fields
 }
 
-// field redacts one field (with its final CRLF).
+// field redacts one field (with its final CRLF). A line that is not a
+// field (no name, or a name with bytes RFC 5322 §2.2 does not allow) is
+// kept as the value of an X-Invalid-Field, so the block stays a header; an
+// empty line is dropped (it would end the block).
 func (r *Redactor) field(f string) string {
+	if f == "\r\n" {
+		return ""
+	}
 	name, value, ok := strings.Cut(f, ":")
-	if !ok {
-		return r.Text(f, false)
+	if !ok || !validName(name) {
+		return "X-Invalid-Field: " + r.Text(f, false)
 	}
 	lname := strings.ToLower(strings.TrimSpace(name))
 	if addressFields[lname] {
@@ -123,6 +129,19 @@ func (r *Redactor) field(f string) string {
 		}
 	}
 	return name + ":" + r.encodedText(value, taggedFields[lname])
+}
+
+// validName says whether name is a field name: printable ASCII but ":".
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] <= ' ' || name[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // addressList rewrites an address list as redacted bare addresses, one
