@@ -33,6 +33,12 @@ type Config struct {
 	Policy policy.Config `toml:"policy"`
 	Limits Limits        `toml:"limits"`
 
+	// KeepHeaderBytes, when positive, keeps up to this many bytes of each
+	// message's header fields (whole fields, as received) in
+	// Report.RawHeader, for DMARC failure reports. Not read from the
+	// file; the caller sets it.
+	KeepHeaderBytes int `toml:"-"`
+
 	trusted []netip.Prefix
 }
 

@@ -149,6 +149,8 @@ type Message struct {
 	overLimit     string
 	headersEnded  bool
 	internalError error
+	rawHeader     []byte // Config.KeepHeaderBytes of the header, when set
+	headerCut     bool   // rawHeader stopped short of the whole header
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -232,6 +234,7 @@ func (m *Message) Header(name, value string) {
 		m.dkim.Abort()
 		return
 	}
+	m.keepField(raw)
 	n := fieldName(name) // as DKIM reads it: up to the colon, trimmed
 	switch {
 	case strings.EqualFold(n, "From"):
@@ -252,6 +255,21 @@ func (m *Message) Header(name, value string) {
 		}
 	}
 	m.write(raw)
+}
+
+// keepField copies a field into rawHeader while it fits in
+// Config.KeepHeaderBytes; the fields after one that does not fit are not
+// kept either.
+func (m *Message) keepField(raw string) {
+	limit := m.e.cfg.KeepHeaderBytes
+	if limit <= 0 || m.headerCut {
+		return
+	}
+	if len(m.rawHeader)+len(raw) > limit {
+		m.headerCut = true
+		return
+	}
+	m.rawHeader = append(m.rawHeader, raw...)
 }
 
 // fromValue is the value DMARC reads of a From field: the one DKIM reads
@@ -333,6 +351,11 @@ type Report struct {
 	// Forged lists the 1-based indices, among the message's
 	// Authentication-Results fields, of those carrying our authserv-id.
 	Forged []int
+	// RawHeader holds the header fields as received, up to
+	// Config.KeepHeaderBytes (nil when that is 0); HeaderCut says fields
+	// were left out at that limit.
+	RawHeader []byte
+	HeaderCut bool
 	// Problem describes a limit or internal error that affected the result.
 	Problem string
 	Elapsed time.Duration
@@ -375,6 +398,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		r.Problem = m.internalError.Error()
 	}
 	r.Forged = m.forged
+	r.RawHeader, r.HeaderCut = m.rawHeader, m.headerCut || m.overLimit != ""
 
 	// Over a header limit the fields past it were never read: the From may
 	// be among them, so it is neither missing nor malformed (DMARC is a
