@@ -34,6 +34,13 @@ type ReportsConfig struct {
 	EnvelopeTo    bool          `toml:"envelope_to"`
 	// LegacyPassDisposition writes disposition "pass" as "none".
 	LegacyPassDisposition bool `toml:"legacy_pass_disposition"`
+
+	// Failure reports (RFC 9991), off by default: failure_reports.go.
+	FailureEnabled     bool          `toml:"failure_enabled"`
+	FailureRatePerHour int           `toml:"failure_rate_per_hour"`
+	FailureMerge       time.Duration `toml:"failure_merge"`
+	FailureQueueLen    int           `toml:"failure_queue_len"`
+	FailureHeaderBytes int           `toml:"failure_header_bytes"`
 }
 
 func defaultReports() ReportsConfig {
@@ -47,6 +54,11 @@ func defaultReports() ReportsConfig {
 		Spool:         "/var/lib/authmilter/reports.spool",
 		SpoolBytes:    64 << 20,
 		ReportWhen:    string(schedule.WhenAccepted),
+
+		FailureRatePerHour: 10,
+		FailureMerge:       time.Hour,
+		FailureQueueLen:    1024,
+		FailureHeaderBytes: 16 << 10,
 	}
 }
 
@@ -70,6 +82,9 @@ func (r *ReportsConfig) validate() error {
 		return fmt.Errorf("reports.report_when: must be \"any\", \"accepted\" or \"pass\", got %q", r.ReportWhen)
 	case r.EnvelopeTo:
 		return fmt.Errorf("reports.envelope_to: not supported yet (the evaluation does not see the recipients); leave it false")
+	}
+	if err := r.validateFailure(); err != nil {
+		return err
 	}
 	if _, _, err := parseStore(r.Store); err != nil {
 		return fmt.Errorf("reports.store: %w", err)

@@ -30,8 +30,9 @@ type reportItem struct {
 
 // reporter records DMARC report events ([reports]).
 type reporter struct {
-	st  *lazyStore
-	agg *aggregate.Aggregator[reportItem]
+	st   *lazyStore
+	agg  *aggregate.Aggregator[reportItem]
+	fail *failureReporter // nil unless reports.failure_enabled
 }
 
 // openStore opens reports.store.
@@ -171,6 +172,7 @@ func (rp *reporter) close(d time.Duration) error {
 
 // stop is close for the daemon's exit, logged.
 func (rp *reporter) stop(log *slog.Logger, d time.Duration) {
+	rp.fail.stop(log, d)
 	if err := rp.close(d); err != nil {
 		log.Error("reports: final flush failed; what the store did not take is in reports.spool", "err", err)
 		return
@@ -191,6 +193,7 @@ var _ milter.Observer = reportingObserver{}
 func (o reportingObserver) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	o.metrics.MessageDone(r, action, eom)
 	o.rep.messageDone(r, action)
+	o.rep.fail.messageDone(r, action)
 }
 
 // converter turns a message into report events, one per author domain
