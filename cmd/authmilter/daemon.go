@@ -265,7 +265,7 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 	}
 	var mobs milter.Observer = obs
 	if rep != nil {
-		if err := rep.startFailure(cfg, log, obs.reg); err != nil {
+		if err := rep.startFailure(cfg, res, log, obs.reg); err != nil {
 			rep.close(cfg.ShutdownTimeout)
 			return err
 		}

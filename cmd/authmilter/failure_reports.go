@@ -13,6 +13,7 @@ import (
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/dns"
 	"github.com/authmilter/authmilter/auth/policy"
 	"github.com/authmilter/authmilter/auth/report/failure"
 )
@@ -48,7 +49,7 @@ func failureTransport(cfg ReportsConfig) (failure.Mailer, failure.Verifier, erro
 
 // startFailure starts failure reports when they are on, with the daemon's
 // transport, and registers their metrics.
-func (rp *reporter) startFailure(cfg Config, log *slog.Logger, reg *prometheus.Registry) error {
+func (rp *reporter) startFailure(cfg Config, res *dns.Resolver, log *slog.Logger, reg *prometheus.Registry) error {
 	if !cfg.Reports.Enabled || !cfg.Reports.FailureEnabled {
 		return nil
 	}
@@ -56,7 +57,7 @@ func (rp *reporter) startFailure(cfg Config, log *slog.Logger, reg *prometheus.R
 	if err != nil {
 		return err
 	}
-	if rp.fail, err = newFailureReporter(cfg.Reports, cfg.HostName, m, v, log); err != nil {
+	if rp.fail, err = newFailureReporter(cfg.Reports, cfg.HostName, m, v, res.LookupTXT, log); err != nil {
 		return err
 	}
 	reg.MustRegister(failureCollector{rp.fail})
@@ -64,8 +65,10 @@ func (rp *reporter) startFailure(cfg Config, log *slog.Logger, reg *prometheus.R
 }
 
 // newFailureReporter starts the failure reports' Sender; nil, nil when
-// they are off. hostName is the Reporting-MTA.
-func newFailureReporter(cfg ReportsConfig, hostName string, m failure.Mailer, v failure.Verifier, log *slog.Logger) (*failureReporter, error) {
+// they are off. hostName is the Reporting-MTA; lookupTXT finds SPF records
+// for SPF-DNS (nil: none).
+func newFailureReporter(cfg ReportsConfig, hostName string, m failure.Mailer, v failure.Verifier,
+	lookupTXT func(context.Context, string) ([]string, error), log *slog.Logger) (*failureReporter, error) {
 	if !cfg.Enabled || !cfg.FailureEnabled {
 		return nil, nil
 	}
@@ -78,7 +81,7 @@ func newFailureReporter(cfg ReportsConfig, hostName string, m failure.Mailer, v 
 		MaxURIs: failureMaxURIs, MaxKeys: failureMaxKeys, RetryAfter: failureRetryAfter,
 		MaxAttempts: failureMaxAttempts, MaxRetries: failureMaxRetries, Timeout: failureTimeout,
 		VerifyTTL: failureVerifyTTL, From: cfg.from(), UserAgent: "authmilter/" + version,
-		ReportingMTA: hostName, RedactKey: key,
+		ReportingMTA: hostName, RedactKey: key, LookupTXT: lookupTXT,
 	}, m, v, log.With("component", "failure-reports"))
 	if err != nil {
 		return nil, err

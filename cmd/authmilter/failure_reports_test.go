@@ -62,6 +62,8 @@ _dmarc.psdy.test. TXT "v=DMARC1; p=none; psd=y; ruf=mailto:ruf@psdy.test; fo=1"
 unv.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
 _dmarc.unv.test. TXT "v=DMARC1; p=none; ruf=mailto:ruf@elsewhere.test; fo=1"
 other.test. TXT "v=spf1 ip4:198.51.100.0/24 -all"
+spffail.test. TXT "v=spf1 -all"
+_dmarc.spffail.test. TXT "v=DMARC1; p=quarantine; ruf=mailto:ruf@spffail.test"
 `
 
 // startFailureDaemon runs the daemon's milter side in process, with
@@ -94,7 +96,7 @@ func startFailureDaemon(t *testing.T, ratePerHour int) (addr string, m *recordin
 	verify := func(_ context.Context, policyDomain, uri string) (bool, error) {
 		return !strings.Contains(uri, "elsewhere.test"), nil
 	}
-	if rep.fail, err = newFailureReporter(cfg.Reports, cfg.HostName, m, verify, log); err != nil {
+	if rep.fail, err = newFailureReporter(cfg.Reports, cfg.HostName, m, verify, res.LookupTXT, log); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := milter.NewServer(cfg.Milter, ev, workers.Go, log, reportingObserver{newMetrics(res), rep})
@@ -195,6 +197,8 @@ func TestFailureReportsDaemon(t *testing.T) {
 			"sent 3 unverified 1 rate 0 merged 1 notreq 2"},
 		{"fo=0 from a third IP: over the rate", "198.51.100.9", "secret.sender@other.test", "fo0.test",
 			"sent 3 unverified 1 rate 1 merged 1 notreq 2"},
+		{"aligned SPF fail: report with SPF-DNS", "198.51.100.7", "secret.sender@spffail.test", "spffail.test",
+			"sent 4 unverified 1 rate 1 merged 1 notreq 2"},
 	}
 	for _, st := range steps {
 		sendMilter(t, addr, st.ip, st.mailFrom, fromHeader(st.domain))
@@ -208,7 +212,7 @@ func TestFailureReportsDaemon(t *testing.T) {
 	}
 
 	sent := m.sent()
-	wantTo := []string{"ruf@fo0.test", "ruf@fo1.test", "ruf@fo0.test"}
+	wantTo := []string{"ruf@fo0.test", "ruf@fo1.test", "ruf@fo0.test", "ruf@spffail.test"}
 	for i, x := range sent {
 		if len(x.to) != 1 || x.to[0] != wantTo[i] || x.from != "dmarc@rcpt.test" {
 			t.Errorf("report %d: %s → %v, want → %s", i, x.from, x.to, wantTo[i])
@@ -225,8 +229,14 @@ func TestFailureReportsDaemon(t *testing.T) {
 		fb.Get("Delivery-Result") != "reject" || !strings.HasSuffix(fb.Get("Original-Mail-From"), "@other.test>") {
 		t.Errorf("fo=0 report fields: %v", fb)
 	}
+	if fb.Get("SPF-DNS") != "" {
+		t.Errorf("SPF-DNS %q, but SPF was not for an aligned domain", fb.Get("SPF-DNS"))
+	}
 	if fb := checkAFRF(t, sent[1].msg); fb.Get("Identity-Alignment") != "dkim" || fb.Get("Delivery-Result") != "delivered" {
 		t.Errorf("fo=1 report fields: %v", fb)
+	}
+	if fb := checkAFRF(t, sent[3].msg); fb.Get("SPF-DNS") != `txt : spffail.test : "v=spf1 -all"` || fb.Get("Delivery-Result") != "spam" {
+		t.Errorf("SPF-DNS %q, Delivery-Result %q", fb.Get("SPF-DNS"), fb.Get("Delivery-Result"))
 	}
 }
 
@@ -323,7 +333,7 @@ func TestFailureReportsConfig(t *testing.T) {
 	}
 	cfg := defaultConfig()
 	cfg.Reports = r
-	if err := (&reporter{}).startFailure(cfg, slog.New(slog.DiscardHandler), nil); !errors.Is(err, errNoFailureTransport) {
+	if err := (&reporter{}).startFailure(cfg, nil, slog.New(slog.DiscardHandler), nil); !errors.Is(err, errNoFailureTransport) {
 		t.Errorf("startFailure without a transport: %v", err)
 	}
 }

@@ -38,6 +38,8 @@ type Incident struct {
 	// Incidents counts like incidents this report stands for (RFC 5965
 	// §3.2 Incidents); 0 or 1 omits the field.
 	Incidents int
+
+	spfLooked bool // the Sender looked SPFRecord up
 }
 
 // Options are the report message's own fields.

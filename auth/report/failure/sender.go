@@ -44,6 +44,11 @@ type Config struct {
 	ReportingMTA string
 	RedactKey    []byte
 
+	// LookupTXT, when set, finds the SPF record of the MAIL FROM domain
+	// for SPF-DNS when SPF failed for an aligned identifier (RFC 9991 §4
+	// item 1); without it, or when it fails, the field is left out.
+	LookupTXT func(ctx context.Context, name string) ([]string, error)
+
 	Now func() time.Time // the clock; nil is time.Now
 }
 
@@ -243,6 +248,7 @@ func (s *Sender) deliver(ctx context.Context, d *delivery) {
 		}
 		d.allowed = true
 	}
+	s.spfRecord(ctx, d.inc)
 	msg, err := Build(d.inc, Options{From: s.cfg.From, To: d.to, UserAgent: s.cfg.UserAgent,
 		ReportingMTA: s.cfg.ReportingMTA, Date: now}, s.red)
 	if err != nil {
@@ -263,6 +269,28 @@ func (s *Sender) deliver(ctx context.Context, d *delivery) {
 	default:
 		s.log.Warn("failure report not sent; retrying later", "dest", d.to, "err", err)
 		s.later(d)
+	}
+}
+
+// spfRecord fills inc.SPFRecord when the report needs it (once per
+// incident).
+func (s *Sender) spfRecord(ctx context.Context, inc *Incident) {
+	if s.cfg.LookupTXT == nil || inc.SPFRecord != "" || inc.spfLooked || !alignedSPFFailure(inc.Input) {
+		return
+	}
+	inc.spfLooked = true
+	lctx, cancel := s.timeout(ctx)
+	txts, err := s.cfg.LookupTXT(lctx, inc.SPF.Domain)
+	cancel()
+	if err != nil {
+		return
+	}
+	for _, t := range txts {
+		// RFC 7208 §4.5: "v=spf1" alone or followed by a space.
+		if len(t) >= 6 && strings.EqualFold(t[:6], "v=spf1") && (len(t) == 6 || t[6] == ' ') {
+			inc.SPFRecord = t
+			return
+		}
 	}
 }
 

@@ -265,3 +265,32 @@ func TestMailtoAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderSPFDNS: SPF failed for the aligned MAIL FROM domain: the
+// record is looked up once and goes into SPF-DNS.
+func TestSenderSPFDNS(t *testing.T) {
+	m := &fakeMailer{}
+	clk := &fakeClock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}
+	var mu sync.Mutex
+	var names []string
+	lookup := func(_ context.Context, name string) ([]string, error) {
+		mu.Lock()
+		names = append(names, name)
+		mu.Unlock()
+		return []string{"google-site-verification=x", "v=spf1 ip4:192.0.2.0/24 -all"}, nil
+	}
+	s := newTestSender(t, m, allow, clk, func(c *Config) { c.LookupTXT = lookup })
+	s.Offer(failing("v=DMARC1; p=reject; ruf=mailto:a@example.com,mailto:b@example.com", "192.0.2.1"))
+	waitFor(t, "two sent", func() bool { return s.Stats().Sent == 2 })
+	for _, x := range m.sent {
+		fb := parseReport(t, x.msg).feedback
+		if got := fb.Get("SPF-DNS"); got != `txt : example.com : "v=spf1 ip4:192.0.2.0/24 -all"` {
+			t.Errorf("SPF-DNS %q", got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(names) != 1 || names[0] != "example.com" {
+		t.Errorf("lookups %q", names)
+	}
+}
