@@ -166,7 +166,14 @@ func (r *Redactor) addressList(value string) (string, bool) {
 // redacted and written back as UTF-8 encoded-words when it needs them.
 func (r *Redactor) encodedText(value string, tagged bool) string {
 	if strings.Contains(value, "=?") {
-		if dec, err := new(mime.WordDecoder).DecodeHeader(value); err == nil && dec != value {
+		dec, err := new(mime.WordDecoder).DecodeHeader(value)
+		if err != nil {
+			// A charset we cannot read: its words could hide an
+			// address, so they go.
+			value = dropUndecodable(value)
+			dec, err = new(mime.WordDecoder).DecodeHeader(value)
+		}
+		if err == nil && dec != value {
 			red := r.Text(dec, tagged)
 			if red == dec {
 				return value
@@ -175,6 +182,55 @@ func (r *Redactor) encodedText(value string, tagged bool) string {
 		}
 	}
 	return r.Text(value, tagged)
+}
+
+// dropUndecodable replaces each encoded-word (RFC 2047 §2) that does not
+// decode with "[undecodable]".
+func dropUndecodable(v string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(v, "=?")
+		if i < 0 {
+			break
+		}
+		end := wordEnd(v[i:])
+		if end < 0 {
+			b.WriteString(v[:i+2])
+			v = v[i+2:]
+			continue
+		}
+		w := v[i : i+end]
+		b.WriteString(v[:i])
+		if _, err := new(mime.WordDecoder).Decode(w); err != nil {
+			b.WriteString("[undecodable]")
+		} else {
+			b.WriteString(w)
+		}
+		v = v[i+end:]
+	}
+	b.WriteString(v)
+	return b.String()
+}
+
+// wordEnd is the length of the encoded-word "=?charset?enc?text?=" at the
+// start of s, or -1.
+func wordEnd(s string) int {
+	q := 0
+	for i := 2; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+			return -1
+		case '?':
+			q++
+			if q == 3 {
+				if i+1 < len(s) && s[i+1] == '=' {
+					return i + 2
+				}
+				return -1
+			}
+		}
+	}
+	return -1
 }
 
 // encodeLines writes decoded text back: each line's non-ASCII or "=?"

@@ -88,3 +88,15 @@ func TestRedactText(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactUndecodable: an encoded-word in a charset we cannot read is
+// dropped (it could hide an address); the readable ones are redacted.
+func TestRedactUndecodable(t *testing.T) {
+	red := NewRedactor(nil)
+	in := "Subject: =?koi8-r?b?c2VjcmV0QGV4YW1wbGUuY29t?= and =?utf-8?q?other=40example.com?=\r\n"
+	out := string(red.Header([]byte(in)))
+	if strings.Contains(out, "c2VjcmV0QGV4YW1wbGUuY29t") || strings.Contains(out, "other@") || !strings.Contains(out, "[undecodable]") ||
+		!strings.Contains(out, red.Local("other")+"@example.com") {
+		t.Errorf("got %q", out)
+	}
+}

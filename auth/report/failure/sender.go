@@ -20,10 +20,12 @@ type Mailer interface {
 	Send(ctx context.Context, from string, to []string, msg []byte) error
 }
 
-// Verifier checks an external destination (RFC 9991 §5, by the procedure
+// Verifier checks a destination (RFC 9991 §5, by the procedure
 // of RFC 9990 §4 with ruf for rua): policyDomain is where the applied
 // record was found, uri the ruf URI. false with a nil error means not
-// authorized (never send); an error is temporary (ask again later).
+// authorized (never send); an error is temporary (ask again later). A
+// destination within the Organizational Domain of policyDomain is not
+// external and needs no lookup: the Verifier answers true for it.
 type Verifier func(ctx context.Context, policyDomain, uri string) (ok bool, err error)
 
 // Config tunes a Sender.
