@@ -114,6 +114,7 @@ func (e *Evaluator) FailureDecision() policy.Decision {
 // Envelope is what the SMTP session told us about a message.
 type Envelope struct {
 	ClientIP   net.IP // nil when unknown (e.g. a local socket)
+	ClientPort uint16 // the client's TCP port; 0 when unknown
 	ClientName string // the MTA's verified name for the client, if any
 	Helo       string
 	MailFrom   string // the reverse-path without <>; "" for the null sender

@@ -113,7 +113,7 @@ func (f *failureReporter) offer(r *auth.Report, res *dmarc.Result, action string
 	inc := &failure.Incident{
 		Input: failure.Input{Result: *res, SPF: failure.SPF{Domain: r.SPF.Domain, Result: string(r.SPF.Result)},
 			DKIM: make([]failure.DKIM, len(r.DKIM))},
-		Arrival: time.Now(), SourceIP: ip.Unmap(), MailFrom: r.Envelope.MailFrom,
+		Arrival: time.Now(), SourceIP: ip.Unmap(), SourcePort: r.Envelope.ClientPort, MailFrom: r.Envelope.MailFrom,
 		AuthResults: r.Header, Delivery: deliveryResult(action),
 		Header: r.RawHeader, HeaderTruncated: r.HeaderCut,
 	}

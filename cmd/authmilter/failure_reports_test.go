@@ -229,6 +229,9 @@ func TestFailureReportsDaemon(t *testing.T) {
 		fb.Get("Delivery-Result") != "reject" || !strings.HasSuffix(fb.Get("Original-Mail-From"), "@other.test>") {
 		t.Errorf("fo=0 report fields: %v", fb)
 	}
+	if fb.Get("Source-Port") != "4321" {
+		t.Errorf("Source-Port %q, want the client's 4321", fb.Get("Source-Port"))
+	}
 	if fb.Get("SPF-DNS") != "" {
 		t.Errorf("SPF-DNS %q, but SPF was not for an aligned domain", fb.Get("SPF-DNS"))
 	}

@@ -16,8 +16,9 @@ import (
 type Incident struct {
 	Input // the author domain's result, applied record, SPF and DKIM
 
-	Arrival  time.Time
-	SourceIP netip.Addr // invalid when unknown
+	Arrival    time.Time
+	SourceIP   netip.Addr // invalid when unknown
+	SourcePort uint16     // 0 when unknown
 	// MailFrom is the reverse-path without <> ("" for the null sender).
 	MailFrom string
 	// AuthResults is the Authentication-Results value we added (authserv-id
@@ -178,6 +179,9 @@ func feedbackPart(inc *Incident, opt Options, red *Redactor) []byte {
 	}
 	if inc.SourceIP.IsValid() {
 		f("Source-IP", inc.SourceIP.Unmap().String())
+		if inc.SourcePort != 0 {
+			f("Source-Port", strconv.Itoa(int(inc.SourcePort))) // RFC 6692 §3
+		}
 	}
 	if inc.Incidents > 1 {
 		f("Incidents", strconv.Itoa(inc.Incidents))
