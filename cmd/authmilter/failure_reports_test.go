@@ -18,6 +18,7 @@ import (
 	"time"
 
 	gomilter "github.com/emersion/go-milter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dmarc"
@@ -208,6 +209,24 @@ func TestFailureReportsDaemon(t *testing.T) {
 				t.Fatalf("%s: %s, want %s", st.name, stats(), st.want)
 			}
 			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// The metrics say the same.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(failureCollector{rep.fail})
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "authmilter_dmarc_failure_reports_total" {
+		t.Fatalf("gather: %v %v", mfs, err)
+	}
+	got := map[string]float64{}
+	for _, m := range mfs[0].GetMetric() {
+		got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+	}
+	for k, want := range map[string]float64{"queued": 9, "sent": 4, "suppressed_unverified": 1, "suppressed_rate": 1,
+		"merged": 1, "not_requested": 2, "dropped_queue_full": 0} {
+		if got[k] != want {
+			t.Errorf("metric result=%q: %v, want %v", k, got[k], want)
 		}
 	}
 
