@@ -39,6 +39,12 @@ type Config struct {
 	// TLS holds the required-TLS rules ([tls], [[tls.require]]).
 	TLS tlsreq.Config `toml:"tls"`
 
+	// KeepHeaderBytes, when positive, keeps up to this many bytes of each
+	// message's header fields (whole fields, as received) in
+	// Report.RawHeader, for DMARC failure reports. Not read from the
+	// file; the caller sets it.
+	KeepHeaderBytes int `toml:"-"`
+
 	trusted []netip.Prefix
 }
 

@@ -119,6 +119,7 @@ func (e *Evaluator) FailureDecision() policy.Decision {
 // Envelope is what the SMTP session told us about a message.
 type Envelope struct {
 	ClientIP   net.IP // nil when unknown (e.g. a local socket)
+	ClientPort uint16 // the client's TCP port; 0 when unknown
 	ClientName string // the MTA's verified name for the client, if any
 	Helo       string
 	MailFrom   string // the reverse-path without <>; "" for the null sender
@@ -166,8 +167,10 @@ type Message struct {
 	ctype, cte      string
 	haveCT, haveCTE bool
 	sig             bodysig.Body
-	tlsRequiredNo   bool // a "TLS-Required: No" field (RFC 8689 §5)
-	tlsReport       bool // a TLS-Report-Domain field: a TLS report (RFC 8460 §5.3)
+	tlsRequiredNo   bool   // a "TLS-Required: No" field (RFC 8689 §5)
+	tlsReport       bool   // a TLS-Report-Domain field: a TLS report (RFC 8460 §5.3)
+	rawHeader       []byte // Config.KeepHeaderBytes of the header, when set
+	headerCut       bool   // rawHeader stopped short of the whole header
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -251,6 +254,7 @@ func (m *Message) Header(name, value string) {
 		m.dkim.Abort()
 		return
 	}
+	m.keepField(raw)
 	n := fieldName(name) // as DKIM reads it: up to the colon, trimmed
 	switch {
 	case strings.EqualFold(n, "From"):
@@ -278,6 +282,21 @@ func (m *Message) Header(name, value string) {
 		m.noteMIME(n, value)
 	}
 	m.write(raw)
+}
+
+// keepField copies a field into rawHeader while it fits in
+// Config.KeepHeaderBytes; the fields after one that does not fit are not
+// kept either.
+func (m *Message) keepField(raw string) {
+	limit := m.e.cfg.KeepHeaderBytes
+	if limit <= 0 || m.headerCut {
+		return
+	}
+	if len(m.rawHeader)+len(raw) > limit {
+		m.headerCut = true
+		return
+	}
+	m.rawHeader = append(m.rawHeader, raw...)
 }
 
 // fromValue is the value DMARC reads of a From field: the one DKIM reads
@@ -373,6 +392,11 @@ type Report struct {
 	TLSRequiredNo bool
 	// TLSRequire is the outcome of tls.require for the message.
 	TLSRequire tlsreq.Outcome
+	// RawHeader holds the header fields as received, up to
+	// Config.KeepHeaderBytes (nil when that is 0); HeaderCut says fields
+	// were left out at that limit.
+	RawHeader []byte
+	HeaderCut bool
 	// Problem describes a limit or internal error that affected the result.
 	Problem string
 	Elapsed time.Duration
@@ -416,6 +440,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	}
 	r.Forged = m.forged
 	r.TLSRequiredNo = m.tlsRequiredNo
+	r.RawHeader, r.HeaderCut = m.rawHeader, m.headerCut || m.overLimit != ""
 
 	// Over a header limit the fields past it were never read: the From may
 	// be among them, so it is neither missing nor malformed (DMARC is a

@@ -18,6 +18,7 @@ import (
 // survive every message of the session.
 type connFacts struct {
 	clientIP   net.IP
+	clientPort uint16 // the client's TCP port; 0 when not TCP
 	clientName string // the MTA's name for the client ("unknown" when unverified)
 	helo       string
 	queueID    string   // the last queue id seen ({i}), refreshed per message
@@ -154,8 +155,9 @@ func (s *session) ConnectAddr(host, family string, port uint16, addr string, m *
 	defer s.guard("connect", &resp, &err)
 	s.macros(m)
 	s.facts.clientName = host
-	s.facts.clientIP = nil
+	s.facts.clientIP, s.facts.clientPort = nil, 0
 	if family == "tcp4" || family == "tcp6" {
+		s.facts.clientPort = port
 		ip, perr := parseClientAddr(addr)
 		if perr != nil {
 			s.log.Error("client address not understood; its messages get the failure action",

@@ -32,6 +32,7 @@ func newMessage(s *session, from string) *message {
 		start: time.Now(),
 		env: auth.Envelope{
 			ClientIP:   s.facts.clientIP,
+			ClientPort: s.facts.clientPort,
 			ClientName: s.facts.clientName,
 			Helo:       s.facts.helo,
 			MailFrom:   from,

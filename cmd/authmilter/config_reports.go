@@ -36,6 +36,13 @@ type ReportsConfig struct {
 	LegacyPassDisposition bool `toml:"legacy_pass_disposition"`
 	// SendingConfig: the keys of sending (config_reports_send.go).
 	SendingConfig
+
+	// Failure reports (RFC 9991), off by default: failure_reports.go.
+	FailureEnabled     bool          `toml:"failure_enabled"`
+	FailureRatePerHour int           `toml:"failure_rate_per_hour"`
+	FailureMerge       time.Duration `toml:"failure_merge"`
+	FailureQueueLen    int           `toml:"failure_queue_len"`
+	FailureHeaderBytes int           `toml:"failure_header_bytes"`
 }
 
 func defaultReports() ReportsConfig {
@@ -51,6 +58,11 @@ func defaultReports() ReportsConfig {
 		ReportWhen:    string(schedule.WhenAccepted),
 		SMTP:          "127.0.0.1:25",
 		SendingConfig: defaultSending(),
+
+		FailureRatePerHour: 10,
+		FailureMerge:       time.Hour,
+		FailureQueueLen:    1024,
+		FailureHeaderBytes: 16 << 10,
 	}
 }
 
@@ -74,6 +86,9 @@ func (r *ReportsConfig) validate() error {
 		return fmt.Errorf("reports.report_when: must be \"any\", \"accepted\" or \"pass\", got %q", r.ReportWhen)
 	case r.EnvelopeTo:
 		return fmt.Errorf("reports.envelope_to: not supported yet (the evaluation does not see the recipients); leave it false")
+	}
+	if err := r.validateFailure(); err != nil {
+		return err
 	}
 	if _, _, err := parseStore(r.Store); err != nil {
 		return fmt.Errorf("reports.store: %w", err)

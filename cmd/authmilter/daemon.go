@@ -191,6 +191,7 @@ func build(cfg Config, log *slog.Logger, res *dns.Resolver, run func(f func())) 
 			return nil, nil, fmt.Errorf("dns: %w", err)
 		}
 	}
+	cfg.Config.KeepHeaderBytes = cfg.Reports.keepHeaderBytes()
 	ev, err := auth.NewWithGo(cfg.Config, res, log, run)
 	if err != nil {
 		return nil, nil, err
@@ -264,6 +265,10 @@ func serve(cfg Config, f daemonFlags, out *logOutput) error {
 	}
 	var mobs milter.Observer = obs
 	if rep != nil {
+		if err := rep.startFailure(cfg, res, log, obs.reg); err != nil {
+			rep.close(cfg.ShutdownTimeout)
+			return err
+		}
 		obs.reg.MustRegister(reportCollector{rep})
 		mobs = reportingObserver{obs, rep}
 		// Runs after the milter stopped (deferred first, so last): the

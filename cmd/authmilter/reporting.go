@@ -35,6 +35,7 @@ type reporter struct {
 	// self is the envelope sender of our own report mail, never counted
 	// (no report loops).
 	self string
+	fail *failureReporter // nil unless reports.failure_enabled
 }
 
 // openStore opens reports.store.
@@ -177,6 +178,7 @@ func (rp *reporter) close(d time.Duration) error {
 
 // stop is close for the daemon's exit, logged.
 func (rp *reporter) stop(log *slog.Logger, d time.Duration) {
+	rp.fail.stop(log, d)
 	if err := rp.close(d); err != nil {
 		log.Error("reports: final flush failed; what the store did not take is in reports.spool", "err", err)
 		return
@@ -197,6 +199,7 @@ var _ milter.Observer = reportingObserver{}
 func (o reportingObserver) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	o.metrics.MessageDone(r, action, eom)
 	o.rep.messageDone(r, action)
+	o.rep.fail.messageDone(r, action)
 }
 
 // converter turns a message into report events, one per author domain
