@@ -53,6 +53,9 @@ type DKIMConfig struct {
 	MaxSignatures int `toml:"max_signatures"`
 	// MinRSABits is the smallest RSA key accepted (RFC 8301: 1024).
 	MinRSABits int `toml:"min_rsa_bits"`
+	// SignConfig is outbound signing (signconfig.go): [[dkim.sign]] and
+	// the dkim.sign_* keys.
+	SignConfig
 }
 
 // DMARCConfig tunes DMARC evaluation (RFC 9989).
@@ -88,7 +91,7 @@ func DefaultConfig() Config {
 	return Config{
 		TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
 		SPF:             SPFConfig{Timeout: 20 * time.Second, MaxLookups: 10, MaxVoidLookups: 2},
-		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024},
+		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024, SignConfig: defaultSignConfig()},
 		DMARC:           DMARCConfig{LegacyPct: "t", MaxFromDomains: 5},
 		Policy:          policy.Default(),
 		Limits:          Limits{MaxHeaderBytes: 1 << 20, MaxHeaders: 1000, MaxFieldLines: 1000, EvaluationTimeout: 20 * time.Second},
@@ -141,6 +144,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.max_field_lines: must be at least 10, got %d", c.Limits.MaxFieldLines)
 	case c.Limits.EvaluationTimeout <= 0:
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
+	}
+	if err := c.DKIM.SignConfig.validate(); err != nil {
+		return err
 	}
 	return c.Policy.Validate()
 }

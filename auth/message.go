@@ -37,6 +37,7 @@ type Evaluator struct {
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
 	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
+	sign  *signTable     // signing keys ([[dkim.sign]]); nil: none
 	goFn  func(f func()) // runs background work (NewWithGo)
 }
 
@@ -65,7 +66,12 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 	if run == nil {
 		run = goroutine
 	}
+	sign, err := loadSignTable(cfg.DKIM.SignConfig, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Evaluator{
+		sign: sign,
 		cfg:  cfg,
 		res:  r,
 		log:  log,
@@ -123,6 +129,9 @@ type Envelope struct {
 	// Postfix and Sendmail at connect): the authserv-id when authserv_id
 	// is unset and it is fully qualified.
 	MTAHost string
+	// DaemonName is the MTA listener's name ({daemon_name}, sent at
+	// connect; Postfix: milter_macro_daemon_name).
+	DaemonName string
 }
 
 // Message is one message being evaluated. Its methods are called in the order

@@ -195,6 +195,11 @@ func build(cfg Config, log *slog.Logger, res *dns.Resolver, run func(f func())) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if log != nil {
+		if err := checkSignKeys(ev, log); err != nil { // dkim_checkkeys.go
+			return nil, nil, err
+		}
+	}
 	return res, ev, nil
 }
 
