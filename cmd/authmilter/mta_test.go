@@ -246,6 +246,7 @@ type mta struct {
 	Addr6   string // SMTP listener on [::1] (mtaOptions.IPv6), else ""
 	mailDir string // where delivered messages land, one file each
 	logf    string
+	conf    string // Postfix: the configuration directory (sendmail -C)
 }
 
 // Delivered waits for a delivered message containing marker and returns it.
@@ -295,6 +296,9 @@ func tail(s string, n int) string {
 type mtaOptions struct {
 	// IPv6: a second SMTP listener on [::1] (mta.Addr6), for IPv6 clients.
 	IPv6 bool
+	// Postfix: lines appended to main.cf (after the contrib snippet) and
+	// to master.cf; Sendmail: lines appended to the .mc before the filter.
+	MainCF, MasterCF, MC string
 }
 
 // startPostfix runs a private Postfix whose smtpd uses the milter at milterAddr.
@@ -324,7 +328,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 		t.Fatal(err)
 	}
 	mainCF += "\n# contrib/postfix/main.cf as shipped, milter address replaced:\n" +
-		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8893", "inet:"+milterAddr)
+		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8893", "inet:"+milterAddr) + o.MainCF
 	port6 := 0
 	if o.IPv6 {
 		mainCF = strings.NewReplacer("inet_protocols = ipv4", "inet_protocols = all",
@@ -334,7 +338,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF
+	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF + o.MasterCF
 	if o.IPv6 {
 		port6 = freePort(t)
 		masterCF = fmt.Sprintf("[::1]:%d inet n - n - - smtpd\n", port6) + masterCF
@@ -348,7 +352,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 		}
 	}
 	t.Cleanup(func() { exec.Command("/usr/sbin/postfix", "-c", conf, "stop").Run() })
-	m := &mta{Name: "postfix", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: filepath.Join(root, "maillog")}
+	m := &mta{Name: "postfix", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: filepath.Join(root, "maillog"), conf: conf}
 	waitPort(t, m.Addr, 10*time.Second)
 	if o.IPv6 {
 		m.Addr6 = fmt.Sprintf("[::1]:%d", port6)
@@ -454,7 +458,7 @@ func startSendmailWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 	if o.IPv6 {
 		mc += fmt.Sprintf("DAEMON_OPTIONS(`Port=%d, Addr=::1, Name=MTA6, Family=inet6')dnl\n", port6)
 	}
-	mc += filter + fmt.Sprintf(sendmailMailer, root)
+	mc += o.MC + filter + fmt.Sprintf(sendmailMailer, root)
 	if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +528,7 @@ const sendmailMC = "divert(-1)\ndivert(0)dnl\n" +
 	"MAILER(`local')dnl\nMAILER(`smtp')dnl\n"
 
 const sendmailMailer = "MAILER_DEFINITIONS\n" +
-	"Mtestbox, P=%s/deliver.sh, F=lsDFMn, S=EnvFromL, R=EnvToL, A=deliver $u\n" +
+	"Mtestbox, P=%s/deliver.sh, F=lsDFMn, S=EnvFromL, R=EnvToL/HdrToL, A=deliver $u\n" +
 	"LOCAL_RULE_0\n" +
 	"R$* < @ rcpt.test . > $*\t$#testbox $: $1\n" +
 	"R$* < @ rcpt.test > $*\t$#testbox $: $1\n"
