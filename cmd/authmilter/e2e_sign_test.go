@@ -135,32 +135,43 @@ func TestEndToEndSigning(t *testing.T) {
 	t.Parallel()
 	w := newSignWorld(t)
 	d := startDaemon(t, w.dns.Addr, w.config)
+	logHas(t, d, "DKIM signing key matches DNS", "selector=ed1", "domain=parent.test")
 	// Postfix: a submission listener naming itself ORIGINATING, as port
 	// 587 would; local submission (sendmail(1)) through the milter too.
-	pfSub := freePort(t)
+	// A third listener takes XCLIENT LOGIN: a SASL-authenticated client.
+	pfSub, pfAuth := freePort(t), freePort(t)
 	pf := startPostfixWith(t, d.Addr, mtaOptions{
-		MainCF:   "\nnon_smtpd_milters = inet:" + d.Addr + "\n",
-		MasterCF: fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd -o milter_macro_daemon_name=ORIGINATING\n", pfSub),
+		MainCF: "\nnon_smtpd_milters = inet:" + d.Addr + "\n",
+		MasterCF: fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd -o milter_macro_daemon_name=ORIGINATING\n", pfSub) +
+			fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes\n", pfAuth),
 	})
 	t.Run("postfix", func(t *testing.T) {
 		runSignCases(t, w, d, pf, fmt.Sprintf("127.0.0.1:%d", pfSub))
 		t.Run("local sendmail command", func(t *testing.T) { checkLocalSubmission(t, w, pf) })
+		t.Run("SASL-authenticated client", func(t *testing.T) {
+			checkAuthenticated(t, w, d, pf, fmt.Sprintf("127.0.0.1:%d", pfAuth))
+		})
 	})
 	smSub := freePort(t)
 	sm := startSendmailWith(t, d.Addr, mtaOptions{
 		MC: fmt.Sprintf("DAEMON_OPTIONS(`Port=%d, Addr=127.0.0.1, Name=MSA')dnl\n", smSub),
 	})
 	t.Run("sendmail", func(t *testing.T) { runSignCases(t, w, d, sm, fmt.Sprintf("127.0.0.1:%d", smSub)) })
-	if t.Failed() {
-		return
-	}
-	log := d.log.String()
-	for _, want := range []string{"DKIM signing key matches DNS", "message signed",
-		"message not signed", "no [[dkim.sign]] entry for other.test", "disable_mime_output_conversion"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("daemon log lacks %q", want)
+}
+
+// logHas requires a line of the daemon's log to hold every one of want.
+func logHas(t *testing.T, d *daemon, want ...string) {
+	t.Helper()
+	for _, line := range strings.Split(d.log.String(), "\n") {
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(line, w)
+		}
+		if ok {
+			return
 		}
 	}
+	t.Errorf("no line of the daemon's log holds all of %q", want)
 }
 
 func runSignCases(t *testing.T, w *signWorld, d *daemon, m *mta, subAddr string) {
@@ -214,6 +225,7 @@ func runSignCases(t *testing.T, w *signWorld, d *daemon, m *mta, subAddr string)
 			"Grüße aus Köln — ça va ?\n")
 		got := sendSigned(t, dialSMTP(t, m, "127.0.0.2", "client.test"), m, "carl@sign.test", msg, mid)
 		verifySigned(t, w, got, "sign.test", signSelectors)
+		logHas(t, d, "signed message may not verify on arrival", "disable_mime_output_conversion")
 	})
 
 	t.Run("subdomain of a subdomains entry", func(t *testing.T) {
@@ -232,6 +244,7 @@ func runSignCases(t *testing.T, w *signWorld, d *daemon, m *mta, subAddr string)
 		if sigs := headerFields(got, "DKIM-Signature"); len(sigs) != 0 {
 			t.Errorf("signed without an entry: %q", sigs)
 		}
+		logHas(t, d, "message not signed", "no [[dkim.sign]] entry for other.test")
 	})
 
 	t.Run("port 25 client verified, not signed", func(t *testing.T) {
@@ -273,6 +286,36 @@ func checkLocalSubmission(t *testing.T, w *signWorld, m *mta) {
 	for _, sig := range headerFields(got, "DKIM-Signature") {
 		h := strings.ToLower(strings.Join(strings.Fields(tagValue(sig, "h")), ""))
 		mustContain(t, "h= of a local submission", h, "date:date", "message-id:message-id")
+	}
+}
+
+// checkAuthenticated logs in with XCLIENT LOGIN (Postfix passes it to
+// the milter as {auth_authen}) from an address that is neither trusted
+// nor on a signing listener: the message is signed because of the login.
+func checkAuthenticated(t *testing.T, w *signWorld, d *daemon, m *mta, addr string) {
+	mid := fmt.Sprintf("<sasl.%d@e2e.test>", time.Now().UnixNano())
+	s := dialSMTP(t, &mta{Name: m.Name + " sasl", Addr: addr}, "127.0.0.3", "client.test")
+	for _, step := range []struct {
+		cmd  string
+		code int
+	}{{"XCLIENT LOGIN=hank@sign.test", 220}, {"EHLO client.test", 250}} {
+		id, err := s.c.Text.Cmd("%s", step.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.c.Text.StartResponse(id)
+		_, _, err = s.c.Text.ReadResponse(step.code)
+		s.c.Text.EndResponse(id)
+		if err != nil {
+			t.Fatalf("%s: %v", step.cmd, err)
+		}
+	}
+	msg := message([]string{"From: hank@sign.test", "To: u@elsewhere.test", "Subject: authenticated",
+		"Date: Mon, 07 Dec 2026 10:00:00 +0000", "Message-ID: " + mid}, "Logged in.\n")
+	got := sendSigned(t, s, m, "hank@sign.test", msg, mid)
+	verifySigned(t, w, got, "sign.test", signSelectors)
+	if !strings.Contains(d.log.String(), "auth_user=hank@sign.test") {
+		t.Errorf("no log line names the login")
 	}
 }
 
