@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/authmilter/authmilter/auth"
+	"github.com/authmilter/authmilter/auth/dkim"
 )
 
 // signKeyCheckTimeout bounds the DNS lookups of the signing keys at start,
@@ -17,7 +19,7 @@ const signKeyCheckTimeout = 15 * time.Second
 // checkSignKeys compares the signing keys of ev with DNS at start and
 // reload: each key whose record is missing or differs is a warning, or,
 // with dkim.sign_key_check = "refuse", an error that stops the start or
-// refuses the reload.
+// refuses the reload (a failed lookup stays a warning).
 func checkSignKeys(ev *auth.Evaluator, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), signKeyCheckTimeout)
 	defer cancel()
@@ -28,7 +30,9 @@ func checkSignKeys(ev *auth.Evaluator, log *slog.Logger) error {
 			log.Info("DKIM signing key matches DNS", "selector", c.Selector, "domain", c.Domain)
 			continue
 		}
-		bad++
+		if !errors.Is(c.Err, dkim.ErrKeyTemporary) {
+			bad++ // a failed lookup says nothing about the key: never refused
+		}
 		log.Warn("DKIM signing key does not match DNS: its signatures will fail", "selector", c.Selector,
 			"domain", c.Domain, "file", c.File, "problem", c.Err.Error(), "refuse", refuse)
 	}

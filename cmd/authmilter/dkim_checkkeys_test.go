@@ -104,6 +104,21 @@ func TestSignKeyCheckAtStart(t *testing.T) {
 			t.Errorf("%s: log %s", mode, logs.String())
 		}
 	}
+	// A failed lookup is not a mismatch: refused never.
+	conf, srv := checkKeysWorld(t, "refuse")
+	srv.ServFail("s2._domainkey.example.com.")
+	cfg, err := loadConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DNS.Attempts = 1
+	var logs bytes.Buffer
+	if _, _, err := build(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil, nil); err != nil {
+		t.Errorf("SERVFAIL refused the start: %v", err)
+	}
+	if !strings.Contains(logs.String(), "lookup failed") {
+		t.Errorf("log %s", logs.String())
+	}
 }
 
 func matches(s, pattern string) bool { return regexp.MustCompile(pattern).MatchString(s) }
