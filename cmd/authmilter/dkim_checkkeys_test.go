@@ -8,8 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
 
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
@@ -122,3 +127,98 @@ func TestSignKeyCheckAtStart(t *testing.T) {
 }
 
 func matches(s, pattern string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// signRoundTrip sends one message of SASL user alice from a@example.com to
+// the daemon and returns the selectors of the DKIM-Signature fields added.
+func signRoundTrip(t *testing.T, addr string) []string {
+	t.Helper()
+	c := gomilter.NewClientWithOptions("tcp", addr, gomilter.ClientOptions{
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine,
+	})
+	defer c.Close()
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Conn("client.test", gomilter.FamilyInet, 4321, "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Macros(gomilter.CodeMail, "{auth_authen}", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range []func() (*gomilter.Action, error){
+		func() (*gomilter.Action, error) { return s.Mail("<a@example.com>", nil) },
+		func() (*gomilter.Action, error) { return s.Rcpt("<u@rcpt.test>", nil) },
+		func() (*gomilter.Action, error) { return s.HeaderField("From", " a@example.com") },
+		func() (*gomilter.Action, error) { return s.HeaderEnd() },
+		func() (*gomilter.Action, error) { return s.BodyChunk([]byte("hello\r\n")) },
+	} {
+		if a, err := step(); err != nil || a.Code != gomilter.ActContinue {
+			t.Fatalf("step %d: %v %v", i, a, err)
+		}
+	}
+	mods, _, err := s.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sels []string
+	for _, m := range mods {
+		if m.HeaderName == "DKIM-Signature" {
+			for _, tag := range strings.Split(m.HeaderValue, ";") {
+				if k, v, _ := strings.Cut(tag, "="); strings.TrimSpace(k) == "s" {
+					sels = append(sels, v)
+				}
+			}
+		}
+	}
+	slices.Sort(sels) // inserted at the top one by one: the last first
+	return sels
+}
+
+// TestDaemonReloadSignKeys: SIGHUP reads the keys again (a new selector
+// signs the next message); an unreadable key refuses the reload, naming
+// the entry, and the running keys stay.
+func TestDaemonReloadSignKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	conf, srv := checkKeysWorld(t, "warn")
+	dir := filepath.Dir(conf)
+	entry := func(sel string) string {
+		return fmt.Sprintf("[[dkim.sign]]\ndomain = \"example.com\"\nselector = %q\nkey = %q\n", sel,
+			filepath.Join(dir, "example.com."+sel+".pem"))
+	}
+	first := entry("s1")
+	second := first + entry("s2")
+	d := startDaemon(t, srv.Addr, "authserv_id = \"mx.example.com\"\n"+first)
+	daemonConf := d.cmd.Args[len(d.cmd.Args)-1]
+	if got := signRoundTrip(t, d.Addr); strings.Join(got, ",") != "s1" {
+		t.Fatalf("before reload: selectors %q", got)
+	}
+	waitLog := func(sub string) {
+		t.Helper()
+		for i := 0; i < 100 && !strings.Contains(d.log.String(), sub); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(d.log.String(), sub) {
+			t.Fatalf("log lacks %q:\n%s", sub, d.log.String())
+		}
+	}
+	cur, _ := os.ReadFile(daemonConf)
+	os.WriteFile(daemonConf, []byte(strings.Replace(string(cur), first, second, 1)), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("configuration reloaded")
+	if got := signRoundTrip(t, d.Addr); strings.Join(got, ",") != "s1,s2" {
+		t.Fatalf("after reload: selectors %q", got)
+	}
+	cur, _ = os.ReadFile(daemonConf)
+	os.WriteFile(daemonConf, []byte(strings.Replace(string(cur), "example.com.s2.pem", "missing.pem", 1)), 0o644)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("reload refused")
+	logHas(t, d, "reload refused", "dkim.sign[1] (s2._domainkey.example.com)", "missing.pem")
+	if got := signRoundTrip(t, d.Addr); strings.Join(got, ",") != "s1,s2" {
+		t.Fatalf("after a refused reload: selectors %q", got)
+	}
+}
