@@ -18,7 +18,7 @@ import (
 )
 
 // writeKey writes a PKCS#8 PEM key file and returns its path.
-func writeKey(t *testing.T, key any) string {
+func writeKey(t testing.TB, key any) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
