@@ -162,7 +162,7 @@ func TestSignConfigErrors(t *testing.T) {
 		{"sign_canonicalization", func(c *auth.Config) { c.DKIM.SignCanonicalization = "simple/strict" }, "dkim.sign_canonicalization"},
 		{"expire", func(c *auth.Config) { c.DKIM.SignExpire = 1 }, "dkim.sign_expire"},
 		{"Received", func(c *auth.Config) { c.DKIM.SignHeaders = []string{"Received"} }, "Received is never signed"},
-		{"no From", func(c *auth.Config) { c.DKIM.SignOversign = []string{"Subject"} }, "From must be signed"},
+		{"no From", func(c *auth.Config) { c.DKIM.SignOversign = []string{"Subject"} }, "must sign From"},
 		{"key check", func(c *auth.Config) { c.DKIM.SignKeyCheck = "maybe" }, "dkim.sign_key_check"},
 		{"daemon", func(c *auth.Config) { c.DKIM.SignDaemons = []string{""} }, "dkim.sign_daemons"},
 	} {

@@ -98,7 +98,7 @@ func (l HeaderList) Check() error {
 		}
 	}
 	if !seen[foldKey("From")] {
-		return fmt.Errorf("From must be signed (RFC 6376 §5.4)")
+		return errors.New("the list must sign From (RFC 6376 §5.4)")
 	}
 	return nil
 }
