@@ -53,6 +53,8 @@ func (m *SignMessage) Header(name, value string) {
 		m.why = fmt.Sprintf("more than %d header fields (limits.max_headers)", m.e.cfg.Limits.MaxHeaders)
 	case m.bytes > m.e.cfg.Limits.MaxHeaderBytes || m.bytes > dkim.MaxHeaderBytes:
 		m.why = "header block over limits.max_header_bytes"
+	case strings.Count(raw, "\n") > m.e.cfg.Limits.MaxFieldLines:
+		m.why = fmt.Sprintf("a header field folded over more than %d lines (limits.max_field_lines)", m.e.cfg.Limits.MaxFieldLines)
 	}
 	if m.why != "" {
 		m.fields = nil

@@ -85,8 +85,8 @@ func TestSignsClient(t *testing.T) {
 func signOne(ev *auth.Evaluator, raw string) auth.SignResult {
 	m := ev.NewSignMessage(auth.Envelope{AuthUser: "alice"})
 	head, body, _ := strings.Cut(raw, "\r\n\r\n")
-	for _, line := range strings.Split(head, "\r\n") {
-		name, value, _ := strings.Cut(line, ":")
+	for _, field := range splitLF(strings.ReplaceAll(head, "\r\n", "\n")) {
+		name, value, _ := strings.Cut(field, ":")
 		m.Header(name, value)
 	}
 	m.EndHeaders()
@@ -120,6 +120,7 @@ func TestSignMessage(t *testing.T) {
 		{"two From", "From: a@sign.test\r\nFrom: b@sign.test\r\n\r\nx\r\n", "", "unusable From", ""},
 		{"two domains", "From: a@sign.test, b@exact.test\r\n\r\nx\r\n", "", "From names 2 domains", ""},
 		{"no From", "Subject: x\r\n\r\nx\r\n", "", "unusable From", ""},
+		{"folds", "From: a@sign.test\r\nX: a" + strings.Repeat("\r\n b", 1001) + "\r\n\r\nx\r\n", "", "limits.max_field_lines", ""},
 		{"8-bit", "From: a@sign.test\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n", "a._domainkey.sign.test,b._domainkey.sign.test", "", "disable_mime_output_conversion"},
 		{"long line", "From: a@sign.test\r\n\r\n" + strings.Repeat("x", 999) + "\r\n", "a._domainkey.sign.test,b._domainkey.sign.test", "", "998 octets"},
 	} {
