@@ -39,6 +39,8 @@ const usageText = `usage:
                                        the outbound TLS-policy answer for DOMAIN, and why
   authmilter dkim keygen -domain D -selector S [-algorithm rsa|ed25519] [-bits 2048] -out DIR
                                        make a DKIM signing key, print its DNS TXT record
+  authmilter dkim check-keys [-config F] [-dns HOST:PORT]
+                                       compare every [[dkim.sign]] key with DNS
 `
 
 // versionText is the -version output: the version, then the module, the
