@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -191,5 +192,51 @@ func TestSignWeakKeyWarned(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "weak") || !strings.Contains(logs.String(), "old._domainkey.a.test") || !strings.Contains(logs.String(), "bits=1024") {
 		t.Errorf("log %q", logs.String())
+	}
+}
+
+// TestSignStreamingMemory: a signing client's 10 MB message streams
+// through in 64 KiB chunks without being held: the live heap does not
+// grow with it, and little is allocated in all.
+func TestSignStreamingMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 MB message")
+	}
+	key := edKeyFile(t)
+	ev, err := auth.New(signConfig(auth.SignEntry{Domain: "sign.test", Selector: "a", Key: key},
+		auth.SignEntry{Domain: "sign.test", Selector: "b", Key: key, Canonicalization: "simple/simple"}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("The quick brown fox jumps over the lazy dog, again and again.\r\n", (10<<20)/64))
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base, total0 := ms.HeapAlloc, ms.TotalAlloc
+	var peak uint64
+	m := ev.NewSignMessage(auth.Envelope{AuthUser: "u"})
+	m.Header("From", " a@sign.test")
+	m.Header("Subject", " big")
+	m.EndHeaders()
+	for i, p := 0, body; len(p) > 0; i++ {
+		n := min(64<<10, len(p))
+		m.Body(p[:n])
+		p = p[n:]
+		if i%16 == 15 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > base {
+				peak = max(peak, ms.HeapAlloc-base)
+			}
+		}
+	}
+	if r := m.Finish(); len(r.Signatures) != 2 {
+		t.Fatalf("%+v", r)
+	}
+	runtime.ReadMemStats(&ms)
+	total := ms.TotalAlloc - total0
+	t.Logf("live heap growth while streaming %d bytes: %d bytes; allocated in all: %d bytes", len(body), peak, total)
+	if peak > 1<<20 || total > 1<<20 {
+		t.Errorf("live heap grew by %d bytes, %d bytes allocated, for a %d-byte body: the body is being held", peak, total, len(body))
 	}
 }
