@@ -65,6 +65,9 @@ type DKIMConfig struct {
 	MaxSignatures int `toml:"max_signatures"`
 	// MinRSABits is the smallest RSA key accepted (RFC 8301: 1024).
 	MinRSABits int `toml:"min_rsa_bits"`
+	// SignConfig is outbound signing (signconfig.go): [[dkim.sign]] and
+	// the dkim.sign_* keys.
+	SignConfig
 }
 
 // DMARCConfig tunes DMARC evaluation (RFC 9989).
@@ -100,7 +103,7 @@ func DefaultConfig() Config {
 	return Config{
 		TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
 		SPF:             SPFConfig{Timeout: 20 * time.Second, MaxLookups: 10, MaxVoidLookups: 2},
-		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024},
+		DKIM:            DKIMConfig{MaxSignatures: 10, MinRSABits: 1024, SignConfig: defaultSignConfig()},
 		DMARC:           DMARCConfig{LegacyPct: "t", MaxFromDomains: 5},
 		Policy:          policy.Default(),
 		TLS:             tlsreq.Default(),
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
 	}
 	if err := c.TLS.Validate(); err != nil {
+		return err
+	}
+	if err := c.DKIM.SignConfig.validate(); err != nil {
 		return err
 	}
 	if err := c.Policy.Validate(); err != nil {

@@ -41,6 +41,7 @@ type Evaluator struct {
 	dmarc *dmarc.Evaluator
 	keys  *dkim.KeyCache   // parsed DKIM key records, shared by all messages
 	sig   *bodysig.Checker // S/MIME and OpenPGP; nil when both are off
+	sign  *signTable       // signing keys ([[dkim.sign]]); nil: none
 	goFn  func(f func())   // runs background work (NewWithGo)
 }
 
@@ -69,7 +70,12 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 	if run == nil {
 		run = goroutine
 	}
+	sign, err := loadSignTable(cfg.DKIM.SignConfig, log)
+	if err != nil {
+		return nil, err
+	}
 	return &Evaluator{
+		sign: sign,
 		cfg:  cfg,
 		res:  r,
 		log:  log,
@@ -135,6 +141,9 @@ type Envelope struct {
 	// RequireTLS: the MAIL FROM carried the REQUIRETLS parameter (RFC
 	// 8689 §4).
 	RequireTLS bool
+	// DaemonName is the MTA listener's name ({daemon_name}, sent at
+	// connect; Postfix: milter_macro_daemon_name).
+	DaemonName string
 }
 
 // Message is one message being evaluated. Its methods are called in the order

@@ -23,6 +23,7 @@ type connFacts struct {
 	helo       string
 	queueID    string   // the last queue id seen ({i}), refreshed per message
 	mtaHost    string   // the MTA's own host name ({j}, sent at connect)
+	daemonName string   // the MTA listener's name ({daemon_name}, sent at connect)
 	tls        auth.TLS // the transport (tls.go), from HELO and MAIL macros
 }
 
@@ -62,6 +63,9 @@ func (s *session) macros(m *gomilter.Modifier) {
 	}
 	if v := m.Macros["j"]; v != "" {
 		s.facts.mtaHost = v
+	}
+	if v := m.Macros["{daemon_name}"]; v != "" {
+		s.facts.daemonName = v
 	}
 	if s.msg != nil {
 		if v := m.Macros["{auth_authen}"]; v != "" {
@@ -192,6 +196,9 @@ func (s *session) MailFromArgs(from string, args []string, m *gomilter.Modifier)
 	s.startMessage(from)
 	s.msg.env.RequireTLS = hasRequireTLS(args)
 	s.macros(m)
+	if s.msg.startSigning() {
+		return replyContinue, nil // signed at end of message (sign.go)
+	}
 	s.msg.begin()
 	if why := s.msg.am.Skipped(); why != "" {
 		// A client in trusted_networks (policy.skip_trusted) or a
@@ -230,14 +237,20 @@ func (s *session) Header(name, value string, m *gomilter.Modifier) (resp gomilte
 		s.log.Warn("malformed header field from the MTA (no name, or a NUL byte in the value); evaluated as received",
 			"queue_id", s.facts.queueID, "field", truncate(name, 100))
 	}
-	s.msg.am.Header(name, value)
+	if s.msg.sign != nil {
+		s.msg.sign.Header(name, value)
+	} else {
+		s.msg.am.Header(name, value)
+	}
 	return nil, nil // SMFIP_NR_HDR: no reply
 }
 
 func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("eoh", &resp, &err)
 	s.macros(m)
-	if s.msg != nil {
+	if s.msg != nil && s.msg.sign != nil {
+		s.msg.sign.EndHeaders()
+	} else if s.msg != nil {
 		s.msg.am.EndHeaders()
 	}
 	return nil, nil // SMFIP_NR_EOH: no reply
@@ -245,7 +258,9 @@ func (s *session) Headers(h textproto.MIMEHeader, m *gomilter.Modifier) (resp go
 
 func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (resp gomilter.Response, err error) {
 	defer s.guard("body", &resp, &err)
-	if s.msg != nil {
+	if s.msg != nil && s.msg.sign != nil {
+		s.msg.sign.Body(chunk)
+	} else if s.msg != nil {
 		s.msg.am.Body(chunk) // consumed before it returns: go-milter reuses chunk's buffer
 	}
 	return nil, nil // SMFIP_NR_BODY: no reply

@@ -21,6 +21,7 @@ type message struct {
 	eval   *auth.Evaluator // the evaluator in force at MAIL FROM
 	env    auth.Envelope
 	am     *auth.Message
+	sign   *auth.SignMessage // a signing client's message (sign.go); am is nil then
 	start  time.Time
 	failed string // set when a callback failed: answered with the failure action
 }
@@ -39,6 +40,7 @@ func newMessage(s *session, from string) *message {
 			QueueID:    s.facts.queueID,
 			MTAHost:    s.facts.mtaHost,
 			TLS:        &s.facts.tls,
+			DaemonName: s.facts.daemonName,
 		},
 	}
 }
@@ -63,6 +65,9 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 	if m.failed != "" {
 		m.s.log.Error("message not evaluated", "queue_id", m.env.QueueID, "reason", m.failed)
 		return m.s.failureReply()
+	}
+	if m.sign != nil {
+		return m.finishSign(md)
 	}
 	r := m.am.Finish(context.Background())
 	d := r.Decision

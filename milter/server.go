@@ -187,10 +187,10 @@ func (s *Server) protocol(cfg Config) *gomilter.Server {
 		// (MAIL, end of message).
 		Protocol: gomilter.OptHeaderLeadingSpace | gomilter.OptNoUnknown | gomilter.OptNoData | noReplyOptions(),
 		// The macros we read (conn.go macros), at the stages the MTAs send
-		// them: the MTA's host name, the SASL login, the queue id (Postfix
-		// sends "i" only after the first RCPT).
+		// them: the MTA's host name and listener name, the SASL login, the
+		// queue id (Postfix sends "i" only after the first RCPT).
 		SymList: map[gomilter.Stage][]string{
-			gomilter.StageConnect:  {"j"},
+			gomilter.StageConnect:  {"j", "{daemon_name}"},
 			gomilter.StageHelo:     tlsMacros,
 			gomilter.StageMailFrom: append([]string{"i", "{auth_authen}"}, tlsMacros...),
 			gomilter.StageEOH:      {"i"},

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,79 @@ var oversignAlways = []string{
 // oversignIfPresent are signed, once more than present, only when present.
 var oversignIfPresent = []string{"Sender", "In-Reply-To", "References"}
 
+// signPlain are signed as often as present, without an extra instance:
+// fields that lists and resenders add (RFC 6376 §5.4.1).
+var signPlain = []string{"Resent-Date", "Resent-From", "Resent-Sender", "Resent-To", "Resent-Cc",
+	"Resent-Message-ID", "List-Id", "List-Help", "List-Subscribe", "List-Post", "List-Owner", "List-Archive"}
+
+// neverSigned are the fields no header list may name: trace fields that
+// change on the way (RFC 6376 §5.4: Received, Return-Path), results of
+// checks made later (Authentication-Results, RFC 8601 §5) and signatures.
+var neverSigned = []string{"Received", "Return-Path", "Authentication-Results", "DKIM-Signature",
+	"ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results"}
+
+// HeaderList is which header fields a signature covers (h=). Names are
+// compared without case.
+type HeaderList struct {
+	// Oversign are signed once more than present, present or not, so
+	// that adding one more such field breaks the signature (RFC 6376
+	// §5.4.2, §8.15).
+	Oversign []string
+	// OversignIfPresent are signed once more than present, when present.
+	OversignIfPresent []string
+	// Plain are signed as often as present.
+	Plain []string
+}
+
+// DefaultHeaderList is today's practice: the RFC 6376 §5.4.1 fields plus
+// the MIME fields and Message-ID, oversigned; the one-click unsubscribe
+// pair signed as RFC 8058 §4 asks.
+func DefaultHeaderList() HeaderList {
+	return HeaderList{Oversign: slices.Clone(oversignAlways),
+		OversignIfPresent: slices.Clone(oversignIfPresent), Plain: slices.Clone(signPlain)}
+}
+
+// Check refuses a list that does not sign From (RFC 6376 §5.4), names a
+// field twice or names a field never to be signed (neverSigned), or a
+// name that is not a field name (RFC 5322 §3.6.8).
+func (l HeaderList) Check() error {
+	seen := map[string]bool{}
+	for _, list := range [][]string{l.Oversign, l.OversignIfPresent, l.Plain} {
+		for _, name := range list {
+			if !validFieldName(name) {
+				return fmt.Errorf("%q is not a header field name", name)
+			}
+			k := foldKey(name)
+			if seen[k] {
+				return fmt.Errorf("%s is listed twice", name)
+			}
+			seen[k] = true
+			for _, never := range neverSigned {
+				if strings.EqualFold(name, never) {
+					return fmt.Errorf("%s is never signed: it changes after signing", name)
+				}
+			}
+		}
+	}
+	if !seen[foldKey("From")] {
+		return errors.New("the list must sign From (RFC 6376 §5.4)")
+	}
+	return nil
+}
+
+// validFieldName: printable US-ASCII except colon (RFC 5322 §3.6.8).
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c > '~' || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
 // SignKey is one signing key: a signature with d=Domain and s=Selector is
 // made with it.
 type SignKey struct {
@@ -64,6 +138,8 @@ type SignOptions struct {
 	Expire time.Duration
 	// Now is the clock for t=; nil means time.Now.
 	Now func() time.Time
+	// Headers is the header list; the zero value is DefaultHeaderList.
+	Headers HeaderList
 }
 
 // algorithm returns the a= value for key k, or an error for a key we do
@@ -106,6 +182,11 @@ func NewSigner(opts SignOptions) (*Signer, error) {
 	}
 	if opts.Expire < 0 || (opts.Expire > 0 && opts.Expire < time.Second) {
 		return nil, fmt.Errorf("%w: expiry %v (0 or at least 1s: x= must be after t=)", ErrSign, opts.Expire)
+	}
+	if opts.Headers.Oversign == nil && opts.Headers.OversignIfPresent == nil && opts.Headers.Plain == nil {
+		opts.Headers = DefaultHeaderList()
+	} else if err := opts.Headers.Check(); err != nil {
+		return nil, fmt.Errorf("%w: header list: %w", ErrSign, err)
 	}
 	s := &Signer{opts: opts}
 	for _, k := range opts.Keys {
@@ -208,10 +289,10 @@ func (s *Signer) Close() ([]string, error) {
 	return out, nil
 }
 
-// headerList returns h=: oversignAlways each once more than present,
-// oversignIfPresent likewise when present, in list order, each name's
-// repeats together. Received, Return-Path, Authentication-Results and
-// DKIM-Signature are never on it.
+// headerList returns h=: Oversign each once more than present,
+// OversignIfPresent likewise when present, Plain as often as present, in
+// list order, each name's repeats together. HeaderList.Check keeps
+// Received, Return-Path, Authentication-Results and DKIM-Signature off it.
 func (s *Signer) headerList(index *fieldIndex) []string {
 	count := func(name string) int { return fieldCount(index, name) }
 	var h []string
@@ -220,12 +301,18 @@ func (s *Signer) headerList(index *fieldIndex) []string {
 			h = append(h, name)
 		}
 	}
-	for _, name := range oversignAlways {
+	hl := s.opts.Headers
+	for _, name := range hl.Oversign {
 		add(name, count(name))
 	}
-	for _, name := range oversignIfPresent {
+	for _, name := range hl.OversignIfPresent {
 		if n := count(name); n > 0 {
 			add(name, n)
+		}
+	}
+	for _, name := range hl.Plain {
+		if n := count(name); n > 0 {
+			add(name, n-1)
 		}
 	}
 	return h

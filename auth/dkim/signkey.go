@@ -1,13 +1,16 @@
 package dkim
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 )
 
@@ -79,4 +82,57 @@ func KeyRecord(key crypto.Signer) (string, error) {
 		return "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)), nil
 	}
 	return "", fmt.Errorf("%w: unsupported key type %T", ErrSign, key)
+}
+
+// Errors of CheckPublished; each wraps ErrKeyCheck.
+var (
+	ErrKeyCheck     = errors.New("dkim: published key")
+	ErrKeyMissing   = fmt.Errorf("%w: no key record", ErrKeyCheck)
+	ErrKeyMismatch  = fmt.Errorf("%w: does not match the signing key", ErrKeyCheck)
+	ErrKeyUnusable  = fmt.Errorf("%w: unusable record", ErrKeyCheck)
+	ErrKeyTemporary = fmt.Errorf("%w: lookup failed", ErrKeyCheck)
+)
+
+// CheckPublished compares the private key of k with its published record
+// at s._domainkey.d (RFC 6376 §3.6.2.1), looked up through r: a missing,
+// revoked, malformed or different record is an error wrapping
+// ErrKeyCheck, and a record a verifier would not use for k's signatures
+// (h= without sha256, s= without email, t=y) too, as ErrKeyUnusable. A
+// failed lookup other than "no such name" wraps ErrKeyTemporary.
+func CheckPublished(ctx context.Context, r TXTResolver, k SignKey) error {
+	name := k.Selector + "._domainkey." + k.Domain
+	txts, err := r.LookupTXT(ctx, name)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Errorf("%w at %s", ErrKeyMissing, name)
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", ErrKeyTemporary, name, err)
+	case len(txts) == 0:
+		return fmt.Errorf("%w at %s", ErrKeyMissing, name)
+	case len(txts) > 1:
+		return fmt.Errorf("%w: %s: %d TXT records (one expected)", ErrKeyUnusable, name, len(txts))
+	}
+	rec, err := parseKeyRecord(txts[0])
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrKeyUnusable, name, err)
+	}
+	wantType := "rsa"
+	if _, ok := k.Key.(ed25519.PrivateKey); ok {
+		wantType = "ed25519"
+	}
+	pub, ok := k.Key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	switch {
+	case rec.keyType != wantType:
+		return fmt.Errorf("%w: %s: k=%s for an %s key", ErrKeyMismatch, name, rec.keyType, wantType)
+	case !ok || !pub.Equal(rec.pub):
+		return fmt.Errorf("%w: %s", ErrKeyMismatch, name)
+	case !rec.allowsHash("sha256"):
+		return fmt.Errorf("%w: %s: h= does not allow sha256", ErrKeyUnusable, name)
+	case !rec.forEmail():
+		return fmt.Errorf("%w: %s: s= does not allow email", ErrKeyUnusable, name)
+	case rec.hasFlag("y"):
+		return fmt.Errorf("%w: %s: t=y (testing: verifiers may ignore its signatures)", ErrKeyUnusable, name)
+	}
+	return nil
 }

@@ -39,6 +39,8 @@ const usageText = `usage:
                                        the outbound TLS-policy answer for DOMAIN, and why
   authmilter dkim keygen -domain D -selector S [-algorithm rsa|ed25519] [-bits 2048] -out DIR
                                        make a DKIM signing key, print its DNS TXT record
+  authmilter dkim check-keys [-config F] [-dns HOST:PORT]
+                                       compare every [[dkim.sign]] key with DNS
 `
 
 // versionText is the -version output: the version, then the module, the
@@ -195,6 +197,11 @@ func build(cfg Config, log *slog.Logger, res *dns.Resolver, run func(f func())) 
 	ev, err := auth.NewWithGo(cfg.Config, res, log, run)
 	if err != nil {
 		return nil, nil, err
+	}
+	if log != nil {
+		if err := checkSignKeys(ev, log); err != nil { // dkim_checkkeys.go
+			return nil, nil, err
+		}
 	}
 	return res, ev, nil
 }

@@ -21,10 +21,15 @@ import (
 const dkimUsage = `usage:
   authmilter dkim keygen -domain DOMAIN -selector SELECTOR [-algorithm rsa|ed25519] [-bits 2048] -out DIR
       writes DIR/DOMAIN.SELECTOR.pem (PKCS#8, mode 0600) and prints the DNS TXT record
+  ` + checkKeysUsage + `
+      compares every [[dkim.sign]] key with its DNS record
 `
 
-// runDKIM is "authmilter dkim": for now the keygen subcommand.
+// runDKIM is "authmilter dkim": the keygen and check-keys subcommands.
 func runDKIM(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check-keys" {
+		return runCheckKeys(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "keygen" {
 		fmt.Fprint(stderr, dkimUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {

@@ -1,5 +1,6 @@
 // Command authmilter is a milter that checks SPF, DKIM and DMARC for
-// Postfix and Sendmail and adds an Authentication-Results header.
+// Postfix and Sendmail and adds an Authentication-Results header, and
+// DKIM-signs the mail of its own users.
 //
 //	authmilter [flags]              run the daemon
 //	authmilter check spf ...        evaluate SPF offline
@@ -8,6 +9,7 @@
 //	authmilter reports ...           DMARC aggregate reports: status, list, show, send, resend
 //	authmilter tls-policy lookup DOMAIN  the TLS-policy answer for Postfix, and why
 //	authmilter dkim keygen ...        make a DKIM signing key and print its TXT record
+//	authmilter dkim check-keys ...    compare the configured signing keys with DNS
 package main
 
 import (

@@ -252,6 +252,7 @@ type mta struct {
 	Addr6   string // SMTP listener on [::1] (mtaOptions.IPv6), else ""
 	mailDir string // where delivered messages land, one file each
 	logf    string
+	conf    string // Postfix: the configuration directory (sendmail -C)
 }
 
 // Delivered waits for a delivered message containing marker and returns it.
@@ -304,6 +305,9 @@ type mtaOptions struct {
 	// TLS: STARTTLS offered with this server certificate, client
 	// certificates asked for and verified against the CA file.
 	TLS *mtaTLS
+	// Postfix: lines appended to main.cf (after the contrib snippet) and
+	// to master.cf; Sendmail: lines appended to the .mc before the filter.
+	MainCF, MasterCF, MC string
 }
 
 // mtaTLS are the PEM files of a TLS-enabled MTA instance.
@@ -336,7 +340,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 		t.Fatal(err)
 	}
 	mainCF += "\n# contrib/postfix/main.cf as shipped, milter address replaced:\n" +
-		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8893", "inet:"+milterAddr)
+		strings.ReplaceAll(string(snippet), "inet:127.0.0.1:8893", "inet:"+milterAddr) + o.MainCF
 	port6 := 0
 	if o.IPv6 {
 		mainCF = strings.NewReplacer("inet_protocols = ipv4", "inet_protocols = all",
@@ -351,7 +355,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 	if err := os.WriteFile(filepath.Join(conf, "main.cf"), []byte(mainCF), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF
+	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", port) + postfixMasterCF + o.MasterCF
 	if o.TLS != nil {
 		masterCF += "tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n"
 	}
@@ -368,7 +372,7 @@ func startPostfixWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 		}
 	}
 	t.Cleanup(func() { exec.Command("/usr/sbin/postfix", "-c", conf, "stop").Run() })
-	m := &mta{Name: "postfix", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: filepath.Join(root, "maillog")}
+	m := &mta{Name: "postfix", Addr: fmt.Sprintf("127.0.0.1:%d", port), mailDir: mail, logf: filepath.Join(root, "maillog"), conf: conf}
 	waitPort(t, m.Addr, 10*time.Second)
 	if o.IPv6 {
 		m.Addr6 = fmt.Sprintf("[::1]:%d", port6)
@@ -479,7 +483,7 @@ func startSendmailWith(t *testing.T, milterAddr string, o mtaOptions) *mta {
 			"define(`confSERVER_CERT', `%s')dnl\ndefine(`confSERVER_KEY', `%s')dnl\n",
 			filepath.Dir(o.TLS.CA), o.TLS.CA, o.TLS.Cert, o.TLS.Key)
 	}
-	mc += filter + fmt.Sprintf(sendmailMailer, root)
+	mc += o.MC + filter + fmt.Sprintf(sendmailMailer, root)
 	if err := os.WriteFile(filepath.Join(root, "test.mc"), []byte(mc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +553,7 @@ const sendmailMC = "divert(-1)\ndivert(0)dnl\n" +
 	"MAILER(`local')dnl\nMAILER(`smtp')dnl\n"
 
 const sendmailMailer = "MAILER_DEFINITIONS\n" +
-	"Mtestbox, P=%s/deliver.sh, F=lsDFMn, S=EnvFromL, R=EnvToL, A=deliver $u\n" +
+	"Mtestbox, P=%s/deliver.sh, F=lsDFMn, S=EnvFromL, R=EnvToL/HdrToL, A=deliver $u\n" +
 	"LOCAL_RULE_0\n" +
 	"R$* < @ rcpt.test . > $*\t$#testbox $: $1\n" +
 	"R$* < @ rcpt.test > $*\t$#testbox $: $1\n"
