@@ -170,6 +170,7 @@ func (v *Verifier) Result(ctx context.Context) Result {
 		return v.res
 	}
 	v.res.Result = Pass
+	v.res.AAR = fieldValue(v.sets[n-1].aar)
 	// §5.2 step 5: oldest-pass, the AMS from N-1 down.
 	for i := n - 1; i >= 1; i-- {
 		if r, _ := v.checkAMS(ctx, v.sigs[i-1]); r != "" {
