@@ -32,6 +32,7 @@ type Config struct {
 	DMARC  DMARCConfig   `toml:"dmarc"`
 	Policy policy.Config `toml:"policy"`
 	Limits Limits        `toml:"limits"`
+	ARC    ARCConfig     `toml:"arc"`
 
 	trusted []netip.Prefix
 }
@@ -141,6 +142,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.max_field_lines: must be at least 10, got %d", c.Limits.MaxFieldLines)
 	case c.Limits.EvaluationTimeout <= 0:
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
+	}
+	if err := c.ARC.validate(); err != nil {
+		return err
 	}
 	return c.Policy.Validate()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/arc"
 	"github.com/authmilter/authmilter/auth/authres"
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dmarc"
@@ -37,7 +38,9 @@ type Evaluator struct {
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
 	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
-	goFn  func(f func()) // runs background work (NewWithGo)
+	// sealer seals delivered messages ([arc.seal]); nil when off.
+	sealer *arc.Signer
+	goFn   func(f func()) // runs background work (NewWithGo)
 }
 
 // goroutine runs f on a new goroutine.
@@ -65,11 +68,16 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 	if run == nil {
 		run = goroutine
 	}
+	sealer, err := cfg.ARC.newSigner()
+	if err != nil {
+		return nil, err
+	}
 	return &Evaluator{
-		cfg:  cfg,
-		res:  r,
-		log:  log,
-		goFn: run,
+		sealer: sealer,
+		cfg:    cfg,
+		res:    r,
+		log:    log,
+		goFn:   run,
 		spf: &spf.Checker{
 			Resolver:     r,
 			Timeout:      cfg.SPF.Timeout,
@@ -144,8 +152,11 @@ type Message struct {
 	headers       int
 	froms         []string
 	hasListID     bool
-	arIndex       int   // count of Authentication-Results fields so far
-	forged        []int // 1-based indices (among A-R fields) carrying our authserv-id
+	hasARC        bool             // an ARC field was seen: the chain is verified
+	arc           *arc.Verifier    // from the end of the header, when hasARC
+	sealBody      *dkim.BodyHasher // the seal's body hash, when we seal
+	arIndex       int              // count of Authentication-Results fields so far
+	forged        []int            // 1-based indices (among A-R fields) carrying our authserv-id
 	overLimit     string
 	headersEnded  bool
 	internalError error
@@ -245,6 +256,8 @@ func (m *Message) Header(name, value string) {
 	switch {
 	case strings.EqualFold(n, "List-Id"):
 		m.hasListID = true
+	case isARCField(n):
+		m.hasARC = true
 	case strings.EqualFold(n, "Authentication-Results"):
 		m.arIndex++
 		if authres.HasAuthservID(value, m.authservID) {
@@ -274,6 +287,7 @@ func (m *Message) EndHeaders() {
 	}
 	m.headersEnded = true
 	m.write("\r\n")
+	m.startARC()
 }
 
 // Body takes the next chunk of the body (CRLF line ends, dot-unstuffed).
@@ -287,6 +301,7 @@ func (m *Message) Body(chunk []byte) {
 	if _, err := m.dkim.Write(chunk); err != nil && m.internalError == nil {
 		m.internalError = fmt.Errorf("dkim: %w", err)
 	}
+	m.arcBody(chunk)
 }
 
 func (m *Message) write(s string) {
@@ -325,7 +340,10 @@ type Report struct {
 	// when DMARC was not evaluated. The decision and the header use every
 	// one.
 	PerAuthor []dmarc.Result
-	Decision  policy.Decision
+	// ARC is the ARC chain's verdict (RFC 8617 §5.2): none without ARC
+	// fields.
+	ARC      arc.Result
+	Decision policy.Decision
 
 	// Header is the Authentication-Results value to insert (CRLF folds),
 	// empty when the message was skipped.
@@ -375,6 +393,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		r.Problem = m.internalError.Error()
 	}
 	r.Forged = m.forged
+	r.ARC = m.arcResult(ctx)
 
 	// Over a header limit the fields past it were never read: the From may
 	// be among them, so it is neither missing nor malformed (DMARC is a
@@ -411,6 +430,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
+		ARC:           m.e.arcInput(r.ARC, dmarcAuthors(r)),
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
 	})
@@ -427,6 +447,14 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	r.Header = m.e.header(r)
 	r.Elapsed = time.Since(m.start)
 	return r
+}
+
+// dmarcAuthors is each author domain's DMARC result, or the one result.
+func dmarcAuthors(r *Report) []dmarc.Result {
+	if len(r.PerAuthor) == 0 {
+		return []dmarc.Result{r.DMARC}
+	}
+	return r.PerAuthor
 }
 
 // policyAuthors is the policy input: each author domain's DMARC result

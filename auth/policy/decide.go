@@ -49,7 +49,7 @@ type Input struct {
 	Authors   []Author
 	FromError FromError
 
-	HasListID     bool   // the message has a List-Id field (RFC 2919)
+	HasListID     bool // the message has a List-Id field (RFC 2919)
 	ARC           ARCInput
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
