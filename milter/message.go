@@ -83,6 +83,9 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 				return m.writeFailed(err)
 			}
 		}
+		if err := m.seal(md, r); err != nil {
+			return m.writeFailed(err)
+		}
 	}
 	m.logResult(r)
 	if m.s.srv.obs != nil {
@@ -143,6 +146,7 @@ func (m *message) logResult(r *auth.Report) {
 		if r.Problem != "" {
 			attrs = append(attrs, "problem", r.Problem)
 		}
+		attrs = arcAttrs(attrs, r)
 	}
 	m.s.log.Info("message", attrs...)
 }
