@@ -68,6 +68,7 @@ type messageJSON struct {
 	HELO                  spfOutJSON   `json:"helo"`
 	DKIM                  []dkimJSON   `json:"dkim"`
 	DMARC                 dmarcJSON    `json:"dmarc"`
+	ARC                   arcJSON      `json:"arc"`
 	Action                string       `json:"action"`
 	SMTPCode              string       `json:"smtp_code"`
 	SMTPEnhanced          string       `json:"smtp_enhanced_code,omitempty"`
@@ -204,6 +205,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 			DKIMAligned: r.DMARC.DKIMAligned, Reason: r.DMARC.Reason, Authors: r.Authors, FromError: string(r.FromError),
 			PerDomain: dmarcDomainsJSON(r.PerAuthor),
 		},
+		ARC:                   arcJSONOf(r.ARC),
 		Action:                string(d.Action),
 		SMTPCode:              code,
 		SMTPEnhanced:          d.Enhanced,
@@ -257,6 +259,9 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		for _, d := range j.DMARC.PerDomain {
 			fmt.Fprintf(w, "       %s: %s (policy=%s%s)\n", d.Domain, d.Result, orNone(d.Policy), prefixed("; ", d.Reason))
 		}
+	}
+	if j.ARC.Result != "none" {
+		fmt.Fprintf(w, "arc:   %s (instances=%d oldest-pass=%d%s)\n", j.ARC.Result, j.ARC.Instances, j.ARC.OldestPass, prefixed("; ", j.ARC.Reason))
 	}
 	fmt.Fprintf(w, "action: %s", j.Action)
 	if j.Action != "accept" {
