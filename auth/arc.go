@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -81,11 +82,11 @@ func (m *Message) startARC() {
 	if m.e.sealer != nil {
 		m.sealBody = dkim.NewBodyHasher(true, -1)
 	}
-	if !m.hasARC {
-		return
+	fields := m.dkim.HeaderFields()
+	if !m.hasARC || fields == nil {
+		return // no chain; or a header too large to split: arcResult fails it
 	}
-	m.arc = arc.NewVerifier(arc.Options{Resolver: m.e.res, MinRSABits: m.e.cfg.DKIM.MinRSABits, Keys: m.e.keys},
-		m.dkim.HeaderFields())
+	m.arc = arc.NewVerifier(arc.Options{Resolver: m.e.res, MinRSABits: m.e.cfg.DKIM.MinRSABits, Keys: m.e.keys}, fields)
 	m.arc.Lookup(m.ctx)
 }
 
@@ -105,16 +106,9 @@ func (m *Message) arcResult(ctx context.Context) arc.Result {
 	case !m.hasARC:
 		return arc.Result{Result: arc.None}
 	case m.arc == nil || m.overLimit != "":
-		return arc.Result{Result: arc.Fail, Reason: "header not verifiable: " + cmpOr(m.overLimit, "too large")}
+		return arc.Result{Result: arc.Fail, Reason: "header not verifiable: " + cmp.Or(m.overLimit, "too large")}
 	}
 	return m.arc.Result(ctx)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // trustedSealer reports whether d is, or lies below, a trusted sealer.

@@ -235,3 +235,18 @@ func TestARCConfigValidated(t *testing.T) {
 		t.Errorf("missing key file: %v", err)
 	}
 }
+
+// TestARCHeaderTooLargeFails: a header past what DKIM splits (its own
+// 1 MiB bound, below a raised limits.max_header_bytes) cannot be
+// verified: a chain there is a fail, never none.
+func TestARCHeaderTooLargeFails(t *testing.T) {
+	f := newARCFixture(t)
+	good := listHop(t, f.list, listMsg, "lists.test; dmarc=pass header.from=reject.test")
+	big := "X-Big: " + strings.Repeat("x", dkim.MaxHeaderBytes) + "\r\n" + good
+	cfg := DefaultConfig()
+	cfg.Limits.MaxHeaderBytes = 4 << 20
+	_, r := f.evaluate(t, cfg, big)
+	if r.ARC.Result != arc.Fail || !strings.Contains(r.ARC.Reason, "not verifiable") {
+		t.Fatalf("arc %+v", r.ARC)
+	}
+}
