@@ -123,7 +123,10 @@ func TestARCOverrideBranches(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.ARC.TrustedSealers = c.trusted
-			_, r := f.evaluate(t, cfg, c.msg)
+			m, r := f.evaluate(t, cfg, c.msg)
+			if (m.arc == nil) != (c.arc == arc.None) || m.sealBody != nil {
+				t.Errorf("verifier %v, seal body hash %v: a message without ARC fields, not sealed, must cost nothing", m.arc, m.sealBody)
+			}
 			if r.Decision.Action != c.action || r.ARC.Result != c.arc || r.DMARC.Result != "fail" {
 				t.Fatalf("action %s arc %+v dmarc %s (%s)", r.Decision.Action, r.ARC, r.DMARC.Result, r.Decision.Reason)
 			}
