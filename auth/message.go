@@ -38,9 +38,10 @@ type Evaluator struct {
 	spf   *spf.Checker
 	dmarc *dmarc.Evaluator
 	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
+	goFn  func(f func()) // runs background work (NewWithGo)
+
 	// sealer seals delivered messages ([arc.seal]); nil when off.
 	sealer *arc.Signer
-	goFn   func(f func()) // runs background work (NewWithGo)
 }
 
 // goroutine runs f on a new goroutine.
@@ -73,11 +74,10 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 		return nil, err
 	}
 	return &Evaluator{
-		sealer: sealer,
-		cfg:    cfg,
-		res:    r,
-		log:    log,
-		goFn:   run,
+		cfg:  cfg,
+		res:  r,
+		log:  log,
+		goFn: run,
 		spf: &spf.Checker{
 			Resolver:     r,
 			Timeout:      cfg.SPF.Timeout,
@@ -88,6 +88,8 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
 		keys:  dkim.NewKeyCache(0),
+
+		sealer: sealer,
 	}, nil
 }
 
@@ -152,14 +154,15 @@ type Message struct {
 	headers       int
 	froms         []string
 	hasListID     bool
-	hasARC        bool             // an ARC field was seen: the chain is verified
-	arc           *arc.Verifier    // from the end of the header, when hasARC
-	sealBody      *dkim.BodyHasher // the seal's body hash, when we seal
-	arIndex       int              // count of Authentication-Results fields so far
-	forged        []int            // 1-based indices (among A-R fields) carrying our authserv-id
+	arIndex       int   // count of Authentication-Results fields so far
+	forged        []int // 1-based indices (among A-R fields) carrying our authserv-id
 	overLimit     string
 	headersEnded  bool
 	internalError error
+
+	hasARC   bool             // an ARC field was seen: the chain is verified
+	arc      *arc.Verifier    // from the end of the header, when hasARC
+	sealBody *dkim.BodyHasher // the seal's body hash, when we seal
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -340,10 +343,7 @@ type Report struct {
 	// when DMARC was not evaluated. The decision and the header use every
 	// one.
 	PerAuthor []dmarc.Result
-	// ARC is the ARC chain's verdict (RFC 8617 §5.2): none without ARC
-	// fields.
-	ARC      arc.Result
-	Decision policy.Decision
+	Decision  policy.Decision
 
 	// Header is the Authentication-Results value to insert (CRLF folds),
 	// empty when the message was skipped.
@@ -354,6 +354,10 @@ type Report struct {
 	// Problem describes a limit or internal error that affected the result.
 	Problem string
 	Elapsed time.Duration
+
+	// ARC is the ARC chain's verdict (RFC 8617 §5.2): none without ARC
+	// fields.
+	ARC arc.Result
 }
 
 // Finish joins the results at end of message. ctx bounds the wait for what
