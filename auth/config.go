@@ -30,9 +30,9 @@ type Config struct {
 	SPF    SPFConfig     `toml:"spf"`
 	DKIM   DKIMConfig    `toml:"dkim"`
 	DMARC  DMARCConfig   `toml:"dmarc"`
+	ARC    ARCConfig     `toml:"arc"`
 	Policy policy.Config `toml:"policy"`
 	Limits Limits        `toml:"limits"`
-	ARC    ARCConfig     `toml:"arc"`
 
 	trusted []netip.Prefix
 }
@@ -119,6 +119,9 @@ func (c *Config) Validate() error {
 		}
 		c.trusted = append(c.trusted, p)
 	}
+	if err := c.ARC.validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.SPF.Timeout <= 0:
 		return fmt.Errorf("spf.timeout: must be positive, got %s", c.SPF.Timeout)
@@ -142,9 +145,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("limits.max_field_lines: must be at least 10, got %d", c.Limits.MaxFieldLines)
 	case c.Limits.EvaluationTimeout <= 0:
 		return fmt.Errorf("limits.evaluation_timeout: must be positive, got %s", c.Limits.EvaluationTimeout)
-	}
-	if err := c.ARC.validate(); err != nil {
-		return err
 	}
 	return c.Policy.Validate()
 }

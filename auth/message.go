@@ -32,6 +32,9 @@ type Resolver interface {
 // Evaluator holds what every message shares: configuration, resolver, logger.
 // It is safe for concurrent use; a new one is built on configuration reload.
 type Evaluator struct {
+	// sealer seals delivered messages ([arc.seal]); nil when off.
+	sealer *arc.Signer
+
 	cfg   Config
 	res   Resolver
 	log   *slog.Logger
@@ -39,9 +42,6 @@ type Evaluator struct {
 	dmarc *dmarc.Evaluator
 	keys  *dkim.KeyCache // parsed DKIM key records, shared by all messages
 	goFn  func(f func()) // runs background work (NewWithGo)
-
-	// sealer seals delivered messages ([arc.seal]); nil when off.
-	sealer *arc.Signer
 }
 
 // goroutine runs f on a new goroutine.
@@ -74,6 +74,8 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 		return nil, err
 	}
 	return &Evaluator{
+		sealer: sealer,
+
 		cfg:  cfg,
 		res:  r,
 		log:  log,
@@ -88,8 +90,6 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 		},
 		dmarc: &dmarc.Evaluator{Resolver: r, LegacyPct: cfg.DMARC.LegacyPct, Logger: log},
 		keys:  dkim.NewKeyCache(0),
-
-		sealer: sealer,
 	}, nil
 }
 
@@ -147,6 +147,10 @@ type Message struct {
 	skip       string // why the message is not evaluated, or ""
 	authservID string // names our Authentication-Results and finds forged ones
 
+	hasARC   bool             // an ARC field was seen: the chain is verified
+	arc      *arc.Verifier    // from the end of the header, when hasARC
+	sealBody *dkim.BodyHasher // the seal's body hash, when we seal
+
 	spfDone       chan struct{}
 	spfRes, helo  spf.Outcome
 	dkim          *dkim.Verifier
@@ -159,10 +163,6 @@ type Message struct {
 	overLimit     string
 	headersEnded  bool
 	internalError error
-
-	hasARC   bool             // an ARC field was seen: the chain is verified
-	arc      *arc.Verifier    // from the end of the header, when hasARC
-	sealBody *dkim.BodyHasher // the seal's body hash, when we seal
 }
 
 // NewMessage starts evaluating a message: it is called at MAIL FROM, and SPF
@@ -301,10 +301,10 @@ func (m *Message) Body(chunk []byte) {
 	if !m.headersEnded {
 		m.EndHeaders()
 	}
+	m.arcBody(chunk)
 	if _, err := m.dkim.Write(chunk); err != nil && m.internalError == nil {
 		m.internalError = fmt.Errorf("dkim: %w", err)
 	}
-	m.arcBody(chunk)
 }
 
 func (m *Message) write(s string) {

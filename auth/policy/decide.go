@@ -49,12 +49,12 @@ type Input struct {
 	Authors   []Author
 	FromError FromError
 
+	// ARC is the evidence of the message's ARC chain (RFC 8617).
+	ARC ARCInput
+
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
 	InternalError bool   // the evaluation failed
-
-	// ARC is the evidence of the message's ARC chain (RFC 8617).
-	ARC ARCInput
 }
 
 // Decide returns the decision for a message. It is pure: the same Config

@@ -255,13 +255,13 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 	if j.DMARC.Record != "" {
 		fmt.Fprintf(w, "       record: %s\n", j.DMARC.Record)
 	}
+	if j.ARC.Result != "none" {
+		fmt.Fprintf(w, "arc:   %s (instances=%d oldest-pass=%d%s)\n", j.ARC.Result, j.ARC.Instances, j.ARC.OldestPass, prefixed("; ", j.ARC.Reason))
+	}
 	if len(j.DMARC.PerDomain) > 1 {
 		for _, d := range j.DMARC.PerDomain {
 			fmt.Fprintf(w, "       %s: %s (policy=%s%s)\n", d.Domain, d.Result, orNone(d.Policy), prefixed("; ", d.Reason))
 		}
-	}
-	if j.ARC.Result != "none" {
-		fmt.Fprintf(w, "arc:   %s (instances=%d oldest-pass=%d%s)\n", j.ARC.Result, j.ARC.Instances, j.ARC.OldestPass, prefixed("; ", j.ARC.Reason))
 	}
 	fmt.Fprintf(w, "action: %s", j.Action)
 	if j.Action != "accept" {
