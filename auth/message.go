@@ -257,10 +257,10 @@ func (m *Message) Header(name, value string) {
 		m.froms = append(m.froms, "\r")
 	}
 	switch {
-	case strings.EqualFold(n, "List-Id"):
-		m.hasListID = true
 	case isARCField(n):
 		m.hasARC = true
+	case strings.EqualFold(n, "List-Id"):
+		m.hasListID = true
 	case strings.EqualFold(n, "Authentication-Results"):
 		m.arIndex++
 		if authres.HasAuthservID(value, m.authservID) {
@@ -397,7 +397,6 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		r.Problem = m.internalError.Error()
 	}
 	r.Forged = m.forged
-	r.ARC = m.arcResult(ctx)
 
 	// Over a header limit the fields past it were never read: the From may
 	// be among them, so it is neither missing nor malformed (DMARC is a
@@ -421,6 +420,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 			len(authors), m.e.cfg.DMARC.MaxFromDomains)
 	}
 	r.Authors = authors
+	r.ARC = m.arcResult(ctx)
 	if r.FromError == policy.FromOK && m.overLimit == "" {
 		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM))
 	} else {

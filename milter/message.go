@@ -133,6 +133,7 @@ func (m *message) logResult(r *auth.Report) {
 		attrs = append(attrs, "skipped", r.Skipped)
 	} else {
 		attrs = append(attrs, "spf", string(r.SPF.Result), "dmarc", r.DMARC.Result, "dmarc_policy", r.DMARC.Policy)
+		attrs = arcAttrs(attrs, r)
 		if len(r.DKIM) > 0 {
 			dk := make(dkimResults, len(r.DKIM))
 			for i, k := range r.DKIM {
@@ -146,7 +147,6 @@ func (m *message) logResult(r *auth.Report) {
 		if r.Problem != "" {
 			attrs = append(attrs, "problem", r.Problem)
 		}
-		attrs = arcAttrs(attrs, r)
 	}
 	m.s.log.Info("message", attrs...)
 }
