@@ -131,7 +131,10 @@ func py(t *testing.T, script string, args ...string) string {
 // lists.test with dkimpy after the list's own checks passed.
 func (w *arcE2E) listMessage(t *testing.T, marker string) []byte {
 	t.Helper()
-	orig := message([]string{"From: CEO <ceo@reject.test>", "To: users@lists.test", "Subject: quarterly numbers",
+	// No To field: the test Sendmail delivers header addresses rewritten
+	// ("To: users@lists.test" arrived as "To: users"), which breaks every
+	// signature over To, ours and the list's alike.
+	orig := message([]string{"From: CEO <ceo@reject.test>", "Subject: quarterly numbers",
 		"Date: Mon, 07 Dec 2026 16:00:00 +0000", "Message-ID: <" + marker + "@reject.test>"}, "The numbers are in.\n")
 	var signed bytes.Buffer
 	if err := msgdkim.Sign(&signed, bytes.NewReader(orig), &msgdkim.SignOptions{
@@ -151,11 +154,11 @@ func (w *arcE2E) listMessage(t *testing.T, marker string) []byte {
 	return []byte(py(t, arcSignPy, f, w.listPEM))
 }
 
-// TestEndToEndARC: through real Postfix, a p=reject message broken by a
-// list (SPF and DKIM fail, DMARC fail) and sealed by the list with dkimpy
-// is quarantined, not rejected, when the list is a trusted sealer, and is
-// delivered with our own ARC set, which dkimpy's arc_verify and our
-// verifier both pass; without the trust it is rejected.
+// TestEndToEndARC: through real Postfix (and Sendmail), a p=reject
+// message broken by a list (SPF and DKIM fail, DMARC fail) and sealed by
+// the list with dkimpy is quarantined, not rejected, when the list is a
+// trusted sealer, and is delivered with our own ARC set, which dkimpy's
+// arc_verify and our verifier both pass; without the trust it is rejected.
 func TestEndToEndARC(t *testing.T) {
 	needMTA(t, "postfix", "/usr/sbin/postfix")
 	if err := exec.Command(dkimpyPython, "-c", "import dkim, authres").Run(); err != nil {
@@ -166,51 +169,12 @@ func TestEndToEndARC(t *testing.T) {
 	base := "authserv_id = \"" + e2eAuthservID + "\"\ntrusted_networks = []\n" +
 		"[policy]\nquarantine_mode = \"header\"\nlist_id_quarantines = false\n"
 
-	t.Run("trusted", func(t *testing.T) {
-		d := startDaemon(t, w.dns.Addr, base+"[arc]\ntrusted_sealers = [\"lists.test\"]\n"+
-			"[arc.seal]\ndomain = \"mx.authmilter.test\"\nselector = \"seal\"\nkey = \""+w.sealPEM+"\"\n")
-		m := startPostfix(t, d.Addr)
-		msg := w.listMessage(t, "arc-trusted")
-		s := dialSMTP(t, m, "127.0.0.1", "client.test")
-		if r := s.Send(t, "bounce@lists.test", "u@rcpt.test", msg); !strings.HasPrefix(r, "250") {
-			t.Fatalf("reply %q, want 250 (quarantined by header)", r)
-		}
-		got := m.Delivered(t, "arc-trusted@reject.test")
-		if q := headerFields(got, "X-Authmilter-Quarantine"); len(q) != 1 || !strings.Contains(q[0], "trusted ARC sealer lists.test") {
-			t.Errorf("quarantine header %q", q)
-		}
-		ar := ours(got)
-		if len(ar) != 1 || !strings.Contains(ar[0], "dmarc=fail (overridden: trusted ARC sealer lists.test)") ||
-			!strings.Contains(ar[0], "arc=pass") || !strings.Contains(ar[0], "smtp.remote-ip=127.0.0.1") ||
-			!strings.Contains(ar[0], "dkim=fail") {
-			t.Errorf("our Authentication-Results: %q", ar)
-		}
-		if seals := headerFields(got, "ARC-Seal"); len(seals) != 2 || !strings.Contains(seals[0], "i=2") ||
-			!strings.Contains(seals[0], "cv=pass") || !strings.Contains(seals[0], "d=mx.authmilter.test") {
-			t.Errorf("ARC-Seal fields %q", seals)
-		}
-		// Our seal, as delivered, verified by dkimpy and by our verifier.
-		f := filepath.Join(t.TempDir(), "delivered.eml")
-		os.WriteFile(f, []byte(got), 0o644)
-		txt, _ := json.Marshal(w.txt)
-		tf := filepath.Join(t.TempDir(), "txt.json")
-		os.WriteFile(tf, txt, 0o644)
-		if out := py(t, arcVerifyPy, f, tf); !strings.HasPrefix(out, "pass ") {
-			t.Errorf("dkimpy arc_verify: %s", out)
-		}
-		r, err := dns.New(dns.Config{Servers: []string{w.dns.Addr}, Timeout: time.Second, Attempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		crlf := strings.ReplaceAll(strings.ReplaceAll(got, "\r\n", "\n"), "\n", "\r\n")
-		res, err := arc.Verify(context.Background(), arc.Options{Resolver: r}, strings.NewReader(crlf))
-		if err != nil || res.Result != arc.Pass || res.Instances != 2 || res.Sealers[0].Domain != "mx.authmilter.test" {
-			t.Errorf("our verifier: %+v %v", res, err)
-		}
-		if !strings.Contains(d.log.String(), "arc_sealers=1:lists.test:pass") {
-			t.Errorf("log line lacks the sealers:\n%s", d.log.String())
-		}
-	})
+	trusted := startDaemon(t, w.dns.Addr, base+"[arc]\ntrusted_sealers = [\"lists.test\"]\n"+
+		"[arc.seal]\ndomain = \"mx.authmilter.test\"\nselector = \"seal\"\nkey = \""+w.sealPEM+"\"\n")
+	for _, start := range []func(*testing.T, string) *mta{startPostfix, startSendmail} {
+		m := start(t, trusted.Addr)
+		t.Run("trusted/"+m.Name, func(t *testing.T) { w.trustedCase(t, trusted, m) })
+	}
 
 	t.Run("untrusted", func(t *testing.T) {
 		d := startDaemon(t, w.dns.Addr, base)
@@ -220,4 +184,50 @@ func TestEndToEndARC(t *testing.T) {
 			t.Fatalf("reply %q, want 550 (DMARC reject: the sealer is not trusted)", r)
 		}
 	})
+}
+
+// trustedCase sends the list's message through m to the daemon d that
+// trusts lists.test and seals, and checks the delivered message.
+func (w *arcE2E) trustedCase(t *testing.T, d *daemon, m *mta) {
+	t.Helper()
+	marker := "arc-trusted-" + m.Name
+	s := dialSMTP(t, m, "127.0.0.1", "client.test")
+	if r := s.Send(t, "bounce@lists.test", "u@rcpt.test", w.listMessage(t, marker)); !strings.HasPrefix(r, "250") {
+		t.Fatalf("reply %q, want 250 (quarantined by header)", r)
+	}
+	got := m.Delivered(t, marker+"@reject.test")
+	if q := headerFields(got, "X-Authmilter-Quarantine"); len(q) != 1 || !strings.Contains(q[0], "trusted ARC sealer lists.test") {
+		t.Errorf("quarantine header %q", q)
+	}
+	ar := ours(got)
+	if len(ar) != 1 || !strings.Contains(ar[0], "dmarc=fail (overridden: trusted ARC sealer lists.test)") ||
+		!strings.Contains(ar[0], "arc=pass") || !strings.Contains(ar[0], "smtp.remote-ip=127.0.0.1") ||
+		!strings.Contains(ar[0], "dkim=fail") {
+		t.Errorf("our Authentication-Results: %q", ar)
+	}
+	if seals := headerFields(got, "ARC-Seal"); len(seals) != 2 || !strings.Contains(seals[0], "i=2") ||
+		!strings.Contains(seals[0], "cv=pass") || !strings.Contains(seals[0], "d=mx.authmilter.test") {
+		t.Errorf("ARC-Seal fields %q", seals)
+	}
+	// Our seal, as delivered, verified by dkimpy and by our verifier.
+	f := filepath.Join(t.TempDir(), "delivered.eml")
+	os.WriteFile(f, []byte(got), 0o644)
+	txt, _ := json.Marshal(w.txt)
+	tf := filepath.Join(t.TempDir(), "txt.json")
+	os.WriteFile(tf, txt, 0o644)
+	if out := py(t, arcVerifyPy, f, tf); !strings.HasPrefix(out, "pass ") {
+		t.Errorf("dkimpy arc_verify: %s", out)
+	}
+	r, err := dns.New(dns.Config{Servers: []string{w.dns.Addr}, Timeout: time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlf := strings.ReplaceAll(strings.ReplaceAll(got, "\r\n", "\n"), "\n", "\r\n")
+	res, err := arc.Verify(context.Background(), arc.Options{Resolver: r}, strings.NewReader(crlf))
+	if err != nil || res.Result != arc.Pass || res.Instances != 2 || res.Sealers[0].Domain != "mx.authmilter.test" {
+		t.Errorf("our verifier: %+v %v", res, err)
+	}
+	if !strings.Contains(d.log.String(), "arc_sealers=1:lists.test:pass") {
+		t.Errorf("log line lacks the sealers:\n%s", d.log.String())
+	}
 }
