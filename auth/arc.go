@@ -210,7 +210,8 @@ func arcHeaderResult(r *Report) *authres.ARCResult {
 // §5.1): AAR with our Authentication-Results, AMS and AS with cv= from
 // our verification. nil, nil when sealing is off or the message is not
 // delivered or not evaluated; an error (wrapping arc.ErrNoSeal when the
-// chain must not be extended) when no set can be made. Call it after
+// chain must not be extended, or failed only on temporary DNS errors) when
+// no set can be made. Call it after
 // Finish, with its report.
 func (m *Message) Seal(r *Report) (*arc.Set, error) {
 	s := m.e.sealer
@@ -227,6 +228,11 @@ func (m *Message) Seal(r *Report) (*arc.Set, error) {
 		return nil, fmt.Errorf("%w: body hash unusable", arc.ErrNoSeal)
 	}
 	cv := r.ARC.Result
+	if cv == arc.Fail && r.ARC.Temporary {
+		// A seal with cv=fail would end a chain that may well verify
+		// once DNS answers; the next hop can still judge it without us.
+		return nil, fmt.Errorf("%w: the chain failed on a temporary DNS error", arc.ErrNoSeal)
+	}
 	set, err := s.Seal(arc.SealInput{Fields: fields, BodyHash: sum, AuthResults: r.Header, CV: cv, Time: time.Now()})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,6 +164,20 @@ func TestARCTemporaryDNS(t *testing.T) {
 		if r.ARC.Result != arc.Fail || !r.ARC.Temporary || r.Decision.Action != c.want {
 			t.Errorf("trusted %s: action %s, arc %+v", c.trusted, r.Decision.Action, r.ARC)
 		}
+	}
+
+	// Delivered (never reject), such a chain is not sealed with cv=fail:
+	// that would end a chain that may verify once DNS answers.
+	keyFile := filepath.Join(t.TempDir(), "arc.pem")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	cfg := DefaultConfig()
+	cfg.Policy.RejectAction = policy.Quarantine
+	cfg.ARC.Seal = ARCSealConfig{Domain: "mx.example", Selector: "arc", Key: keyFile}
+	m, r := f.evaluate(t, cfg, good)
+	if set, err := m.Seal(r); set != nil || !errors.Is(err, arc.ErrNoSeal) || !r.ARC.Temporary {
+		t.Errorf("sealed a chain that failed on DNS: %+v %v", set, err)
 	}
 }
 
