@@ -3,14 +3,15 @@
 # Postfix as a real package, Sendmail unpacked beside it (sendmail-bin
 # conflicts with postfix: both provide mail-transport-agent), m4 and swaks, and
 # xmllint (libxml2-utils) for the DMARC report schema tests in auth/report, and
-# dkimpy (python3-dkim), which checks the DKIM signer's output in auth/dkim,
-# and opendkim-tools, whose opendkim-testmsg checks it end to end.
+# dkimpy (python3-dkim, and python3-authres for its ARC sealing), which checks
+# the DKIM signer's output in auth/dkim and seals and verifies ARC end to end,
+# and opendkim-tools, whose opendkim-testmsg checks our signatures end to end.
 set -euo pipefail
 SENDMAIL_ROOT=${SENDMAIL_ROOT:-/opt/authmilter-sendmail}
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get install -y -qq --no-install-recommends postfix m4 swaks python3-dkim opendkim-tools procps libxml2-utils libwrap0 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 >/dev/null
+apt-get install -y -qq --no-install-recommends postfix m4 swaks python3-dkim python3-authres opendkim-tools procps libxml2-utils libwrap0 libdb5.3 libldap-2.5-0 liblockfile1 libnsl2 libsasl2-2 libssl3 >/dev/null
 if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && apt-get download -qq sendmail-bin sendmail-base sendmail-cf)

@@ -31,6 +31,7 @@ type Config struct {
 	SPF    SPFConfig     `toml:"spf"`
 	DKIM   DKIMConfig    `toml:"dkim"`
 	DMARC  DMARCConfig   `toml:"dmarc"`
+	ARC    ARCConfig     `toml:"arc"`
 	Policy policy.Config `toml:"policy"`
 	Limits Limits        `toml:"limits"`
 	// SMIME and OpenPGP verify body signatures (signatures.go).
@@ -135,6 +136,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("trusted_networks: %w", err)
 		}
 		c.trusted = append(c.trusted, p)
+	}
+	if err := c.ARC.validate(); err != nil {
+		return err
 	}
 	switch {
 	case c.SPF.Timeout <= 0:

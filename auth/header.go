@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/authmilter/authmilter/auth/arc"
 	"github.com/authmilter/authmilter/auth/authres"
+	"github.com/authmilter/authmilter/auth/policy"
 )
 
 // rawField rebuilds one header field from the name and the value an MTA
@@ -145,14 +147,29 @@ func (e *Evaluator) header(r *Report) string {
 	// without any, the one result that says why DMARC was not evaluated.
 	var dm []*authres.DMARCResult
 	for _, p := range r.PerAuthor {
-		dm = append(dm, &authres.DMARCResult{Result: string(p.Result), From: p.Domain, Policy: p.Policy, Reason: p.Reason})
+		dm = append(dm, &authres.DMARCResult{Result: string(p.Result), From: p.Domain, Policy: p.Policy, Reason: overrideNote(r, p.Domain, p.Reason)})
 	}
 	if len(dm) == 0 {
-		d := &authres.DMARCResult{Result: string(r.DMARC.Result), From: r.DMARC.Domain, Policy: r.DMARC.Policy, Reason: r.DMARC.Reason}
+		d := &authres.DMARCResult{Result: string(r.DMARC.Result), From: r.DMARC.Domain, Policy: r.DMARC.Policy,
+			Reason: overrideNote(r, r.DMARC.Domain, r.DMARC.Reason)}
 		if d.From == "" && len(r.Authors) > 0 {
 			d.From = r.Authors[0]
 		}
 		dm = append(dm, d)
 	}
-	return authres.Format(r.AuthservID, spfRes, heloRes, dk, dm...)
+	h := authres.Format(r.AuthservID, spfRes, heloRes, dk, dm...)
+	if r.ARC.Result != arc.None || e.sealer != nil {
+		h = authres.AppendARC(h, arcHeaderResult(r))
+	}
+	return h
+}
+
+// overrideNote is the dmarc= comment for domain: its reason, or, when a
+// trusted ARC sealer's chain overrode its outcome, that override (the
+// result itself stays fail).
+func overrideNote(r *Report, domain, reason string) string {
+	if o := r.Decision.Override; o.Kind == policy.OverrideARC && domain == r.Decision.Author {
+		return "overridden: trusted ARC sealer " + o.Detail
+	}
+	return reason
 }

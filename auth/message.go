@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/arc"
 	"github.com/authmilter/authmilter/auth/authres"
 	"github.com/authmilter/authmilter/auth/bodysig"
 	"github.com/authmilter/authmilter/auth/dkim"
@@ -34,6 +35,9 @@ type Resolver interface {
 // Evaluator holds what every message shares: configuration, resolver, logger.
 // It is safe for concurrent use; a new one is built on configuration reload.
 type Evaluator struct {
+	// sealer seals delivered messages ([arc.seal]); nil when off.
+	sealer *arc.Signer
+
 	cfg   Config
 	res   Resolver
 	log   *slog.Logger
@@ -74,12 +78,17 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 	if err != nil {
 		return nil, err
 	}
+	sealer, err := cfg.ARC.newSigner()
+	if err != nil {
+		return nil, err
+	}
 	return &Evaluator{
-		sign: sign,
-		cfg:  cfg,
-		res:  r,
-		log:  log,
-		goFn: run,
+		sign:   sign,
+		sealer: sealer,
+		cfg:    cfg,
+		res:    r,
+		log:    log,
+		goFn:   run,
 		spf: &spf.Checker{
 			Resolver:     r,
 			Timeout:      cfg.SPF.Timeout,
@@ -157,6 +166,10 @@ type Message struct {
 
 	skip       string // why the message is not evaluated, or ""
 	authservID string // names our Authentication-Results and finds forged ones
+
+	hasARC   bool             // an ARC field was seen: the chain is verified
+	arc      *arc.Verifier    // from the end of the header, when hasARC
+	sealBody *dkim.BodyHasher // the seal's body hash, when we seal
 
 	spfDone       chan struct{}
 	spfRes, helo  spf.Outcome
@@ -275,6 +288,8 @@ func (m *Message) Header(name, value string) {
 		m.froms = append(m.froms, "\r")
 	}
 	switch {
+	case isARCField(n):
+		m.hasARC = true
 	case strings.EqualFold(n, "List-Id"):
 		m.hasListID = true
 	case strings.EqualFold(n, "TLS-Required"):
@@ -331,6 +346,7 @@ func (m *Message) EndHeaders() {
 	if m.e.sig != nil {
 		m.e.sig.Start(&m.sig, m.ctx, m.ctype, m.cte, m.froms)
 	}
+	m.startARC()
 }
 
 // Body takes the next chunk of the body (CRLF line ends, dot-unstuffed).
@@ -341,6 +357,7 @@ func (m *Message) Body(chunk []byte) {
 	if !m.headersEnded {
 		m.EndHeaders()
 	}
+	m.arcBody(chunk)
 	if _, err := m.dkim.Write(chunk); err != nil && m.internalError == nil {
 		m.internalError = fmt.Errorf("dkim: %w", err)
 	}
@@ -409,6 +426,10 @@ type Report struct {
 	// Problem describes a limit or internal error that affected the result.
 	Problem string
 	Elapsed time.Duration
+
+	// ARC is the ARC chain's verdict (RFC 8617 §5.2): none without ARC
+	// fields.
+	ARC arc.Result
 }
 
 // Finish joins the results at end of message. ctx bounds the wait for what
@@ -473,6 +494,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 			len(authors), m.e.cfg.DMARC.MaxFromDomains)
 	}
 	r.Authors = authors
+	r.ARC = m.arcResult(ctx)
 	if r.FromError == policy.FromOK && m.overLimit == "" {
 		r.DMARC, r.PerAuthor = m.e.dmarc.EvaluateAll(ctx, authors, m.dmarcSPF(r.SPF), dmarcDKIM(r.DKIM))
 	} else {
@@ -487,6 +509,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
 		HasListID:     m.hasListID,
+		ARC:           m.e.arcInput(r.ARC, dmarcAuthors(r)),
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
 		SignedBy:      signedBy,
@@ -506,6 +529,14 @@ func (m *Message) Finish(ctx context.Context) *Report {
 	r.SignatureHeaders = signatureHeaders(r.AuthservID, r.Signatures)
 	r.Elapsed = time.Since(m.start)
 	return r
+}
+
+// dmarcAuthors is each author domain's DMARC result, or the one result.
+func dmarcAuthors(r *Report) []dmarc.Result {
+	if len(r.PerAuthor) == 0 {
+		return []dmarc.Result{r.DMARC}
+	}
+	return r.PerAuthor
 }
 
 // policyAuthors is the policy input: each author domain's DMARC result

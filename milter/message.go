@@ -97,6 +97,9 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 				return m.writeFailed(err)
 			}
 		}
+		if err := m.seal(md, r); err != nil {
+			return m.writeFailed(err)
+		}
 	}
 	m.logResult(r)
 	if m.s.srv.obs != nil {
@@ -144,6 +147,7 @@ func (m *message) logResult(r *auth.Report) {
 		attrs = append(attrs, "skipped", r.Skipped)
 	} else {
 		attrs = append(attrs, "spf", string(r.SPF.Result), "dmarc", r.DMARC.Result, "dmarc_policy", r.DMARC.Policy)
+		attrs = arcAttrs(attrs, r)
 		if len(r.DKIM) > 0 {
 			dk := make(dkimResults, len(r.DKIM))
 			for i, k := range r.DKIM {

@@ -34,3 +34,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAAR feeds ARC-Authentication-Results values to ParseAAR: no
+// panic, and never more results than the cap.
+func FuzzParseAAR(f *testing.F) {
+	for _, s := range []string{
+		" i=1; lists.example.org; arc=none;\r\n\tspf=pass smtp.mailfrom=a@b.example; dmarc=pass (p=reject) header.from=b.example",
+		"i=2; mx (comment; with (nested) semicolon); dkim=pass header.d=\"quoted;value\" header.s=sel",
+		"i=1; x; spf/1=fail reason=\"a \\\" b\" smtp.mailfrom=@;;; =; a=",
+		"i=1",
+		"(unterminated",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if rs := ParseAAR(v); len(rs) > maxAARResults {
+			t.Fatalf("%d results", len(rs))
+		}
+	})
+}

@@ -41,6 +41,10 @@ type Result struct {
 	Temporary bool
 	// Sealers are the chain's seals, newest first.
 	Sealers []Sealer
+	// AAR is the value of the newest ARC-Authentication-Results field
+	// (read it with ParseAAR), set when the chain passes: what its sealer
+	// found, for a local policy that trusts that sealer.
+	AAR string
 }
 
 // TXTResolver is the DNS lookup the verifier needs; *dns.Resolver (and the

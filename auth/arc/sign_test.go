@@ -18,8 +18,9 @@ import (
 	"github.com/authmilter/authmilter/auth/dns"
 )
 
-// testSealer adds ARC sets to messages for tests (a minimal sealer: phase
-// 2 will have the real one).
+// testSealer adds ARC sets to messages for tests: a minimal sealer written
+// apart from Signer, so that the verifier is not only tested against the
+// sealer it shares code with.
 type testSealer struct {
 	domain, sel string
 	key         crypto.Signer

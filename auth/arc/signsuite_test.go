@@ -31,8 +31,9 @@ func fold(name, value string) string {
 
 // TestValiMailSigningAMS checks the expected ARC-Message-Signature of every
 // signing case that adds a set: added to the message with its expected
-// AAR, it verifies with our AMS check (phase 1 groundwork for sealing; the
-// expected ARC-Seal b= values are not reproducible, testdata SOURCE.md).
+// AAR, it verifies with our AMS check (TestValiMailSealing makes them
+// with our Signer; the expected ARC-Seal b= values are not reproducible,
+// testdata SOURCE.md).
 func TestValiMailSigningAMS(t *testing.T) {
 	f, err := os.Open("testdata/arc-valimail/arc-draft-sign-tests.yml")
 	if err != nil {

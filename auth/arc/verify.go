@@ -170,6 +170,7 @@ func (v *Verifier) Result(ctx context.Context) Result {
 		return v.res
 	}
 	v.res.Result = Pass
+	v.res.AAR = fieldValue(v.sets[n-1].aar)
 	// §5.2 step 5: oldest-pass, the AMS from N-1 down.
 	for i := n - 1; i >= 1; i-- {
 		if r, _ := v.checkAMS(ctx, v.sigs[i-1]); r != "" {
@@ -257,49 +258,57 @@ func (v *Verifier) checkAMS(ctx context.Context, m *msgSig) (string, bool) {
 	case subtle.ConstantTimeCompare(sum, m.bodyHash) != 1:
 		return "body hash did not verify", false
 	}
-	// RFC 6376 §5.4.2: each h= name takes the bottom-most field of that name
-	// not taken yet; by index, so that long h= lists cost no more than
-	// the fields and names together.
-	byName := make(map[string][]int, len(m.headers))
-	for _, h := range m.headers {
+	buf := appendSigned(nil, v.fields, m.headers, m.headerRelaxed)
+	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(m.field), m.headerRelaxed)
+	return v.checkSig(ctx, m.domain, m.sel, m.algo, buf[:len(buf)-2], m.sig)
+}
+
+// checkSeal verifies the ARC-Seal of instance i (RFC 8617 §5.1.1).
+func (v *Verifier) checkSeal(ctx context.Context, i int) (string, bool) {
+	buf := appendSealed(nil, v.sets[:i])
+	s := v.seals[i-1]
+	return v.checkSig(ctx, s.domain, s.sel, s.algo, buf[:len(buf)-2], s.sig)
+}
+
+// appendSigned appends the fields an AMS signs (RFC 8617 §4.1.2, RFC 6376
+// §5.4.2): each h= name takes the bottom-most field of that name not taken
+// yet; by index, so that long h= lists cost no more than the fields and
+// names together.
+func appendSigned(buf []byte, fields, names []string, relaxed bool) []byte {
+	byName := make(map[string][]int, len(names))
+	for _, h := range names {
 		byName[strings.ToLower(h)] = nil
 	}
-	for i, f := range v.fields {
+	for i, f := range fields {
 		name, _, _ := strings.Cut(f, ":")
 		key := strings.ToLower(strings.TrimRight(name, " \t"))
 		if l, ok := byName[key]; ok {
 			byName[key] = append(l, i)
 		}
 	}
-	var buf []byte
-	for _, h := range m.headers {
+	for _, h := range names {
 		key := strings.ToLower(h)
 		if l := byName[key]; len(l) > 0 {
-			buf = dkim.AppendCanonHeader(buf, v.fields[l[len(l)-1]], m.headerRelaxed)
+			buf = dkim.AppendCanonHeader(buf, fields[l[len(l)-1]], relaxed)
 			byName[key] = l[:len(l)-1]
 		}
 	}
-	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(m.field), m.headerRelaxed)
-	return v.checkSig(ctx, m.domain, m.sel, m.algo, buf[:len(buf)-2], m.sig)
+	return buf
 }
 
-// checkSeal verifies the ARC-Seal of instance i (RFC 8617 §5.1.1): its
-// signature covers the sets 1..i in order, each as AAR, AMS, AS, in
-// relaxed canonicalization, with the seal's own b= emptied and its CRLF
-// removed.
-func (v *Verifier) checkSeal(ctx context.Context, i int) (string, bool) {
-	var buf []byte
-	for j := 0; j < i; j++ {
-		s := v.sets[j]
+// appendSealed appends what the ARC-Seal of the last of sets signs (RFC
+// 8617 §5.1.1): the sets in order, each as AAR, AMS, AS, in relaxed
+// canonicalization, the last seal with its b= emptied (its CRLF is for
+// the caller to drop).
+func appendSealed(buf []byte, sets []set) []byte {
+	for j, s := range sets {
 		buf = dkim.AppendCanonHeader(buf, s.aar, true)
 		buf = dkim.AppendCanonHeader(buf, s.ams, true)
-		if j < i-1 {
+		if j < len(sets)-1 {
 			buf = dkim.AppendCanonHeader(buf, s.seal, true)
 		}
 	}
-	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(v.sets[i-1].seal), true)
-	s := v.seals[i-1]
-	return v.checkSig(ctx, s.domain, s.sel, s.algo, buf[:len(buf)-2], s.sig)
+	return dkim.AppendCanonHeader(buf, dkim.EmptyB(sets[len(sets)-1].seal), true)
 }
 
 func (v *Verifier) checkSig(ctx context.Context, domain, sel, algo string, signed, sig []byte) (string, bool) {

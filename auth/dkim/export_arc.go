@@ -102,3 +102,9 @@ func (k *Key) VerifySHA256(hashed []byte, sig []byte) error {
 	}
 	return nil
 }
+
+// HeaderFields returns the message's header fields, top first, each
+// ending in CRLF, once the header block has ended; nil before, or when the
+// block was too large to verify. ARC uses them, so that a message's header
+// is split once.
+func (v *Verifier) HeaderFields() []string { return v.fields }

@@ -41,6 +41,7 @@ type Verifier struct {
 	lineStart int     // start of the line being scanned in hdr
 	scanned   int     // hdr[:scanned] has been searched for the empty line
 
+	fields  []string // the header fields, once the block has ended (HeaderFields)
 	sigs    []*sigState
 	fetches map[string]*fetch
 	bodies  []*bodyState
@@ -261,6 +262,7 @@ func (v *Verifier) findSignatures(fields []string) {
 func (v *Verifier) startBody() {
 	v.state = stateBody
 	fields := splitFields(v.hdr)
+	v.fields = fields
 	v.dropHeader()
 	v.findSignatures(fields)
 	if len(v.sigs) == 0 {

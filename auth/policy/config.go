@@ -48,6 +48,10 @@ type Config struct {
 	// To never reject on DMARC alone, set reject_action = "quarantine".
 	ListIDQuarantines bool     `toml:"list_id_quarantines"` // true
 	TrustedForwarders []string `toml:"trusted_forwarders"`  // CIDRs or addresses; none
+	// ARCOverrideAction replaces a DMARC reject (or, when "accept", a
+	// quarantine) when a trusted ARC sealer vouches for the author domain
+	// (Input.ARC): "quarantine" or "accept".
+	ARCOverrideAction Action `toml:"arc_override_action"` // "quarantine"
 
 	// Skip lists: such messages are accepted without a DMARC action. The
 	// caller applies them (it does not evaluate such a message at all) and
@@ -100,6 +104,7 @@ func Default() Config {
 		TemperrorAction:     Tempfail,
 		PermerrorAction:     Accept,
 		ListIDQuarantines:   true,
+		ARCOverrideAction:   Quarantine,
 		SkipTrusted:         true,
 		SkipAuthenticated:   true,
 		FromMissingAction:   Reject,
@@ -170,6 +175,9 @@ func (c Config) Validate() error {
 	bad("from_missing_text", checkText(c.FromMissingText, false))
 	bad("from_multiple_text", checkText(c.FromMultipleText, false))
 	bad("from_malformed_text", checkText(c.FromMalformedText, false))
+	if c.ARCOverrideAction != Accept && c.ARCOverrideAction != Quarantine {
+		bad("arc_override_action", fmt.Sprintf("%q is not one of accept, quarantine", c.ARCOverrideAction))
+	}
 	if !c.QuarantineMode.valid() {
 		bad("quarantine_mode", fmt.Sprintf("%q is not one of milter, header, accept", c.QuarantineMode))
 	}

@@ -26,6 +26,9 @@ type Decision struct {
 	// Author is the Author Domain whose outcome decided (the first of
 	// equals), "" when none did (a skip, an internal error, a From error).
 	Author string
+	// Override says which local policy changed what the domain's DMARC
+	// outcome asked for (RFC 9989 §7.4), for the log and the reports.
+	Override Override
 }
 
 // Author is the DMARC outcome of one Author Domain.
@@ -45,6 +48,9 @@ type Input struct {
 	// decision wins. Empty means DMARC none.
 	Authors   []Author
 	FromError FromError
+
+	// ARC is the evidence of the message's ARC chain (RFC 8617).
+	ARC ARCInput
 
 	HasListID     bool   // the message has a List-Id field (RFC 2919)
 	ClientIP      net.IP // the SMTP client
@@ -141,7 +147,8 @@ func severity(a Action) int {
 // decideAuthor decides for one Author Domain.
 func decideAuthor(cfg Config, in Input, a Author) Decision {
 	if allowed(cfg.AllowDomains, a.Domain) {
-		return Decision{Action: Accept, Reason: "allow-listed domain " + a.Domain}
+		return Decision{Action: Accept, Reason: "allow-listed domain " + a.Domain,
+			Override: Override{Kind: OverrideAllowListed, Detail: a.Domain}}
 	}
 	var act Action
 	var reason string
@@ -173,16 +180,31 @@ func decideAuthor(cfg Config, in Input, a Author) Decision {
 	default:
 		return Decision{Action: Accept, Reason: "dmarc " + orNone(string(a.Result))}
 	}
-	if act == Reject {
+	var ov Override
+	if a.Result == ResultFail {
+		act, reason, ov = arcOverride(cfg, in.ARC, a.Domain, act, reason)
+	}
+	if act == Reject && ov.Kind == OverrideNone {
 		// RFC 9989 §7.4, §8: not solely because of p=reject.
 		switch {
 		case in.HasListID && cfg.ListIDQuarantines:
 			act, reason = Quarantine, reason+", quarantined: mailing list (List-Id)"
+			ov = Override{Kind: OverrideMailingList, Detail: "List-Id"}
 		case inNetworks(cfg.TrustedForwarders, in.ClientIP):
 			act, reason = Quarantine, reason+", quarantined: trusted forwarder"
+			ov = Override{Kind: OverrideTrustedForwarder, Detail: in.ClientIP.String()}
 		}
 	}
-	return build(cfg, act, a.Domain, reason)
+	if act == Reject && a.Result == ResultFail && in.ARC.TempSealer != "" {
+		// RFC 8617 §5.2.1 makes a DNS failure a chain fail; a trusted
+		// sealer's chain that failed only that way may pass later.
+		act, reason = Tempfail, reason+", tempfail: chain of trusted ARC sealer "+in.ARC.TempSealer+" failed temporarily"
+	}
+	d := build(cfg, act, a.Domain, reason)
+	if ov.Kind != OverrideNone {
+		d.Override = ov
+	}
+	return d
 }
 
 // build fills in the reply for an action caused by DMARC.
@@ -194,7 +216,8 @@ func build(cfg Config, act Action, domain, reason string) Decision {
 		return replyDecision(Tempfail, cfg.TempfailReply(), domain, reason)
 	case Quarantine:
 		if cfg.QuarantineMode == QuarantineAccept {
-			return Decision{Action: Accept, Reason: reason + ", quarantine_mode accept"}
+			return Decision{Action: Accept, Reason: reason + ", quarantine_mode accept",
+				Override: Override{Kind: OverrideQuarantineAccept}}
 		}
 		return Decision{Action: Quarantine, Quarantine: cfg.QuarantineMode,
 			Text: expand(cfg.QuarantineText, domain), Reason: reason}

@@ -14,6 +14,10 @@
 // to reject solely because of p=reject: by default a reject becomes a
 // quarantine when the message has a List-Id field or the client is a
 // configured trusted forwarder, and reject_action = "quarantine" never
-// rejects on DMARC at all. A missing, repeated or malformed From is
+// rejects on DMARC at all. A trusted ARC sealer (RFC 8617) that vouches for
+// the author domain turns a fail's reject (or, with accept, its
+// quarantine) into arc_override_action; the DMARC result stays fail, and
+// Decision.Override names every local policy that changed an outcome, for
+// the log and the reports. A missing, repeated or malformed From is
 // rejected with "550 5.6.0" (RFC 5322 §3.6; outside DMARC, §4.2).
 package policy

@@ -74,6 +74,7 @@ type messageJSON struct {
 	HELO                  spfOutJSON  `json:"helo"`
 	DKIM                  []dkimJSON  `json:"dkim"`
 	DMARC                 dmarcJSON   `json:"dmarc"`
+	ARC                   arcJSON     `json:"arc"`
 	Action                string      `json:"action"`
 	SMTPCode              string      `json:"smtp_code"`
 	SMTPEnhanced          string      `json:"smtp_enhanced_code,omitempty"`
@@ -216,6 +217,7 @@ func messageJSONOf(ev *auth.Evaluator, r *auth.Report) messageJSON {
 			DKIMAligned: r.DMARC.DKIMAligned, Reason: r.DMARC.Reason, Authors: r.Authors, FromError: string(r.FromError),
 			PerDomain: dmarcDomainsJSON(r.PerAuthor),
 		},
+		ARC:                   arcJSONOf(r.ARC),
 		Action:                string(d.Action),
 		SMTPCode:              code,
 		SMTPEnhanced:          d.Enhanced,
@@ -268,6 +270,9 @@ func printReport(w io.Writer, ev *auth.Evaluator, r *auth.Report) {
 		orNone(j.DMARC.Policy), orNone(j.DMARC.OrgDomain), orNone(j.DMARC.RecordDomain), prefixed("; ", j.DMARC.Reason))
 	if j.DMARC.Record != "" {
 		fmt.Fprintf(w, "       record: %s\n", j.DMARC.Record)
+	}
+	if j.ARC.Result != "none" {
+		fmt.Fprintf(w, "arc:   %s (instances=%d oldest-pass=%d%s)\n", j.ARC.Result, j.ARC.Instances, j.ARC.OldestPass, prefixed("; ", j.ARC.Reason))
 	}
 	if len(j.DMARC.PerDomain) > 1 {
 		for _, d := range j.DMARC.PerDomain {

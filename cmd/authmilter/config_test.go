@@ -50,6 +50,9 @@ func TestContribConfigMatchesStruct(t *testing.T) {
 		if len(c.Policy.TrustedForwarders) == 0 {
 			c.Policy.TrustedForwarders = nil
 		}
+		if len(c.ARC.TrustedSealers) == 0 {
+			c.ARC.TrustedSealers = nil
+		}
 		if len(c.Policy.AllowDomains) == 0 {
 			c.Policy.AllowDomains = nil
 		}

@@ -32,6 +32,7 @@ const usageText = `usage:
   authmilter check dkim [flags] [FILE] verify the DKIM signatures of a message
   authmilter check message [flags] [FILE]
                                        evaluate a message as the daemon would
+  authmilter check arc [flags] [FILE]  verify the ARC chain of a message
   authmilter check COMMAND -h          the flags of a check command
   authmilter reports status|list|show|send|resend
                                        DMARC aggregate reports ([reports])

@@ -6,6 +6,7 @@
 //	authmilter check spf ...        evaluate SPF offline
 //	authmilter check dkim ... [FILE]    verify the DKIM signatures of a message
 //	authmilter check message ... [FILE] evaluate a message as the daemon would
+//	authmilter check arc ... [FILE]     verify the ARC chain of a message
 //	authmilter reports ...           DMARC aggregate reports: status, list, show, send, resend
 //	authmilter tls-policy lookup DOMAIN  the TLS-policy answer for Postfix, and why
 //	authmilter dkim keygen ...        make a DKIM signing key and print its TXT record
@@ -44,6 +45,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"spf":     checkSPF,
 		"dkim":    checkDKIM,
 		"message": checkMessage,
+		"arc":     checkARC,
 	}
 	if len(args) == 0 || checks[args[0]] == nil {
 		fmt.Fprint(stderr, usageText)

@@ -297,22 +297,25 @@ func dkimAlign(d string, res *dmarc.Result) report.Alignment {
 
 // disposition is what we did to the message, as a report says it
 // (RFC 9990 §3.1.1.9), with the reason for a local override: the
-// decision's action, and its reason for why a DMARC reject became a
-// quarantine (List-Id, trusted forwarder) or a failure was accepted
-// (dry run, allow list, quarantine_mode accept). A DMARC-failing message
+// decision's action, and its Override for why a DMARC reject became a
+// quarantine (List-Id, trusted forwarder, trusted ARC sealer) or a
+// failure was accepted (ARC sealer, dry run, allow list,
+// quarantine_mode accept). A DMARC-failing message
 // accepted under t=y gets policy_test_mode from report.Event itself.
 func disposition(res *dmarc.Result, d policy.Decision, action string) (report.Disposition, []report.Reason) {
 	var reasons []report.Reason
-	switch {
-	case strings.Contains(d.Reason, "mailing list (List-Id)"):
-		reasons = append(reasons, report.Reason{Type: report.ReasonMailingList, Comment: "List-Id"})
-	case strings.Contains(d.Reason, "trusted forwarder"):
+	switch o := d.Override; {
+	case o.Kind == policy.OverrideMailingList:
+		reasons = append(reasons, report.Reason{Type: report.ReasonMailingList, Comment: o.Detail})
+	case o.Kind == policy.OverrideTrustedForwarder:
 		reasons = append(reasons, report.Reason{Type: report.ReasonTrustedForwarder})
+	case o.Kind == policy.OverrideARC:
+		reasons = append(reasons, report.Reason{Type: report.ReasonTrustedForwarder, Comment: "ARC sealer " + o.Detail})
 	case d.DryRun && d.WouldBe != "":
 		reasons = append(reasons, report.Reason{Type: report.ReasonLocalPolicy, Comment: "dry run"})
-	case strings.HasPrefix(d.Reason, "allow-listed domain"):
+	case o.Kind == policy.OverrideAllowListed:
 		reasons = append(reasons, report.Reason{Type: report.ReasonLocalPolicy, Comment: "allow-listed"})
-	case strings.Contains(d.Reason, "quarantine_mode accept"):
+	case o.Kind == policy.OverrideQuarantineAccept:
 		reasons = append(reasons, report.Reason{Type: report.ReasonLocalPolicy, Comment: "quarantine not applied"})
 	}
 	switch policy.Action(action) {

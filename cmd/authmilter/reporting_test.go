@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ func TestReportEventDisposition(t *testing.T) {
 		{"allow-listed", fail, func(c *policy.Config, _ *policy.Input) { c.AllowDomains = []string{"example.com"} }, 1, report.DispositionNone, report.ReasonLocalPolicy},
 		{"quarantine-accept", fail, func(c *policy.Config, in *policy.Input) { in.HasListID, c.QuarantineMode = true, "accept" }, 1, report.DispositionNone, report.ReasonMailingList},
 		{"testing", testing_, nil, 1, report.DispositionQuarantine, report.ReasonPolicyTestMode},
+		{"arc-quarantine", fail, arcVouch, 1, report.DispositionQuarantine, report.ReasonTrustedForwarder},
+		{"arc-accept", fail, func(c *policy.Config, in *policy.Input) { arcVouch(c, in); c.ARCOverrideAction = policy.Accept },
+			1, report.DispositionNone, report.ReasonTrustedForwarder},
 		{"no-rua", noRUA, nil, 0, "", ""},
 		{"temperror", temp, nil, 0, "", ""},
 	} {
@@ -95,6 +99,9 @@ func TestReportEventDisposition(t *testing.T) {
 			if got != c.reason {
 				t.Errorf("reason %q, want %q (decision %q)", got, c.reason, d.Reason)
 			}
+			if strings.HasPrefix(c.name, "arc-") && row.Reasons[0].Comment != "ARC sealer lists.example" {
+				t.Errorf("ARC override comment %q", row.Reasons[0].Comment)
+			}
 			if len(row.DKIM) != 1 || row.DKIM[0].Align != report.AlignRelaxed || row.DKIM[0].Human != "bad signature" {
 				t.Errorf("dkim %+v", row.DKIM)
 			}
@@ -103,6 +110,11 @@ func TestReportEventDisposition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// arcVouch makes a trusted ARC sealer vouch for example.com.
+func arcVouch(_ *policy.Config, in *policy.Input) {
+	in.ARC = policy.ARCInput{Sealer: "lists.example", PassFor: []string{"example.com"}}
 }
 
 type nopRecorder struct{}
