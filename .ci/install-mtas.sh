@@ -19,6 +19,11 @@ if [ ! -x "$SENDMAIL_ROOT/usr/libexec/sendmail/sendmail" ]; then
   for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$SENDMAIL_ROOT"; done
   rm -rf "$tmp"
 fi
+# The DMARC reports written in auth/report and sent in cmd/authmilter are read
+# back by two consumers that are not ours: python3-xmlschema (xmlschema-validate,
+# a second RFC 9990 schema validator beside xmllint) and Mail::DMARC
+# (libmail-dmarc-perl), which parses them and must see the same counts.
+apt-get install -y -qq --no-install-recommends python3-xmlschema libmail-dmarc-perl >/dev/null
 # Sendmail needs smmsp user/group for its queue files.
 getent group smmsp >/dev/null || groupadd -r smmsp
 getent passwd smmsp >/dev/null || useradd -r -g smmsp -d /nonexistent -s /usr/sbin/nologin smmsp

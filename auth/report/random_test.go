@@ -11,6 +11,26 @@ import (
 // TestRandomReportsValid builds reports from random events (fixed seed)
 // and checks each against the lint and the XSD, and that the counts add up.
 func TestRandomReportsValid(t *testing.T) {
+	rs, events := randomReports(t)
+	var total int64
+	for i, r := range rs {
+		x := r.XML()
+		lintClean(t, x)
+		t.Run(fmt.Sprint("xsd-", i), func(t *testing.T) { validateXSD(t, x) })
+		total += r.Messages()
+	}
+	if total != int64(events) {
+		t.Errorf("reports count %d messages, want %d", total, events)
+	}
+	if len(rs) < 6 {
+		t.Errorf("only %d reports", len(rs))
+	}
+}
+
+// randomReports builds the reports of 400 random events (fixed seed) and
+// returns them with the number of events.
+func randomReports(t *testing.T) ([]Report, int) {
+	t.Helper()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	pick := func(s ...string) string { return s[rnd.IntN(len(s))] }
 	var evs []Event
@@ -36,18 +56,5 @@ func TestRandomReportsValid(t *testing.T) {
 		}
 		evs = append(evs, e)
 	}
-	rs := build(t, meta, evs)
-	var total int64
-	for i, r := range rs {
-		x := r.XML()
-		lintClean(t, x)
-		t.Run(fmt.Sprint("xsd-", i), func(t *testing.T) { validateXSD(t, x) })
-		total += r.Messages()
-	}
-	if total != int64(len(evs)) {
-		t.Errorf("reports count %d messages, want %d", total, len(evs))
-	}
-	if len(rs) < 6 {
-		t.Errorf("only %d reports", len(rs))
-	}
+	return build(t, meta, evs), len(evs)
 }
