@@ -504,7 +504,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		}
 	}
 
-	signedBy := m.finishSignatures(r)
+	signedBy := m.finishSignatures(ctx, r)
 	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -154,8 +155,8 @@ func (m *Message) noteMIME(n, value string) {
 // (A-labels) of the From addresses that a pass for the whole body names
 // (part TEXT: a signed part inside a multipart leaves the rest of the
 // message unsigned), which require_signed needs.
-func (m *Message) finishSignatures(r *Report) (signedBy []string) {
-	r.Signatures = m.sig.Close()
+func (m *Message) finishSignatures(ctx context.Context, r *Report) (signedBy []string) {
+	r.Signatures = m.sig.CloseContext(ctx)
 	for _, s := range r.Signatures {
 		i := strings.LastIndexByte(s.Identifier, '@')
 		if s.Result != mime.StatusPass || s.Part != "TEXT" || i < 0 {

@@ -103,7 +103,12 @@ func (m *Message) Write(p []byte) (int, error) { return m.w.Write(p) }
 // Close ends the body, verifies what was found and returns one result per
 // signature or encrypted part, in the order the parts ended; none for a
 // message without any.
-func (m *Message) Close() []mime.Result {
+func (m *Message) Close() []mime.Result { return m.CloseContext(m.ctx) }
+
+// CloseContext is Close with ctx bounding the key lookups (WKD,
+// certificate revocation) instead of the context the message started with.
+func (m *Message) CloseContext(ctx context.Context) []mime.Result {
+	m.ctx = ctx
 	m.w.Close()
 	for _, j := range m.jobs {
 		m.results = append(m.results, j()...)
