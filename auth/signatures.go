@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/net/idna"
 
@@ -47,9 +48,15 @@ type OpenPGPConfig struct {
 	// Enabled verifies OpenPGP signatures.
 	Enabled bool `toml:"enabled"`
 	// Keyring lists files of public keys (armored or binary) the admin
-	// trusts. Keys are found there only (no WKD or DNS lookups); a
-	// signature by a key not in them is neutral.
+	// trusts. A signature by a key not in them is neutral, unless WKD
+	// finds it.
 	Keyring []string `toml:"keyring"`
+	// WKD looks up the key of a signature that the keyring lacks in the
+	// From domain's Web Key Directory (HTTPS; see openpgp.WKD). A valid
+	// signature by such a key passes (the domain publishes it); a lookup
+	// that fails or takes longer than WKDTimeout is a temperror.
+	WKD        bool     `toml:"wkd"`
+	WKDTimeout time.Duration `toml:"wkd_timeout"`
 	// MaxSignatureBytes bounds a PGP/MIME signature part or an inline
 	// signature block.
 	MaxSignatureBytes int `toml:"max_signature_bytes"`
@@ -65,7 +72,7 @@ func defaultSMIME() SMIMEConfig {
 }
 
 func defaultOpenPGP() OpenPGPConfig {
-	return OpenPGPConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MinRSABits: 2048}
+	return OpenPGPConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MinRSABits: 2048, WKDTimeout: 5 * time.Second}
 }
 
 // validateSignatures checks [smime] and [openpgp] and reads their files.
@@ -84,6 +91,8 @@ func (c *Config) validateSignatures() error {
 		return fmt.Errorf("openpgp.max_signature_bytes: must be from 1024 to 16777216, got %d", p.MaxSignatureBytes)
 	case p.MinRSABits < 1024:
 		return fmt.Errorf("openpgp.min_rsa_bits: must be at least 1024, got %d", p.MinRSABits)
+	case p.WKDTimeout <= 0 || p.WKDTimeout > time.Minute:
+		return fmt.Errorf("openpgp.wkd_timeout: must be from 1ns to 1m, got %s", p.WKDTimeout)
 	case len(c.Policy.RequireSigned) > 0 && !s.Enabled && !p.Enabled:
 		return fmt.Errorf("policy.require_signed: needs smime.enabled or openpgp.enabled")
 	}
@@ -135,7 +144,11 @@ func (c *Config) signatureChecker() *bodysig.Checker {
 		if len(c.OpenPGP.keys) > 0 {
 			keys = c.OpenPGP.keys
 		}
-		o.OpenPGP = openpgp.New(openpgp.Options{Keys: keys, MinRSABits: c.OpenPGP.MinRSABits})
+		var byAddress openpgp.AddressKeySource
+		if c.OpenPGP.WKD {
+			byAddress = openpgp.NewWKD(openpgp.WKDOptions{Timeout: c.OpenPGP.WKDTimeout})
+		}
+		o.OpenPGP = openpgp.New(openpgp.Options{Keys: keys, ByAddress: byAddress, MinRSABits: c.OpenPGP.MinRSABits})
 	}
 	return bodysig.New(o)
 }

@@ -274,7 +274,7 @@ func (m *Message) verifySigned(part string, s *signed, err error) []mime.Result 
 		return bad(mime.StatusPermerror, "signature part: "+derr.Error())
 	}
 	if s.method == mime.MethodSMIME {
-		return m.c.o.SMIME.VerifyDetached(part, sig, s.digest, m.from)
+		return m.c.o.SMIME.VerifyDetached(m.ctx, part, sig, s.digest, m.from)
 	}
 	return m.c.o.OpenPGP.VerifyDetached(m.ctx, part, sig, s.hash, m.from)
 }
@@ -297,7 +297,7 @@ func (m *Message) verifyOpaque(e *mime.Entity, body []byte, err error) []mime.Re
 		return []mime.Result{{Method: mime.MethodSMIME, Result: mime.StatusNeutral, Part: e.Part,
 			Encrypted: true, Reason: "encrypted; not verified"}}
 	}
-	return m.c.o.SMIME.VerifyOpaque(e.Part, der, m.from)
+	return m.c.o.SMIME.VerifyOpaque(m.ctx, e.Part, der, m.from)
 }
 
 // decode undoes a part's Content-Transfer-Encoding (RFC 2045 §6).
