@@ -38,6 +38,12 @@ type SMIMEConfig struct {
 	// MinRSABits is the smallest signer RSA key accepted (a smaller one
 	// is policy).
 	MinRSABits int `toml:"min_rsa_bits"`
+	// Revocation checks a trusted signer certificate: "off", or "crl"
+	// (its HTTP CRL distribution points; see smime.CRLs). Revoked is
+	// fail; a CRL that cannot be fetched within RevocationTimeout is a
+	// temperror.
+	Revocation        string        `toml:"revocation"`
+	RevocationTimeout time.Duration `toml:"revocation_timeout"`
 
 	roots *x509.CertPool
 }
@@ -55,7 +61,7 @@ type OpenPGPConfig struct {
 	// From domain's Web Key Directory (HTTPS; see openpgp.WKD). A valid
 	// signature by such a key passes (the domain publishes it); a lookup
 	// that fails or takes longer than WKDTimeout is a temperror.
-	WKD        bool     `toml:"wkd"`
+	WKD        bool          `toml:"wkd"`
 	WKDTimeout time.Duration `toml:"wkd_timeout"`
 	// MaxSignatureBytes bounds a PGP/MIME signature part or an inline
 	// signature block.
@@ -68,7 +74,8 @@ type OpenPGPConfig struct {
 }
 
 func defaultSMIME() SMIMEConfig {
-	return SMIMEConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MaxOpaqueBytes: 1 << 20, MaxCertificates: 16, MinRSABits: 2048}
+	return SMIMEConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MaxOpaqueBytes: 1 << 20, MaxCertificates: 16, MinRSABits: 2048,
+		Revocation: "off", RevocationTimeout: 5 * time.Second}
 }
 
 func defaultOpenPGP() OpenPGPConfig {
@@ -91,6 +98,10 @@ func (c *Config) validateSignatures() error {
 		return fmt.Errorf("openpgp.max_signature_bytes: must be from 1024 to 16777216, got %d", p.MaxSignatureBytes)
 	case p.MinRSABits < 1024:
 		return fmt.Errorf("openpgp.min_rsa_bits: must be at least 1024, got %d", p.MinRSABits)
+	case s.Revocation != "off" && s.Revocation != "crl":
+		return fmt.Errorf(`smime.revocation: must be "off" or "crl", got %q`, s.Revocation)
+	case s.RevocationTimeout <= 0 || s.RevocationTimeout > time.Minute:
+		return fmt.Errorf("smime.revocation_timeout: must be from 1ns to 1m, got %s", s.RevocationTimeout)
 	case p.WKDTimeout <= 0 || p.WKDTimeout > time.Minute:
 		return fmt.Errorf("openpgp.wkd_timeout: must be from 1ns to 1m, got %s", p.WKDTimeout)
 	case len(c.Policy.RequireSigned) > 0 && !s.Enabled && !p.Enabled:
@@ -136,8 +147,12 @@ func (c *Config) signatureChecker() *bodysig.Checker {
 		MaxOpenPGPSignatureBytes: c.OpenPGP.MaxSignatureBytes,
 	}
 	if c.SMIME.Enabled {
+		var rev smime.RevocationChecker
+		if c.SMIME.Revocation == "crl" {
+			rev = smime.NewCRLs(smime.CRLOptions{Timeout: c.SMIME.RevocationTimeout})
+		}
 		o.SMIME = smime.New(smime.Options{Roots: c.SMIME.roots, MaxCertificates: c.SMIME.MaxCertificates,
-			MinRSABits: c.SMIME.MinRSABits})
+			MinRSABits: c.SMIME.MinRSABits, Revocation: rev})
 	}
 	if c.OpenPGP.Enabled {
 		var keys openpgp.KeySource
@@ -167,10 +182,14 @@ func (m *Message) noteMIME(n, value string) {
 // finishSignatures ends the body check: the results, and the domains
 // (A-labels) of the From addresses that a pass for the whole body names
 // (part TEXT: a signed part inside a multipart leaves the rest of the
-// message unsigned), which require_signed needs.
-func (m *Message) finishSignatures(ctx context.Context, r *Report) (signedBy []string) {
+// message unsigned), which require_signed needs, and whether a signature
+// of the whole body ended in temperror.
+func (m *Message) finishSignatures(ctx context.Context, r *Report) (signedBy []string, temperror bool) {
 	r.Signatures = m.sig.CloseContext(ctx)
 	for _, s := range r.Signatures {
+		if s.Result == mime.StatusTemperror && s.Part == "TEXT" {
+			temperror = true
+		}
 		i := strings.LastIndexByte(s.Identifier, '@')
 		if s.Result != mime.StatusPass || s.Part != "TEXT" || i < 0 {
 			continue
@@ -179,7 +198,7 @@ func (m *Message) finishSignatures(ctx context.Context, r *Report) (signedBy []s
 			signedBy = append(signedBy, strings.ToLower(d))
 		}
 	}
-	return signedBy
+	return signedBy, temperror
 }
 
 // signatureHeaders formats the signature results as Authentication-Results

@@ -19,6 +19,10 @@ func requireSigned(cfg Config, in Input, domain string) (Decision, bool) {
 		}
 	}
 	reason := "dmarc pass, no valid signature (require_signed)"
+	if in.SigTemperror && cfg.RequireSignedAction != Accept {
+		// A temporary failure never ends in a reject or a quarantine.
+		return build(cfg, cfg.TemperrorAction, domain, "dmarc pass, signature check temperror (require_signed)"), true
+	}
 	text := expand(cfg.RequireSignedText, domain)
 	switch cfg.RequireSignedAction {
 	case Reject:
