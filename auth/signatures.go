@@ -38,9 +38,10 @@ type SMIMEConfig struct {
 	// MinRSABits is the smallest signer RSA key accepted (a smaller one
 	// is policy).
 	MinRSABits int `toml:"min_rsa_bits"`
-	// Revocation checks a trusted signer certificate: "off", or "crl"
-	// (its HTTP CRL distribution points; see smime.CRLs). Revoked is
-	// fail; a CRL that cannot be fetched within RevocationTimeout is a
+	// Revocation checks a trusted signer certificate: "off", "crl" (its
+	// HTTP CRL distribution points; see smime.CRLs) or "ocsp" (its OCSP
+	// responder, see smime.OCSP; its CRLs when it names none). Revoked is
+	// fail; a check that cannot be made within RevocationTimeout is a
 	// temperror.
 	Revocation        string        `toml:"revocation"`
 	RevocationTimeout time.Duration `toml:"revocation_timeout"`
@@ -98,8 +99,8 @@ func (c *Config) validateSignatures() error {
 		return fmt.Errorf("openpgp.max_signature_bytes: must be from 1024 to 16777216, got %d", p.MaxSignatureBytes)
 	case p.MinRSABits < 1024:
 		return fmt.Errorf("openpgp.min_rsa_bits: must be at least 1024, got %d", p.MinRSABits)
-	case s.Revocation != "off" && s.Revocation != "crl":
-		return fmt.Errorf(`smime.revocation: must be "off" or "crl", got %q`, s.Revocation)
+	case s.Revocation != "off" && s.Revocation != "crl" && s.Revocation != "ocsp":
+		return fmt.Errorf(`smime.revocation: must be "off", "crl" or "ocsp", got %q`, s.Revocation)
 	case s.RevocationTimeout <= 0 || s.RevocationTimeout > time.Minute:
 		return fmt.Errorf("smime.revocation_timeout: must be from 1ns to 1m, got %s", s.RevocationTimeout)
 	case p.WKDTimeout <= 0 || p.WKDTimeout > time.Minute:
@@ -148,8 +149,12 @@ func (c *Config) signatureChecker() *bodysig.Checker {
 	}
 	if c.SMIME.Enabled {
 		var rev smime.RevocationChecker
-		if c.SMIME.Revocation == "crl" {
+		switch c.SMIME.Revocation {
+		case "crl":
 			rev = smime.NewCRLs(smime.CRLOptions{Timeout: c.SMIME.RevocationTimeout})
+		case "ocsp":
+			rev = smime.NewOCSP(smime.OCSPOptions{Timeout: c.SMIME.RevocationTimeout,
+				Fallback: smime.NewCRLs(smime.CRLOptions{Timeout: c.SMIME.RevocationTimeout})})
 		}
 		o.SMIME = smime.New(smime.Options{Roots: c.SMIME.roots, MaxCertificates: c.SMIME.MaxCertificates,
 			MinRSABits: c.SMIME.MinRSABits, Revocation: rev})

@@ -35,6 +35,13 @@ const crlURL = "http://crl.example.test/ca.crl"
 
 func newTestPKI(t *testing.T, dps ...string) *testPKI {
 	t.Helper()
+	return newTestPKIWith(t, func(c *x509.Certificate) { c.CRLDistributionPoints = dps })
+}
+
+// newTestPKIWith is newTestPKI with edit applied to the signer
+// certificate's template.
+func newTestPKIWith(t *testing.T, edit func(*x509.Certificate)) *testPKI {
+	t.Helper()
 	now := time.Now()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -52,8 +59,9 @@ func newTestPKI(t *testing.T, dps ...string) *testPKI {
 		SerialNumber: big.NewInt(0x1234abcd), Subject: pkix.Name{CommonName: "Alice"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
-		EmailAddresses: []string{"alice@example.test"}, CRLDistributionPoints: dps,
+		EmailAddresses: []string{"alice@example.test"},
 	}
+	edit(tmpl)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +128,7 @@ func crlServer(t *testing.T, h http.HandlerFunc) (*http.Client, *atomic.Int32) {
 	return &http.Client{Transport: tr}, &hits
 }
 
-func verifyRevocation(t *testing.T, p *testPKI, crls *CRLs) mime.Result {
+func verifyRevocation(t *testing.T, p *testPKI, crls RevocationChecker) mime.Result {
 	t.Helper()
 	v := New(Options{Roots: p.roots(), Revocation: crls})
 	rs := v.VerifyOpaque(context.Background(), "TEXT", p.signed, []string{"alice@example.test"})

@@ -106,7 +106,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"[dns]\ntimeout = \"soon\"\n", "dns.timeout"},
 		{"[dkim]\nmax_signatures = \"ten\"\n", "dkim.max_signatures"},
 		{"[dkim]\nmin_rsa_bits = 512\n", "dkim.min_rsa_bits"},
-		{"[smime]\nrevocation = \"ocsp\"\n", "smime.revocation"},
+		{"[smime]\nrevocation = \"ldap\"\n", "smime.revocation"},
 		{"[smime]\nrevocation_timeout = \"0s\"\n", "smime.revocation_timeout"},
 		{"[openpgp]\nwkd = \"yes\"\n", "openpgp.wkd"},
 		{"[openpgp]\nwkd_timeout = \"2m\"\n", "openpgp.wkd_timeout"},
