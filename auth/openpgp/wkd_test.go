@@ -157,7 +157,7 @@ func TestWKDFailures(t *testing.T) {
 		status  mime.Status
 		reason  string
 	}{
-		{"server error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "busy", 503) },
+		{"server error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "busy", http.StatusServiceUnavailable) },
 			true, 5 * time.Second, "alice@example.test", mime.StatusTemperror, "HTTP status 503"},
 		{"timeout", func(rw http.ResponseWriter, r *http.Request) {
 			select {
@@ -216,7 +216,7 @@ func TestWKDCache(t *testing.T) {
 	s := newWKDServer(t, []string{"openpgpkey.example.test"}, func(rw http.ResponseWriter, r *http.Request) {
 		switch {
 		case fail.Load():
-			http.Error(rw, "busy", 503)
+			http.Error(rw, "busy", http.StatusServiceUnavailable)
 		case strings.Contains(r.URL.RawQuery, "l=alice"):
 			rw.Write(key)
 		default:
