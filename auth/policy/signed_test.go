@@ -59,6 +59,9 @@ func TestRequireSigned(t *testing.T) {
 			if d.Action == Reject && (d.Code != "550" || d.Text != "Mail from mail.corp.example must be signed") {
 				t.Errorf("reply %+v", d)
 			}
+			if d.Action == Tempfail && (d.Code != "451" || d.Text != "Signature check of mail from mail.corp.example failed temporarily, try again later") {
+				t.Errorf("reply %+v", d)
+			}
 		})
 	}
 }
