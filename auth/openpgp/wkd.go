@@ -10,9 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
@@ -30,7 +32,8 @@ type AddressKeySource interface {
 // WKDOptions configure a WKD. Zero values take the defaults.
 type WKDOptions struct {
 	// Client makes the HTTPS requests (default: one with the system's
-	// TLS roots). Its CheckRedirect is replaced: at most MaxRedirects
+	// TLS roots that connects to public addresses only, see
+	// publicAddress). Its CheckRedirect is replaced: at most MaxRedirects
 	// redirects, to https URLs only.
 	Client *http.Client
 	// Timeout bounds one address's lookup, both methods (default 5s).
@@ -91,7 +94,7 @@ func NewWKD(o WKDOptions) *WKD {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{}
+	c := http.Client{Transport: publicTransport()}
 	if o.Client != nil {
 		c = *o.Client
 	}
@@ -107,6 +110,38 @@ func NewWKD(o WKDOptions) *WKD {
 	}
 	return &WKD{o: o, client: &c, cache: make(map[string]wkdEntry)}
 }
+
+// publicTransport is http.DefaultTransport's settings with a dialer that
+// connects to public addresses only: the host names come from mail, so a
+// sender must not make the milter fetch from the loopback or the internal
+// network (the name openpgpkey.<domain> may resolve to any address).
+func publicTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: publicAddress}
+	t.DialContext = d.DialContext
+	return t
+}
+
+// publicAddress refuses a connection to a loopback, private (RFC 1918,
+// RFC 4193), link-local, multicast or unspecified address.
+func publicAddress(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
+		return fmt.Errorf("%w: %s", errNotPublic, ip)
+	}
+	return nil
+}
+
+var errNotPublic = errors.New("openpgp: WKD host has a non-public address")
 
 var zbase32 = base32.NewEncoding("ybndrfg8ejkmcpqxot1uwisza345h769").WithPadding(base32.NoPadding)
 

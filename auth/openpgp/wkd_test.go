@@ -3,6 +3,7 @@ package openpgp
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -264,5 +265,27 @@ func TestWKDKeyringFirst(t *testing.T) {
 	}
 	if s.hits.Load() != 0 {
 		t.Errorf("%d WKD requests for a key in the keyring", s.hits.Load())
+	}
+}
+
+func TestWKDPublicAddressOnly(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:443": false, "[::1]:443": false, "10.1.2.3:443": false, "192.168.0.1:443": false,
+		"172.16.0.1:443": false, "169.254.1.1:443": false, "[fe80::1]:443": false, "[fd00::1]:443": false,
+		"0.0.0.0:443": false, "[::ffff:127.0.0.1]:443": false,
+		"192.0.2.1:443": true, "[2001:db8::1]:443": true, "8.8.8.8:443": true,
+	} {
+		if err := publicAddress("tcp", addr, nil); (err == nil) != ok {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	// The default client does not connect to the loopback.
+	s := newWKDServer(t, nil, func(rw http.ResponseWriter, r *http.Request) { rw.Write(aliceKey(t)) })
+	w := NewWKD(WKDOptions{})
+	if _, err := w.get(context.Background(), s.srv.URL+"/.well-known/openpgpkey/hu/x", "alice@example.test"); !errors.Is(err, errNotPublic) {
+		t.Errorf("default client to %s: %v, want %v", s.srv.URL, err, errNotPublic)
+	}
+	if s.hits.Load() != 0 {
+		t.Errorf("%d requests reached the loopback server", s.hits.Load())
 	}
 }
