@@ -289,3 +289,29 @@ func TestWKDPublicAddressOnly(t *testing.T) {
 		t.Errorf("%d requests reached the loopback server", s.hits.Load())
 	}
 }
+
+// Concurrent lookups share the cache safely (run with -race).
+func TestWKDConcurrent(t *testing.T) {
+	key := aliceKey(t)
+	s := newWKDServer(t, []string{"openpgpkey.example.test"}, func(rw http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.RawQuery, "l=alice") {
+			rw.Write(key)
+			return
+		}
+		http.NotFound(rw, r)
+	})
+	w := NewWKD(WKDOptions{Client: s.client(true), MaxEntries: 3})
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			addr := []string{"alice@example.test", "bob@example.test", "carol@example.test", "dave@example.test"}[i%4]
+			_, err := w.KeysFor(context.Background(), addr)
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
