@@ -504,7 +504,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		}
 	}
 
-	signedBy := m.finishSignatures(r)
+	signedBy, sigTemperror := m.finishSignatures(ctx, r)
 	r.Decision = policy.Decide(m.e.cfg.Policy, policy.Input{
 		Authors:       policyAuthors(r),
 		FromError:     r.FromError,
@@ -513,6 +513,7 @@ func (m *Message) Finish(ctx context.Context) *Report {
 		ClientIP:      m.env.ClientIP,
 		InternalError: m.internalError != nil,
 		SignedBy:      signedBy,
+		SigTemperror:  sigTemperror,
 		Transport:     m.tlsRequirement(r),
 	})
 	if len(r.PerAuthor) > 1 {

@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/net/idna"
 
@@ -36,6 +38,13 @@ type SMIMEConfig struct {
 	// MinRSABits is the smallest signer RSA key accepted (a smaller one
 	// is policy).
 	MinRSABits int `toml:"min_rsa_bits"`
+	// Revocation checks a trusted signer certificate: "off", "crl" (its
+	// HTTP CRL distribution points; see smime.CRLs) or "ocsp" (its OCSP
+	// responder, see smime.OCSP; its CRLs when it names none). Revoked is
+	// fail; a check that cannot be made within RevocationTimeout is a
+	// temperror.
+	Revocation        string        `toml:"revocation"`
+	RevocationTimeout time.Duration `toml:"revocation_timeout"`
 
 	roots *x509.CertPool
 }
@@ -46,9 +55,15 @@ type OpenPGPConfig struct {
 	// Enabled verifies OpenPGP signatures.
 	Enabled bool `toml:"enabled"`
 	// Keyring lists files of public keys (armored or binary) the admin
-	// trusts. Keys are found there only (no WKD or DNS lookups); a
-	// signature by a key not in them is neutral.
+	// trusts. A signature by a key not in them is neutral, unless WKD
+	// finds it.
 	Keyring []string `toml:"keyring"`
+	// WKD looks up the key of a signature that the keyring lacks in the
+	// From domain's Web Key Directory (HTTPS; see openpgp.WKD). A valid
+	// signature by such a key passes (the domain publishes it); a lookup
+	// that fails or takes longer than WKDTimeout is a temperror.
+	WKD        bool          `toml:"wkd"`
+	WKDTimeout time.Duration `toml:"wkd_timeout"`
 	// MaxSignatureBytes bounds a PGP/MIME signature part or an inline
 	// signature block.
 	MaxSignatureBytes int `toml:"max_signature_bytes"`
@@ -60,11 +75,12 @@ type OpenPGPConfig struct {
 }
 
 func defaultSMIME() SMIMEConfig {
-	return SMIMEConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MaxOpaqueBytes: 1 << 20, MaxCertificates: 16, MinRSABits: 2048}
+	return SMIMEConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MaxOpaqueBytes: 1 << 20, MaxCertificates: 16, MinRSABits: 2048,
+		Revocation: "off", RevocationTimeout: 5 * time.Second}
 }
 
 func defaultOpenPGP() OpenPGPConfig {
-	return OpenPGPConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MinRSABits: 2048}
+	return OpenPGPConfig{Enabled: true, MaxSignatureBytes: 64 << 10, MinRSABits: 2048, WKDTimeout: 5 * time.Second}
 }
 
 // validateSignatures checks [smime] and [openpgp] and reads their files.
@@ -83,6 +99,12 @@ func (c *Config) validateSignatures() error {
 		return fmt.Errorf("openpgp.max_signature_bytes: must be from 1024 to 16777216, got %d", p.MaxSignatureBytes)
 	case p.MinRSABits < 1024:
 		return fmt.Errorf("openpgp.min_rsa_bits: must be at least 1024, got %d", p.MinRSABits)
+	case s.Revocation != "off" && s.Revocation != "crl" && s.Revocation != "ocsp":
+		return fmt.Errorf(`smime.revocation: must be "off", "crl" or "ocsp", got %q`, s.Revocation)
+	case s.RevocationTimeout <= 0 || s.RevocationTimeout > time.Minute:
+		return fmt.Errorf("smime.revocation_timeout: must be from 1ns to 1m, got %s", s.RevocationTimeout)
+	case p.WKDTimeout <= 0 || p.WKDTimeout > time.Minute:
+		return fmt.Errorf("openpgp.wkd_timeout: must be from 1ns to 1m, got %s", p.WKDTimeout)
 	case len(c.Policy.RequireSigned) > 0 && !s.Enabled && !p.Enabled:
 		return fmt.Errorf("policy.require_signed: needs smime.enabled or openpgp.enabled")
 	}
@@ -126,15 +148,27 @@ func (c *Config) signatureChecker() *bodysig.Checker {
 		MaxOpenPGPSignatureBytes: c.OpenPGP.MaxSignatureBytes,
 	}
 	if c.SMIME.Enabled {
+		var rev smime.RevocationChecker
+		switch c.SMIME.Revocation {
+		case "crl":
+			rev = smime.NewCRLs(smime.CRLOptions{Timeout: c.SMIME.RevocationTimeout})
+		case "ocsp":
+			rev = smime.NewOCSP(smime.OCSPOptions{Timeout: c.SMIME.RevocationTimeout,
+				Fallback: smime.NewCRLs(smime.CRLOptions{Timeout: c.SMIME.RevocationTimeout})})
+		}
 		o.SMIME = smime.New(smime.Options{Roots: c.SMIME.roots, MaxCertificates: c.SMIME.MaxCertificates,
-			MinRSABits: c.SMIME.MinRSABits})
+			MinRSABits: c.SMIME.MinRSABits, Revocation: rev})
 	}
 	if c.OpenPGP.Enabled {
 		var keys openpgp.KeySource
 		if len(c.OpenPGP.keys) > 0 {
 			keys = c.OpenPGP.keys
 		}
-		o.OpenPGP = openpgp.New(openpgp.Options{Keys: keys, MinRSABits: c.OpenPGP.MinRSABits})
+		var byAddress openpgp.AddressKeySource
+		if c.OpenPGP.WKD {
+			byAddress = openpgp.NewWKD(openpgp.WKDOptions{Timeout: c.OpenPGP.WKDTimeout})
+		}
+		o.OpenPGP = openpgp.New(openpgp.Options{Keys: keys, ByAddress: byAddress, MinRSABits: c.OpenPGP.MinRSABits})
 	}
 	return bodysig.New(o)
 }
@@ -153,10 +187,14 @@ func (m *Message) noteMIME(n, value string) {
 // finishSignatures ends the body check: the results, and the domains
 // (A-labels) of the From addresses that a pass for the whole body names
 // (part TEXT: a signed part inside a multipart leaves the rest of the
-// message unsigned), which require_signed needs.
-func (m *Message) finishSignatures(r *Report) (signedBy []string) {
-	r.Signatures = m.sig.Close()
+// message unsigned), which require_signed needs, and whether a signature
+// of the whole body ended in temperror.
+func (m *Message) finishSignatures(ctx context.Context, r *Report) (signedBy []string, temperror bool) {
+	r.Signatures = m.sig.CloseContext(ctx)
 	for _, s := range r.Signatures {
+		if s.Result == mime.StatusTemperror && s.Part == "TEXT" {
+			temperror = true
+		}
 		i := strings.LastIndexByte(s.Identifier, '@')
 		if s.Result != mime.StatusPass || s.Part != "TEXT" || i < 0 {
 			continue
@@ -165,7 +203,7 @@ func (m *Message) finishSignatures(r *Report) (signedBy []string) {
 			signedBy = append(signedBy, strings.ToLower(d))
 		}
 	}
-	return signedBy
+	return signedBy, temperror
 }
 
 // signatureHeaders formats the signature results as Authentication-Results

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authmilter/authmilter/auth"
 	"github.com/authmilter/authmilter/auth/dns/dnstest"
@@ -133,6 +134,10 @@ func TestSignatureConfigValidated(t *testing.T) {
 		{func(c *auth.Config) { c.SMIME.MaxOpaqueBytes = 0 }, "smime.max_opaque_bytes"},
 		{func(c *auth.Config) { c.SMIME.MaxCertificates = 0 }, "smime.max_certificates"},
 		{func(c *auth.Config) { c.SMIME.MinRSABits = 512 }, "smime.min_rsa_bits"},
+		{func(c *auth.Config) { c.SMIME.Revocation = "ldap" }, "smime.revocation"},
+		{func(c *auth.Config) { c.SMIME.RevocationTimeout = 0 }, "smime.revocation_timeout"},
+		{func(c *auth.Config) { c.SMIME.RevocationTimeout = time.Hour }, "smime.revocation_timeout"},
+		{func(c *auth.Config) { c.OpenPGP.WKDTimeout = -time.Second }, "openpgp.wkd_timeout"},
 	} {
 		cfg := auth.DefaultConfig()
 		cfg.AuthservID = "mx.test"

@@ -135,12 +135,21 @@ func (b *Body) open(head, p []byte) {
 // Close ends the body and returns its results (nil when nothing was
 // checked or found). b checks nothing afterwards.
 func (b *Body) Close() []mime.Result {
+	if b.m == nil {
+		*b = Body{}
+		return nil
+	}
+	return b.CloseContext(b.m.ctx)
+}
+
+// CloseContext is Close with ctx bounding the key lookups.
+func (b *Body) CloseContext(ctx context.Context) []mime.Result {
 	m := b.m
 	*b = Body{}
 	if m == nil {
 		return nil
 	}
-	return m.Close()
+	return m.CloseContext(ctx)
 }
 
 // topType returns the lower-case media type of a raw Content-Type value

@@ -103,7 +103,12 @@ func (m *Message) Write(p []byte) (int, error) { return m.w.Write(p) }
 // Close ends the body, verifies what was found and returns one result per
 // signature or encrypted part, in the order the parts ended; none for a
 // message without any.
-func (m *Message) Close() []mime.Result {
+func (m *Message) Close() []mime.Result { return m.CloseContext(m.ctx) }
+
+// CloseContext is Close with ctx bounding the key lookups (WKD,
+// certificate revocation) instead of the context the message started with.
+func (m *Message) CloseContext(ctx context.Context) []mime.Result {
+	m.ctx = ctx
 	m.w.Close()
 	for _, j := range m.jobs {
 		m.results = append(m.results, j()...)
@@ -269,7 +274,7 @@ func (m *Message) verifySigned(part string, s *signed, err error) []mime.Result 
 		return bad(mime.StatusPermerror, "signature part: "+derr.Error())
 	}
 	if s.method == mime.MethodSMIME {
-		return m.c.o.SMIME.VerifyDetached(part, sig, s.digest, m.from)
+		return m.c.o.SMIME.VerifyDetached(m.ctx, part, sig, s.digest, m.from)
 	}
 	return m.c.o.OpenPGP.VerifyDetached(m.ctx, part, sig, s.hash, m.from)
 }
@@ -292,7 +297,7 @@ func (m *Message) verifyOpaque(e *mime.Entity, body []byte, err error) []mime.Re
 		return []mime.Result{{Method: mime.MethodSMIME, Result: mime.StatusNeutral, Part: e.Part,
 			Encrypted: true, Reason: "encrypted; not verified"}}
 	}
-	return m.c.o.SMIME.VerifyOpaque(e.Part, der, m.from)
+	return m.c.o.SMIME.VerifyOpaque(m.ctx, e.Part, der, m.from)
 }
 
 // decode undoes a part's Content-Transfer-Encoding (RFC 2045 §6).

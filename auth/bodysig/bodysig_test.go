@@ -238,3 +238,38 @@ func TestExpiredAndTamperedFails(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// countingSource counts address lookups and finds nothing.
+type countingSource struct{ n int }
+
+func (c *countingSource) KeysFor(context.Context, string) (pgp.EntityList, error) {
+	c.n++
+	return nil, nil
+}
+
+// Address lookups (WKD) happen only for OpenPGP signatures whose key the
+// keyring lacks.
+func TestAddressLookupOnlyForOpenPGP(t *testing.T) {
+	src := &countingSource{}
+	base := testChecker(t, nil)
+	c := New(Options{SMIME: base.o.SMIME, OpenPGP: openpgp.New(openpgp.Options{Keys: testKeyring(t), ByAddress: src,
+		Now: func() time.Time { return testNow }})})
+	for _, name := range []string{"plain.eml", "smime-detached.eml", "smime-opaque.eml", "pgpmime.eml", "inline.eml", "pgp-encrypted.eml"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, raw, 0)
+	}
+	if src.n != 0 {
+		t.Fatalf("%d address lookups for messages whose keys are in the keyring or that have no OpenPGP signature", src.n)
+	}
+	raw, err := os.ReadFile("testdata/pgpmime-unknown-key.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := check(t, c, raw, 0)
+	if src.n != 1 || len(rs) != 1 || rs[0].Result != mime.StatusNeutral {
+		t.Fatalf("unknown key: %d lookups, results %+v", src.n, rs)
+	}
+}

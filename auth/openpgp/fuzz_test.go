@@ -60,3 +60,19 @@ func FuzzInline(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseWKDKey: any WKD answer gives keys naming the address or an
+// error, never a panic.
+func FuzzParseWKDKey(f *testing.F) {
+	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDME\n-----END PGP PUBLIC KEY BLOCK-----\n"))
+	f.Add([]byte{0x98, 0x33, 0x04})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		el, err := parseWKDKey(b, "alice@example.test")
+		if err == nil && len(el) == 0 {
+			t.Fatal("no keys and no error")
+		}
+		if len(el) > maxWKDEntities {
+			t.Fatalf("%d keys", len(el))
+		}
+	})
+}

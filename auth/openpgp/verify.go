@@ -57,8 +57,18 @@ func (k Keyring) Keys(_ context.Context, keyID uint64, _ []byte) (pgp.EntityList
 
 // Options configure a Verifier. Zero values take the defaults.
 type Options struct {
-	// Keys finds public keys; nil finds none (every signature "neutral").
+	// Keys finds public keys; nil finds none (every signature "neutral"
+	// unless ByAddress finds the key).
 	Keys KeySource
+	// ByAddress, when set, finds the key of a signature that Keys does not
+	// hold by the From address (WKD). Such a key is published by the
+	// author's domain (draft-koch-openpgp-webkey-service §1), so a valid
+	// signature by it that names the From address passes; its result says
+	// "key from WKD". A failed lookup is a temperror.
+	ByAddress AddressKeySource
+	// MaxAddressLookups bounds the From addresses looked up by ByAddress
+	// per signature (default 1).
+	MaxAddressLookups int
 	// MaxSignatures bounds the signature packets verified per signature
 	// part or block (default 4).
 	MaxSignatures int
@@ -80,6 +90,9 @@ func New(o Options) *Verifier {
 	}
 	if o.MinRSABits <= 0 {
 		o.MinRSABits = 2048
+	}
+	if o.MaxAddressLookups <= 0 {
+		o.MaxAddressLookups = 1
 	}
 	if o.MaxRSABits <= 0 {
 		o.MaxRSABits = 8192
@@ -182,14 +195,25 @@ func (v *Verifier) one(ctx context.Context, part string, sig *packet.Signature, 
 	default:
 		return fail(mime.StatusPermerror, "signature names no issuer")
 	}
-	if v.o.Keys == nil {
+	if v.o.Keys == nil && v.o.ByAddress == nil {
 		return fail(mime.StatusNeutral, "no keys configured")
 	}
-	entities, err := v.o.Keys.Keys(ctx, keyID, sig.IssuerFingerprint)
-	if err != nil {
-		return fail(mime.StatusTemperror, "key lookup failed: "+err.Error())
+	var keys []pgp.Key
+	if v.o.Keys != nil {
+		entities, err := v.o.Keys.Keys(ctx, keyID, sig.IssuerFingerprint)
+		if err != nil {
+			return fail(mime.StatusTemperror, "key lookup failed: "+err.Error())
+		}
+		keys = pgp.EntityList(entities).KeysByIdUsage(keyID, packet.KeyFlagSign)
 	}
-	keys := pgp.EntityList(entities).KeysByIdUsage(keyID, packet.KeyFlagSign)
+	fromWKD := false
+	if len(keys) == 0 && v.o.ByAddress != nil {
+		var err error
+		if keys, err = v.byAddress(ctx, keyID, from); err != nil {
+			return fail(mime.StatusTemperror, "key lookup failed: "+err.Error())
+		}
+		fromWKD = len(keys) > 0
+	}
 	if len(keys) == 0 {
 		return fail(mime.StatusNeutral, fmt.Sprintf("no public key %016X", keyID))
 	}
@@ -207,10 +231,32 @@ func (v *Verifier) one(ctx context.Context, part string, sig *packet.Signature, 
 			return fail(mime.StatusPermerror, err.Error())
 		}
 		if verr = key.PublicKey.VerifySignature(hh, sig); verr == nil {
-			return v.checkKey(r, key, sig, from)
+			r = v.checkKey(r, key, sig, from)
+			if fromWKD && r.Reason == "" {
+				r.Reason = "key from WKD"
+			}
+			return r
 		}
 	}
 	return fail(mime.StatusFail, "bad signature: "+verr.Error())
+}
+
+// byAddress finds the signing keys with keyID that ByAddress publishes
+// for the first MaxAddressLookups From addresses.
+func (v *Verifier) byAddress(ctx context.Context, keyID uint64, from []string) ([]pgp.Key, error) {
+	for i, addr := range from {
+		if i == v.o.MaxAddressLookups {
+			break
+		}
+		el, err := v.o.ByAddress.KeysFor(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		if keys := el.KeysByIdUsage(keyID, packet.KeyFlagSign); len(keys) > 0 {
+			return keys, nil
+		}
+	}
+	return nil, nil
 }
 
 // checkKey finishes a result whose signature verified with key: what the

@@ -59,6 +59,11 @@ type Input struct {
 	// addresses named by the message's valid, trusted S/MIME or OpenPGP
 	// signatures of its whole body (require_signed).
 	SignedBy []string
+	// SigTemperror: a signature of the whole body could not be checked
+	// for a reason that may pass (a key lookup or revocation check that
+	// failed); require_signed then waits (temperror_action) rather than
+	// act on a signature it could not see.
+	SigTemperror bool
 	// Transport is a required-TLS shortfall to act on, or nil; its
 	// decision counts like an Author Domain's (the strictest wins).
 	Transport *Transport

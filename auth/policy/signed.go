@@ -19,6 +19,15 @@ func requireSigned(cfg Config, in Input, domain string) (Decision, bool) {
 		}
 	}
 	reason := "dmarc pass, no valid signature (require_signed)"
+	if in.SigTemperror && cfg.RequireSignedAction != Accept {
+		// A temporary failure never ends in a reject or a quarantine. The
+		// tempfail reply's code, with a text that does not blame DMARC.
+		d := build(cfg, cfg.TemperrorAction, domain, "dmarc pass, signature check temperror (require_signed)")
+		if d.Action == Tempfail {
+			d.Text = expand("Signature check of mail from {domain} failed temporarily, try again later", domain)
+		}
+		return d, true
+	}
 	text := expand(cfg.RequireSignedText, domain)
 	switch cfg.RequireSignedAction {
 	case Reject:

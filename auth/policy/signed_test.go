@@ -32,6 +32,16 @@ func TestRequireSigned(t *testing.T) {
 		}, Input{Authors: pass}, Accept, "dry run, would quarantine"},
 		{"listed, DMARC fail decides as before", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
 			Input{Authors: []Author{{Domain: "corp.example", Result: ResultFail, Policy: PolicyNone}}}, Accept, "policy none"},
+		{"listed, signature check temperror, reject: tempfail", func(c *Config) {
+			c.RequireSigned, c.RequireSignedAction = []string{"corp.example"}, Reject
+		}, Input{Authors: pass, SigTemperror: true}, Tempfail, "signature check temperror"},
+		{"listed, signature check temperror: tempfail", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
+			Input{Authors: pass, SigTemperror: true}, Tempfail, "signature check temperror"},
+		{"listed, signed despite another temperror", func(c *Config) { c.RequireSigned = []string{"corp.example"} },
+			Input{Authors: pass, SignedBy: []string{"mail.corp.example"}, SigTemperror: true}, Accept, "dmarc pass"},
+		{"listed, signature check temperror, accept", func(c *Config) {
+			c.RequireSigned, c.RequireSignedAction = []string{"corp.example"}, Accept
+		}, Input{Authors: pass, SigTemperror: true}, Accept, "require_signed"},
 		{"other domain listed", func(c *Config) { c.RequireSigned = []string{"other.example"} },
 			Input{Authors: pass}, Accept, "dmarc pass"},
 	}
@@ -47,6 +57,9 @@ func TestRequireSigned(t *testing.T) {
 				t.Errorf("got %+v, want %s (%s)", d, tt.action, tt.reason)
 			}
 			if d.Action == Reject && (d.Code != "550" || d.Text != "Mail from mail.corp.example must be signed") {
+				t.Errorf("reply %+v", d)
+			}
+			if d.Action == Tempfail && (d.Code != "451" || d.Text != "Signature check of mail from mail.corp.example failed temporarily, try again later") {
 				t.Errorf("reply %+v", d)
 			}
 		})

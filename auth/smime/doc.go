@@ -12,5 +12,7 @@
 // count, signer count and RSA key size are bounded. Results use the
 // RFC 7281 vocabulary: a valid signature that is not trusted or does not
 // name the author is "policy", a broken one "fail", an unparsable one
-// "permerror".
+// "permerror". An optional RevocationChecker (CRLs, RFC 5280; OCSP,
+// RFC 6960) makes a revoked signer certificate "fail" and a check that
+// cannot be made "temperror".
 package smime

@@ -1,6 +1,7 @@
 package smime
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -24,8 +25,8 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, der []byte) {
 		d := NewDigester("sha-256, sha-512")
 		d.Write([]byte("Content-Type: text/plain\r\n\r\nHello\r\n"))
-		rs := append(v.VerifyDetached("1", der, d, []string{"alice@example.test"}),
-			v.VerifyOpaque("1", der, []string{"alice@example.test"})...)
+		rs := append(v.VerifyDetached(context.Background(), "1", der, d, []string{"alice@example.test"}),
+			v.VerifyOpaque(context.Background(), "1", der, []string{"alice@example.test"})...)
 		IsEnveloped(der)
 		for _, r := range rs {
 			if !validStatus(r.Result) || r.Method != mime.MethodSMIME || r.Part != "1" {

@@ -2,6 +2,7 @@ package smime
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"os"
@@ -76,7 +77,7 @@ func TestVerifyDetached(t *testing.T) {
 	for _, tt := range tests {
 		d := NewDigester(tt.micalg)
 		d.Write(tt.content)
-		rs := v.VerifyDetached("2", tt.sig, d, tt.from)
+		rs := v.VerifyDetached(context.Background(), "2", tt.sig, d, tt.from)
 		if len(rs) != 1 || rs[0].Result != tt.want || !strings.Contains(rs[0].Reason, tt.reason) || rs[0].Part != "2" {
 			t.Errorf("%s: got %+v, want %s (%s)", tt.name, rs, tt.want, tt.reason)
 		}
@@ -88,18 +89,18 @@ func TestLimits(t *testing.T) {
 	d := NewDigester("sha-256")
 	d.Write(content)
 	// The signature carries two certificates (alice and the CA).
-	rs := New(Options{Roots: testRoots(t), Now: testClock, MaxCertificates: 1}).VerifyDetached("1", sig, d, nil)
+	rs := New(Options{Roots: testRoots(t), Now: testClock, MaxCertificates: 1}).VerifyDetached(context.Background(), "1", sig, d, nil)
 	if len(rs) != 1 || rs[0].Result != mime.StatusPermerror || !strings.Contains(rs[0].Reason, "certificates") {
 		t.Errorf("certificate limit: %+v", rs)
 	}
-	rs = New(Options{Roots: testRoots(t), Now: testClock, MaxRSABits: 1024}).VerifyDetached("1", sig, d, nil)
+	rs = New(Options{Roots: testRoots(t), Now: testClock, MaxRSABits: 1024}).VerifyDetached(context.Background(), "1", sig, d, nil)
 	if len(rs) != 1 || rs[0].Result != mime.StatusPermerror || !strings.Contains(rs[0].Reason, "more than 1024") ||
 		rs[0].Issuer != "" {
 		t.Errorf("RSA size limit: %+v", rs)
 	}
 	// Checked at a time after the certificate expired.
 	late := func() time.Time { return time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC) }
-	rs = New(Options{Roots: testRoots(t), Now: late}).VerifyDetached("1", sig, d, []string{"alice@example.test"})
+	rs = New(Options{Roots: testRoots(t), Now: late}).VerifyDetached(context.Background(), "1", sig, d, []string{"alice@example.test"})
 	if len(rs) != 1 || rs[0].Result != mime.StatusPolicy || !strings.Contains(rs[0].Reason, "expired") {
 		t.Errorf("expired: %+v", rs)
 	}

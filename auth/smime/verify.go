@@ -2,6 +2,7 @@ package smime
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -23,6 +24,9 @@ type Options struct {
 	// trust bundle). nil: no signature is trusted, and valid ones are
 	// "policy".
 	Roots *x509.CertPool
+	// Revocation, when set, checks a trusted signer certificate (not its
+	// CAs): revoked is "fail", a check that cannot be made "temperror".
+	Revocation RevocationChecker
 	// MaxCertificates bounds the certificates one signature may carry
 	// (default 16); MaxSigners the signers verified (default 4).
 	MaxCertificates int
@@ -62,14 +66,15 @@ func New(o Options) *Verifier {
 // clear-signed message against the digest of its signed content. from
 // lists the author addresses; part names the signed entity. It returns one
 // result per signer.
-func (v *Verifier) VerifyDetached(part string, sig []byte, d *Digester, from []string) []mime.Result {
-	return v.verify(part, sig, d, from)
+// ctx bounds the revocation check.
+func (v *Verifier) VerifyDetached(ctx context.Context, part string, sig []byte, d *Digester, from []string) []mime.Result {
+	return v.verify(ctx, part, sig, d, from)
 }
 
 // VerifyOpaque verifies an application/pkcs7-mime signed-data object,
 // which carries its content.
-func (v *Verifier) VerifyOpaque(part string, der []byte, from []string) []mime.Result {
-	return v.verify(part, der, nil, from)
+func (v *Verifier) VerifyOpaque(ctx context.Context, part string, der []byte, from []string) []mime.Result {
+	return v.verify(ctx, part, der, nil, from)
 }
 
 var oidEnvelopedPrefix = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07}
@@ -87,7 +92,7 @@ func IsEnveloped(der []byte) bool {
 	return bytes.Contains(head, []byte{0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x17})
 }
 
-func (v *Verifier) verify(part string, der []byte, d *Digester, from []string) (rs []mime.Result) {
+func (v *Verifier) verify(ctx context.Context, part string, der []byte, d *Digester, from []string) (rs []mime.Result) {
 	res := func(s mime.Status, reason string) []mime.Result {
 		return []mime.Result{{Method: mime.MethodSMIME, Result: s, Part: part, Reason: reason}}
 	}
@@ -126,13 +131,13 @@ func (v *Verifier) verify(part string, der []byte, d *Digester, from []string) (
 		}
 		one := *p7
 		one.Signers = p7.Signers[i : i+1]
-		rs = append(rs, v.signer(part, &one, d, from, now))
+		rs = append(rs, v.signer(ctx, part, &one, d, from, now))
 	}
 	return rs
 }
 
 // signer verifies one signer of p7 (which has only that one).
-func (v *Verifier) signer(part string, p7 *pkcs7.PKCS7, d *Digester, from []string, now time.Time) mime.Result {
+func (v *Verifier) signer(ctx context.Context, part string, p7 *pkcs7.PKCS7, d *Digester, from []string, now time.Time) mime.Result {
 	r := mime.Result{Method: mime.MethodSMIME, Part: part}
 	cert := p7.GetOnlySigner()
 	if cert == nil {
@@ -150,9 +155,22 @@ func (v *Verifier) signer(part string, p7 *pkcs7.PKCS7, d *Digester, from []stri
 		r.Result, r.Reason = mime.StatusPolicy, fmt.Sprintf("RSA key of %d bits, fewer than %d", rk.N.BitLen(), v.o.MinRSABits)
 		return r
 	}
-	if reason := v.trust(cert, p7.Certificates, now); reason != "" {
+	issuer, reason := v.trust(cert, p7.Certificates, now)
+	if reason != "" {
 		r.Result, r.Reason = mime.StatusPolicy, reason
 		return r
+	}
+	if v.o.Revocation != nil {
+		// RFC 5280 §6.3; RFC 8550 §4.2 leaves the revocation check to the
+		// receiver.
+		switch err := v.o.Revocation.Check(ctx, cert, issuer); {
+		case errors.Is(err, ErrRevoked):
+			r.Result, r.Reason = mime.StatusFail, "certificate revoked"
+			return r
+		case err != nil:
+			r.Result, r.Reason = mime.StatusTemperror, "revocation check failed: "+firstLine(err)
+			return r
+		}
 	}
 	if !namesAny(cert, from) {
 		r.Result = mime.StatusPolicy
@@ -266,14 +284,14 @@ func classify(err error) (mime.Status, string) {
 // the message claims): a chain to Roots through the certificates the
 // message carries, the email-protection extended key usage on every
 // certificate of the chain (RFC 8550 §4.4.4) and a key usage that allows
-// signing (RFC 8550 §4.4.2). It returns why the certificate is not
-// trusted, or "".
-func (v *Verifier) trust(cert *x509.Certificate, certs []*x509.Certificate, now time.Time) string {
+// signing (RFC 8550 §4.4.2). It returns the certificate's issuer in the
+// chain (cert itself when it is a root), or why it is not trusted.
+func (v *Verifier) trust(cert *x509.Certificate, certs []*x509.Certificate, now time.Time) (*x509.Certificate, string) {
 	if cert.KeyUsage != 0 && cert.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
-		return "the certificate's key usage does not allow signing"
+		return nil, "the certificate's key usage does not allow signing"
 	}
 	if v.o.Roots == nil {
-		return "no trusted CA configured"
+		return nil, "no trusted CA configured"
 	}
 	inter := x509.NewCertPool()
 	for _, c := range certs {
@@ -281,7 +299,7 @@ func (v *Verifier) trust(cert *x509.Certificate, certs []*x509.Certificate, now 
 			inter.AddCert(c)
 		}
 	}
-	_, err := cert.Verify(x509.VerifyOptions{
+	chains, err := cert.Verify(x509.VerifyOptions{
 		Roots: v.o.Roots, Intermediates: inter, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
 	})
@@ -289,15 +307,18 @@ func (v *Verifier) trust(cert *x509.Certificate, certs []*x509.Certificate, now 
 	var unknown x509.UnknownAuthorityError
 	switch {
 	case err == nil:
-		return ""
+		if c := chains[0]; len(c) > 1 {
+			return c[1], ""
+		}
+		return cert, ""
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return "certificate expired or not yet valid"
+		return nil, "certificate expired or not yet valid"
 	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage:
-		return "certificate not valid for email protection"
+		return nil, "certificate not valid for email protection"
 	case errors.As(err, &unknown):
-		return "untrusted: certificate signed by an unknown authority"
+		return nil, "untrusted: certificate signed by an unknown authority"
 	}
-	return "untrusted: " + firstLine(err)
+	return nil, "untrusted: " + firstLine(err)
 }
 
 func firstLine(err error) string {

@@ -74,7 +74,7 @@ func TestSignatureConfigKeys(t *testing.T) {
 		{"[smime]\nca_file = \"" + filepath.Join(dir, "missing.pem") + "\"\n", "smime.ca_file"},
 		{"[smime]\nca_file = \"" + garbage + "\"\n", "smime.ca_file"},
 		{"[openpgp]\nkeyring = [\"" + garbage + "\"]\n", "openpgp.keyring"},
-		{"[openpgp]\nwkd = true\n", "openpgp.wkd"},
+		{"[openpgp]\nwkd = true\nwkd_timeout = \"0s\"\n", "openpgp.wkd_timeout"},
 		{"[smime]\nenabled = false\n[openpgp]\nenabled = false\n[policy]\nrequire_signed = [\"example.com\"]\n", "policy.require_signed"},
 		{"[policy]\nrequire_signed_action = \"tempfail\"\n", "require_signed_action"},
 	} {
