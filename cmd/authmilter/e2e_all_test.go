@@ -64,7 +64,8 @@ func newAllWorld(t *testing.T) *allWorld {
 	// pass.test from sendZone has no DKIM key: ours is added below.
 	zone += failureE2EZone + `
 reject.test.         TXT "v=spf1 ip4:192.0.2.1 -all"
-_dmarc.reject.test.  TXT "v=DMARC1; p=reject"
+_dmarc.reject.test.  TXT "v=DMARC1; p=reject; rua=mailto:dmarc@rcpt.test; ruf=mailto:ruf@rcpt.test"
+reject.test._report._dmarc.rcpt.test. TXT "v=DMARC1"
 lists.test.          TXT "v=spf1 ip4:127.0.0.0/8 -all"
 req.test.            TXT "v=spf1 ip4:127.0.0.1 -all"
 _dmarc.req.test.     TXT "v=DMARC1; p=none"
@@ -139,6 +140,7 @@ smtp = %q
 dkim_key = %q
 dkim_selector = "rep"
 failure_enabled = true
+report_when = "any" # the list's domain had its message quarantined only
 `, e2eAuthservID, w.files["sign-rsa"], w.files["sign-ed"], w.files["seal"],
 		filepath.Join(w.dir, "ca.pem"), filepath.Join(w.dir, "keyring.asc"),
 		w.dir, w.dir, relay, w.files["report"])
@@ -246,7 +248,7 @@ func TestEndToEndAll(t *testing.T) {
 		if r := dialSMTP(t, m, "127.0.0.2", "client.test").Send(t, "zqenvsender.z@fail.test", "u@rcpt.test", message(h, "Secret.\n")); !strings.HasPrefix(r, "550") {
 			t.Fatalf("reply %q, want 550", r)
 		}
-		raw := m.Delivered(t, "Feedback-Type: auth-failure")
+		raw := m.Delivered(t, "Reported-Domain: fail.test")
 		fb, _ := parseAFRF(t, []byte(raw))
 		if fb.Get("Reported-Domain") != "fail.test" || fb.Get("Source-IP") != "127.0.0.2" {
 			t.Errorf("feedback fields %v", fb)
@@ -266,15 +268,16 @@ func TestEndToEndAll(t *testing.T) {
 		flushReports(t, d)
 		cli := writeConf(t, conf, w.dns.Addr)
 		out := reportsCLI(t, cli, "send", "-now", time.Now().Add(25*time.Hour).Format(time.RFC3339))
-		if !strings.Contains(out, "deliveries: sent 1,") {
+		if !strings.Contains(out, "deliveries: sent 2,") {
 			t.Errorf("reports send:\n%s", out)
 		}
-		rs := waitReports(t, m, 1)
-		if rs[0].fb.Domain != "pass.test" {
-			t.Fatalf("report for %q, want pass.test", rs[0].fb.Domain)
-		}
-		if s := sortedCounts(counts(rs)["pass.test"]); s != "127.0.0.1/pass:2" {
+		c := counts(waitReports(t, m, 2))
+		if s := sortedCounts(c["pass.test"]); s != "127.0.0.1/pass:2" {
 			t.Errorf("pass.test counts %s, want 127.0.0.1/pass:2", s)
+		}
+		// The list's message: quarantined for the trusted sealer.
+		if s := sortedCounts(c["reject.test"]); s != "127.0.0.1/quarantine/trusted_forwarder:1" {
+			t.Errorf("reject.test counts %s, want 127.0.0.1/quarantine/trusted_forwarder:1", s)
 		}
 	})
 
