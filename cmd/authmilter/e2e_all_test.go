@@ -174,7 +174,8 @@ func TestEndToEndAll(t *testing.T) {
 	m := startPostfixWith(t, fmt.Sprintf("127.0.0.1:%d", port), mtaOptions{TLS: files,
 		MasterCF: fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd -o milter_macro_daemon_name=ORIGINATING\n", subPort)})
 	conf := w.config(m.Addr)
-	d := startDaemonAt(t, port, w.dns.Addr, conf)
+	metricsPort := freePort(t)
+	d := startDaemonAt(t, port, w.dns.Addr, conf+fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", metricsPort))
 	sub := &mta{Name: "postfix submission", Addr: fmt.Sprintf("127.0.0.1:%d", subPort), mailDir: m.mailDir, logf: m.logf}
 
 	smimeCase := func(t *testing.T, tag string) {
@@ -278,6 +279,24 @@ func TestEndToEndAll(t *testing.T) {
 		// The list's message: quarantined for the trusted sealer.
 		if s := sortedCounts(c["reject.test"]); s != "127.0.0.1/quarantine/trusted_forwarder:1" {
 			t.Errorf("reject.test counts %s, want 127.0.0.1/quarantine/trusted_forwarder:1", s)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		ex := scrape(t, metricsPort)
+		for name, want := range map[string]string{
+			`authmilter_skipped_total{reason="signing client"}`:                   "1",
+			`authmilter_messages_total{action="accept"}`:                          "6", // a1, a2, 2 failure and 2 aggregate reports
+			`authmilter_messages_total{action="quarantine"}`:                      "1",
+			`authmilter_messages_total{action="reject"}`:                          "1",
+			`authmilter_messages_total{action="tempfail"}`:                        "1",
+			`authmilter_config_reloads_total{result="applied"}`:                   "2",
+			`authmilter_dmarc_failure_reports_total{result="sent"}`:               "2",
+			`authmilter_dmarc_failure_reports_total{result="dropped_queue_full"}`: "0",
+		} {
+			if v := metricValue(t, ex, name); v != want {
+				t.Errorf("%s = %q, want %s", name, v, want)
+			}
 		}
 	})
 
