@@ -178,8 +178,8 @@ func TestEndToEndAll(t *testing.T) {
 	d := startDaemonAt(t, port, w.dns.Addr, conf+fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"\n", metricsPort))
 	sub := &mta{Name: "postfix submission", Addr: fmt.Sprintf("127.0.0.1:%d", subPort), mailDir: m.mailDir, logf: m.logf}
 
-	smimeCase := func(t *testing.T, tag string) {
-		mid := "<" + tag + ".all@pass.test>"
+	smimeCase := func(t *testing.T, m *mta, tag string) {
+		mid := "<" + tag + "." + m.Name + ".all@pass.test>"
 		msg := signedMessage(t, w.pass, mid, "application/pkcs7-signature", "sha-256",
 			"application/pkcs7-signature; name=smime.p7s", "base64", smimeSig,
 			"Authentication-Results: "+e2eAuthservID+"; smime=pass body.smime-identifier=mallory@pass.test")
@@ -193,7 +193,8 @@ func TestEndToEndAll(t *testing.T) {
 			t.Fatalf("%d A-R fields of ours, want 2:\n%s", len(fields), got)
 		}
 		want := strings.TrimSuffix(passAR(headerB(t, msg)), "x-tls=none\n") + "arc=none smtp.remote-ip=127.0.0.1;\n\t"
-		tlsRe := regexp.MustCompile(`^x-tls=pass smtp\.version=TLSv1\.3 smtp\.cipher=TLS_[A-Z0-9_]+ smtp\.bits=(128|256)$`)
+		// Sendmail says {verify}=NO: "(no client certificate)".
+		tlsRe := regexp.MustCompile(`^x-tls=pass (\(no client certificate\) )?smtp\.version=TLSv1\.3 smtp\.cipher=TLS_[A-Z0-9_]+ smtp\.bits=(128|256)$`)
 		if rest, ok := strings.CutPrefix(fields[0], want); !ok || !tlsRe.MatchString(strings.Join(strings.Fields(rest), " ")) {
 			t.Errorf("our A-R as delivered:\n%q\nwant\n%q + x-tls=pass ...", fields[0], want)
 		}
@@ -202,10 +203,10 @@ func TestEndToEndAll(t *testing.T) {
 			"\tbody.smime-serial=1234ABCD body.smime-issuer=\"CN=E2E S-MIME CA\"\n", got)
 		checkOurSet(t, w, got, 1, "none")
 	}
-	t.Run("a: S/MIME over TLS, sealed cv=none", func(t *testing.T) { smimeCase(t, "a1") })
+	t.Run("a: S/MIME over TLS, sealed cv=none", func(t *testing.T) { smimeCase(t, m, "a1") })
 
-	t.Run("b: trusted sealer, quarantined, sealed cv=pass", func(t *testing.T) {
-		marker := "all-list"
+	listCase := func(t *testing.T, m *mta) {
+		marker := "all-list-" + m.Name
 		if r := dialSMTP(t, m, "127.0.0.1", "client.test").Send(t, "bounce@lists.test", "u@rcpt.test", w.arc.listMessage(t, marker)); !strings.HasPrefix(r, "250") {
 			t.Fatalf("reply %q, want 250 (quarantined by header)", r)
 		}
@@ -221,7 +222,8 @@ func TestEndToEndAll(t *testing.T) {
 			t.Errorf("our A-R %q", ar)
 		}
 		checkOurSet(t, w, got, 2, "pass")
-	})
+	}
+	t.Run("b: trusted sealer, quarantined, sealed cv=pass", func(t *testing.T) { listCase(t, m) })
 
 	t.Run("c: signing listener, signed, not evaluated", func(t *testing.T) {
 		mid := "<sub.all@e2e.test>"
@@ -262,7 +264,7 @@ func TestEndToEndAll(t *testing.T) {
 
 	t.Run("reload, then again", func(t *testing.T) {
 		flushReports(t, d) // SIGHUP: counts written, configuration reloaded
-		smimeCase(t, "a2")
+		smimeCase(t, m, "a2")
 	})
 
 	t.Run("e: aggregate report", func(t *testing.T) {
@@ -299,6 +301,11 @@ func TestEndToEndAll(t *testing.T) {
 			}
 		}
 	})
+
+	// The same daemon behind a Sendmail with STARTTLS.
+	sm := startSendmailWith(t, d.Addr, mtaOptions{TLS: files})
+	t.Run("sendmail/a", func(t *testing.T) { smimeCase(t, sm, "a3") })
+	t.Run("sendmail/b", func(t *testing.T) { listCase(t, sm) })
 
 	t.Run("log lines", func(t *testing.T) { checkJSONLog(t, d.log.String()) })
 }
