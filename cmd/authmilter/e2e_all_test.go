@@ -67,6 +67,8 @@ reject.test.         TXT "v=spf1 ip4:192.0.2.1 -all"
 _dmarc.reject.test.  TXT "v=DMARC1; p=reject; rua=mailto:dmarc@rcpt.test; ruf=mailto:ruf@rcpt.test"
 reject.test._report._dmarc.rcpt.test. TXT "v=DMARC1"
 lists.test.          TXT "v=spf1 ip4:127.0.0.0/8 -all"
+quarantine.test.     TXT "v=spf1 ip4:192.0.2.1 -all"
+_dmarc.quarantine.test. TXT "v=DMARC1; p=quarantine"
 req.test.            TXT "v=spf1 ip4:127.0.0.1 -all"
 _dmarc.req.test.     TXT "v=DMARC1; p=none"
 client.test.         TXT "v=spf1 ip4:127.0.0.0/8 -all"
@@ -225,6 +227,27 @@ func TestEndToEndAll(t *testing.T) {
 	}
 	t.Run("b: trusted sealer, quarantined, sealed cv=pass", func(t *testing.T) { listCase(t, m) })
 
+	t.Run("S/MIME, quarantined, sealed: every field of ours at once", func(t *testing.T) {
+		// quarantine.test (p=quarantine) does not list 127.0.0.1 and the
+		// message has no DKIM signature: DMARC fails.
+		mid := "<q.all@quarantine.test>"
+		msg := message([]string{"From: Alice <alice@quarantine.test>", "To: u@rcpt.test", "Subject: signed",
+			"Message-ID: " + mid, "Date: Mon, 07 Dec 2026 10:00:00 +0000", "MIME-Version: 1.0",
+			"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256;\n boundary=\"sig-b\""},
+			"This is a signed message.\n--sig-b\n"+strings.ReplaceAll(signedPart, "\r\n", "\n")+"\n--sig-b\n"+
+				"Content-Type: application/pkcs7-signature; name=smime.p7s\nContent-Transfer-Encoding: base64\n\n"+
+				strings.ReplaceAll(smimeSig, "\r\n", "\n")+"\n--sig-b--\n")
+		if r := sendWith(t, m, ca.Pool(), tlsClient{startTLS: true}, "bounce@quarantine.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		got := m.Delivered(t, mid)
+		requireOrder(t, got, "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "X-Authmilter-Quarantine", "A-R", "A-R")
+		if f := ourFieldBytes(got); len(f) != 2 || !strings.Contains(f[0], "dmarc=fail") || !strings.Contains(f[1], "smime=") {
+			t.Errorf("our A-R fields %q", f)
+		}
+		checkOurSet(t, w, got, 1, "none")
+	})
+
 	t.Run("c: signing listener, signed, not evaluated", func(t *testing.T) {
 		mid := "<sub.all@e2e.test>"
 		msg := message([]string{"From: bob@sign.test", "To: u@elsewhere.test", "Subject: via submission",
@@ -289,7 +312,7 @@ func TestEndToEndAll(t *testing.T) {
 		for name, want := range map[string]string{
 			`authmilter_skipped_total{reason="signing client"}`:                   "1",
 			`authmilter_messages_total{action="accept"}`:                          "6", // a1, a2, 2 failure and 2 aggregate reports
-			`authmilter_messages_total{action="quarantine"}`:                      "1",
+			`authmilter_messages_total{action="quarantine"}`:                      "2",
 			`authmilter_messages_total{action="reject"}`:                          "1",
 			`authmilter_messages_total{action="tempfail"}`:                        "1",
 			`authmilter_config_reloads_total{result="applied"}`:                   "2",
