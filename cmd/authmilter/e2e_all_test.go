@@ -103,6 +103,7 @@ func (w *allWorld) config(relay string) string {
 trusted_networks = []
 [log]
 format = "json"
+level = "debug" # every line is checked for duplicate keys
 [policy]
 quarantine_mode = "header"
 list_id_quarantines = false
@@ -415,10 +416,14 @@ func requireOrder(t *testing.T, msg string, want ...string) {
 // each object's keys to be unique.
 func checkJSONLog(t *testing.T, log string) {
 	t.Helper()
-	n := 0
+	n, lines, debug := 0, 0, 0
 	for _, line := range strings.Split(log, "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue
+		}
+		lines++
+		if strings.Contains(line, `"level":"DEBUG"`) {
+			debug++
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -432,6 +437,7 @@ func checkJSONLog(t *testing.T, log string) {
 			t.Errorf("duplicate keys %q in log line\n%s", dup, line)
 		}
 	}
+	t.Logf("%d log lines checked, %d at debug level", lines, debug)
 	if n < 4 {
 		t.Errorf("%d message log lines, want at least 4:\n%s", n, log)
 	}
