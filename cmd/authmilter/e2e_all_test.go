@@ -49,6 +49,10 @@ func newAllWorld(t *testing.T) *allWorld {
 	passKey, _ := rsaKeyFile(t, w.dir, "pass.pem")
 	list, listPEM := rsaKeyFile(t, w.dir, "list.pem")
 	seal, sealPEM := rsaKeyFile(t, w.dir, "seal.pem")
+	// The key a reload switches to. RSA: dkimpy's ARC knows no
+	// ed25519-sha256 ("unknown signature algorithm").
+	seal2, seal2PEM := rsaKeyFile(t, w.dir, "seal2.pem")
+	w.files["seal2"] = seal2PEM
 	author, _ := rsaKeyFile(t, w.dir, "author.pem")
 	signRSA, _ := rsaKeyFile(t, w.dir, "sign-rsa.pem")
 	_, signEd, err := ed25519.GenerateKey(rand.Reader)
@@ -75,8 +79,9 @@ client.test.         TXT "v=spf1 ip4:127.0.0.0/8 -all"
 `
 	for name, k := range map[string]crypto.Signer{
 		"sel._domainkey.pass.test": passKey, "arc._domainkey.lists.test": list,
-		"seal._domainkey.mx.authmilter.test": seal, "sel._domainkey.reject.test": author,
-		"rsa1._domainkey.sign.test": signRSA, "ed1._domainkey.sign.test": signEd,
+		"seal._domainkey.mx.authmilter.test": seal, "seal2._domainkey.mx.authmilter.test": seal2,
+		"sel._domainkey.reject.test": author,
+		"rsa1._domainkey.sign.test":  signRSA, "ed1._domainkey.sign.test": signEd,
 	} {
 		rec, err := ourdkim.KeyRecord(k)
 		if err != nil {
@@ -330,6 +335,39 @@ func TestEndToEndAll(t *testing.T) {
 	sm := startSendmailWith(t, d.Addr, mtaOptions{TLS: files})
 	t.Run("sendmail/a", func(t *testing.T) { smimeCase(t, sm, "a3") })
 	t.Run("sendmail/b", func(t *testing.T) { listCase(t, sm) })
+
+	// A reload that changes the ARC keys at once: no trusted sealer any
+	// more, another seal selector and key.
+	t.Run("reload with changes", func(t *testing.T) {
+		file := d.cmd.Args[2]
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := strings.Replace(string(b), `trusted_sealers = ["lists.test"]`, `trusted_sealers = []`, 1)
+		changed = strings.Replace(changed, `selector = "seal"`, `selector = "seal2"`, 1)
+		changed = strings.Replace(changed, w.files["seal"], w.files["seal2"], 1)
+		if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flushReports(t, d)
+		logHas(t, d, `"msg":"configuration reloaded"`, `"arc.trusted_sealers"`, `"arc.seal.selector"`, `"arc.seal.key"`)
+		if r := dialSMTP(t, m, "127.0.0.1", "client.test").Send(t, "bounce@lists.test", "u@rcpt.test", w.arc.listMessage(t, "all-list-reloaded")); !strings.HasPrefix(r, "550") {
+			t.Errorf("list message after the reload: reply %q, want 550 (lists.test no longer trusted)", r)
+		}
+		mid := "<reloaded.all@pass.test>"
+		msg := signedMessage(t, w.pass, mid, "application/pkcs7-signature", "sha-256",
+			"application/pkcs7-signature; name=smime.p7s", "base64", smimeSig)
+		if r := sendWith(t, m, ca.Pool(), tlsClient{startTLS: true}, "bounce@pass.test", msg); !strings.HasPrefix(r, "250") {
+			t.Fatalf("reply %q, want 250", r)
+		}
+		got := m.Delivered(t, mid)
+		if s := headerFields(got, "ARC-Seal"); len(s) != 1 || !strings.Contains(s[0], "s=seal2") {
+			t.Errorf("ARC-Seal after the reload %q, want s=seal2", s)
+		}
+		requireOrder(t, got, "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "A-R", "A-R")
+		checkOurSet(t, w, got, 1, "none")
+	})
 
 	t.Run("log lines", func(t *testing.T) { checkJSONLog(t, d.log.String()) })
 }
