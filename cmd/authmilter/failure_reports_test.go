@@ -401,3 +401,26 @@ func TestFailureVerifier(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureReportsNotForOwnReports: our own report mail (envelope
+// sender reports.from, as ownReport knows it) that fails DMARC for a
+// domain with ruf gets no failure report: a report about a report would
+// itself be checked on its way out and could be reported again, a loop
+// that only the rate limit would end. Aggregate counts skip it likewise.
+func TestFailureReportsNotForOwnReports(t *testing.T) {
+	addr, m, rep := startFailureDaemon(t, 100)
+	sendMilter(t, addr, "198.51.100.7", "dmarc@rcpt.test", fromHeader("fo0.test")) // ours: nothing
+	sendMilter(t, addr, "198.51.100.8", "secret.sender@other.test", fromHeader("fo0.test"))
+	deadline := time.Now().Add(10 * time.Second)
+	for rep.fail.s.Stats().Sent == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := rep.fail.s.Stats(); s.Queued != 1 || s.Sent != 1 {
+		t.Errorf("queued %d, sent %d; want 1 and 1 (our own report mail not offered)", s.Queued, s.Sent)
+	}
+	if sent := m.sent(); len(sent) == 1 {
+		if fb := checkAFRF(t, sent[0].msg); fb.Get("Source-IP") != "198.51.100.8" {
+			t.Errorf("the report is about %s, want 198.51.100.8", fb.Get("Source-IP"))
+		}
+	}
+}

@@ -199,7 +199,11 @@ var _ milter.Observer = reportingObserver{}
 func (o reportingObserver) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	o.metrics.MessageDone(r, action, eom)
 	o.rep.messageDone(r, action)
-	o.rep.fail.messageDone(r, action)
+	if r == nil || !ownReport(r, o.rep.self) {
+		// Our own report mail gets no failure report either: a report
+		// about a report could be reported again on its way out.
+		o.rep.fail.messageDone(r, action)
+	}
 }
 
 // converter turns a message into report events, one per author domain
