@@ -3,7 +3,9 @@ package auth
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -52,14 +54,20 @@ func (c ARCConfig) validate() error {
 }
 
 // newSigner loads [arc.seal]'s key (at start and at each reload, when the
-// Evaluator is built); nil when sealing is off.
-func (c ARCConfig) newSigner() (*arc.Signer, error) {
+// Evaluator is built); nil when sealing is off. An Ed25519 key is used but
+// warned about: RFC 8617 takes its algorithms from DKIM, but ARC verifiers
+// in use (dkimpy's arc_verify among them) know only rsa-sha256 and fail
+// such a seal.
+func (c ARCConfig) newSigner(log *slog.Logger) (*arc.Signer, error) {
 	if c.Seal.Key == "" {
 		return nil, nil
 	}
 	key, err := dkim.LoadSigningKey(c.Seal.Key)
 	if err != nil {
 		return nil, fmt.Errorf("arc.seal.key: %w", err)
+	}
+	if _, ok := key.Public().(ed25519.PublicKey); ok {
+		log.Warn("arc.seal.key is an Ed25519 key: most ARC verifiers (dkimpy among them) accept only rsa-sha256 seals and will fail ours; use an RSA-2048 key", "key", c.Seal.Key)
 	}
 	s, err := arc.NewSigner(c.Seal.Domain, c.Seal.Selector, key, nil)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -266,5 +267,34 @@ func TestARCHeaderTooLargeFails(t *testing.T) {
 	_, r := f.evaluate(t, cfg, big)
 	if r.ARC.Result != arc.Fail || !strings.Contains(r.ARC.Reason, "not verifiable") {
 		t.Fatalf("arc %+v", r.ARC)
+	}
+}
+
+// TestARCSealEd25519Warned: an Ed25519 [arc.seal] key works (our verifier
+// takes it) but is warned about at start and reload, since the ARC
+// verifiers in use (dkimpy's arc_verify) accept only rsa-sha256 seals; an
+// RSA key is not.
+func TestARCSealEd25519Warned(t *testing.T) {
+	dir := t.TempDir()
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, c := range []struct {
+		key  any
+		warn bool
+	}{{edKey, true}, {rsaKey, false}} {
+		der, _ := x509.MarshalPKCS8PrivateKey(c.key)
+		keyFile := filepath.Join(dir, "arc.pem")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.ARC.Seal = ARCSealConfig{Domain: "mx.example", Selector: "arc", Key: keyFile}
+		var buf strings.Builder
+		if _, err := New(cfg, nil, slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(buf.String(), "level=WARN") && strings.Contains(buf.String(), "Ed25519"); got != c.warn {
+			t.Errorf("%T: warned %v, want %v (log %q)", c.key, got, c.warn, buf.String())
+		}
 	}
 }

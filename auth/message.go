@@ -78,7 +78,7 @@ func NewWithGo(cfg Config, r Resolver, log *slog.Logger, run func(f func())) (*E
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := cfg.ARC.newSigner()
+	sealer, err := cfg.ARC.newSigner(log)
 	if err != nil {
 		return nil, err
 	}

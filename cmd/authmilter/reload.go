@@ -41,6 +41,11 @@ func (in *instance) reload() {
 	res := in.res
 	if !reflect.DeepEqual(cfg.DNS, in.cfg.DNS) {
 		res = nil // a new resolver, with an empty cache
+		if in.cfg.Reports.Enabled {
+			// The report sender and the failure reports were given the
+			// resolver at start.
+			later = append(later, "dns (for [reports]' destination checks and SPF-DNS)")
+		}
 	}
 	res, ev, err := build(cfg, in.log, res, in.workers.Go)
 	if err != nil {
