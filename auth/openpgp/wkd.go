@@ -7,7 +7,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/authmilter/authmilter/auth/internal/fetch"
 )
 
 // AddressKeySource finds the public keys of a mail address, for a
@@ -94,21 +94,11 @@ func NewWKD(o WKDOptions) *WKD {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{Transport: publicTransport()}
-	if o.Client != nil {
-		c = *o.Client
+	base := o.Client
+	if base == nil {
+		base = &http.Client{Transport: publicTransport()}
 	}
-	max := o.MaxRedirects
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		switch {
-		case len(via) > max:
-			return fmt.Errorf("more than %d redirects", max)
-		case req.URL.Scheme != "https":
-			return fmt.Errorf("redirect to a %s URL", req.URL.Scheme)
-		}
-		return nil
-	}
-	return &WKD{o: o, client: &c, cache: make(map[string]wkdEntry)}
+	return &WKD{o: o, client: fetch.Client(base, o.MaxRedirects, true), cache: make(map[string]wkdEntry)}
 }
 
 // publicTransport is http.DefaultTransport's settings with a dialer that
@@ -278,23 +268,18 @@ func (w *WKD) get(ctx context.Context, u, address string) (pgp.EntityList, error
 	if err != nil {
 		return nil, err
 	}
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
+	body, err := fetch.Do(w.client, req, w.o.MaxKeyBytes)
+	var status *fetch.StatusError
+	var large *fetch.TooLargeError
 	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+	case errors.As(err, &status) && (status.Code == http.StatusNotFound || status.Code == http.StatusGone):
 		return nil, errNotFound
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: HTTP status %d", u, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, w.o.MaxKeyBytes+1))
-	if err != nil {
+	case errors.As(err, &status):
+		return nil, fmt.Errorf("%s: %w", u, err)
+	case errors.As(err, &large):
+		return nil, fmt.Errorf("%w: %s: key %v", errNotFound, u, err)
+	case err != nil:
 		return nil, err
-	}
-	if int64(len(body)) > w.o.MaxKeyBytes {
-		return nil, fmt.Errorf("%w: %s: key larger than %d bytes", errNotFound, u, w.o.MaxKeyBytes)
 	}
 	keys, err := parseWKDKey(body, address)
 	if err != nil {

@@ -8,12 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/internal/fetch"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -73,17 +73,7 @@ func NewOCSP(o OCSPOptions) *OCSP {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{}
-	if o.Client != nil {
-		c = *o.Client
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 {
-			return errors.New("more than 3 redirects")
-		}
-		return nil
-	}
-	return &OCSP{o: o, client: &c, cache: make(map[string]ocspEntry)}
+	return &OCSP{o: o, client: fetch.Client(o.Client, 3, false), cache: make(map[string]ocspEntry)}
 }
 
 // Check asks the certificate's first HTTP OCSP responder.
@@ -141,20 +131,9 @@ func (o *OCSP) ask(ctx context.Context, url string, cert, issuer *x509.Certifica
 		return ocspEntry{}, err
 	}
 	req.Header.Set("Content-Type", "application/ocsp-request")
-	resp, err := o.client.Do(req)
+	body, err := fetch.Do(o.client, req, o.o.MaxResponseBytes)
 	if err != nil {
 		return ocspEntry{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return ocspEntry{}, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, o.o.MaxResponseBytes+1))
-	if err != nil {
-		return ocspEntry{}, err
-	}
-	if int64(len(body)) > o.o.MaxResponseBytes {
-		return ocspEntry{}, fmt.Errorf("response larger than %d bytes", o.o.MaxResponseBytes)
 	}
 	r, err := ocsp.ParseResponseForCert(body, cert, issuer)
 	if err != nil {

@@ -5,11 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authmilter/authmilter/auth/internal/fetch"
 )
 
 // RevocationChecker says whether a signer certificate is revoked.
@@ -77,17 +78,7 @@ func NewCRLs(o CRLOptions) *CRLs {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{}
-	if o.Client != nil {
-		c = *o.Client
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 {
-			return errors.New("more than 3 redirects")
-		}
-		return nil
-	}
-	return &CRLs{o: o, client: &c, cache: make(map[string]*crlEntry)}
+	return &CRLs{o: o, client: fetch.Client(o.Client, 3, false), cache: make(map[string]*crlEntry)}
 }
 
 // Check checks cert against the first of its HTTP distribution points that
@@ -147,20 +138,9 @@ func (c *CRLs) fetch(ctx context.Context, u string, issuer *x509.Certificate, no
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.client.Do(req)
+	der, err := fetch.Do(c.client, req, c.o.MaxCRLBytes)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	der, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxCRLBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(der)) > c.o.MaxCRLBytes {
-		return nil, fmt.Errorf("larger than %d bytes", c.o.MaxCRLBytes)
 	}
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {
