@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/authmilter/authmilter/auth/mime"
@@ -15,20 +14,7 @@ import (
 // one chunk).
 func checkBody(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
 	t.Helper()
-	head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	var ct, cte string
-	var from []string
-	for _, f := range strings.Split(strings.ReplaceAll(string(head), "\r\n ", "\n "), "\r\n") {
-		name, value, _ := strings.Cut(f, ":")
-		switch strings.ToLower(name) {
-		case "content-type":
-			ct = value
-		case "content-transfer-encoding":
-			cte = value
-		case "from":
-			from = append(from, value)
-		}
-	}
+	ct, cte, from, body := splitMessage(t, raw, "\n")
 	var b Body
 	c.Start(&b, context.Background(), ct, cte, from)
 	for len(body) > 0 {
