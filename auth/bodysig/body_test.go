@@ -34,6 +34,9 @@ func checkBody(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
 func TestBodyMatchesMessage(t *testing.T) {
 	c := testChecker(t, nil)
 	files, _ := filepath.Glob("testdata/*.eml")
+	if len(files) != len(golden) {
+		t.Fatalf("%d messages in testdata, %d in golden", len(files), len(golden))
+	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
