@@ -12,12 +12,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/authmilter/authmilter/auth/internal/fetch"
+	"github.com/authmilter/authmilter/auth/internal/ttlcache"
 )
 
 // AddressKeySource finds the public keys of a mail address, for a
@@ -62,13 +62,7 @@ type WKDOptions struct {
 type WKD struct {
 	o      WKDOptions
 	client *http.Client
-	mu     sync.Mutex
-	cache  map[string]wkdEntry
-}
-
-type wkdEntry struct {
-	keys    pgp.EntityList
-	expires time.Time
+	cache  *ttlcache.Cache[pgp.EntityList]
 }
 
 // NewWKD returns a WKD.
@@ -98,7 +92,7 @@ func NewWKD(o WKDOptions) *WKD {
 	if base == nil {
 		base = &http.Client{Transport: publicTransport()}
 	}
-	return &WKD{o: o, client: fetch.Client(base, o.MaxRedirects, true), cache: make(map[string]wkdEntry)}
+	return &WKD{o: o, client: fetch.Client(base, o.MaxRedirects, true), cache: ttlcache.New[pgp.EntityList](o.MaxEntries)}
 }
 
 // publicTransport is http.DefaultTransport's settings with a dialer that
@@ -172,11 +166,8 @@ func WKDURLs(address string) (advanced, direct string, err error) {
 func (w *WKD) KeysFor(ctx context.Context, address string) (pgp.EntityList, error) {
 	key := strings.ToLower(address)
 	now := w.o.Now()
-	w.mu.Lock()
-	e, ok := w.cache[key]
-	w.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.keys, nil
+	if keys, ok := w.cache.Get(key, now); ok {
+		return keys, nil
 	}
 	keys, err := w.lookup(ctx, address)
 	if err != nil {
@@ -186,29 +177,8 @@ func (w *WKD) KeysFor(ctx context.Context, address string) (pgp.EntityList, erro
 	if len(keys) == 0 {
 		ttl = w.o.NotFoundTTL
 	}
-	w.mu.Lock()
-	w.put(key, wkdEntry{keys: keys, expires: now.Add(ttl)}, now)
-	w.mu.Unlock()
+	w.cache.Put(key, keys, now.Add(ttl), now)
 	return keys, nil
-}
-
-// put stores an entry, first dropping expired ones and then, if still
-// full, any one.
-func (w *WKD) put(k string, e wkdEntry, now time.Time) {
-	if _, ok := w.cache[k]; !ok && len(w.cache) >= w.o.MaxEntries {
-		for k2, e2 := range w.cache {
-			if !now.Before(e2.expires) {
-				delete(w.cache, k2)
-			}
-		}
-		for k2 := range w.cache {
-			if len(w.cache) < w.o.MaxEntries {
-				break
-			}
-			delete(w.cache, k2)
-		}
-	}
-	w.cache[k] = e
 }
 
 // errNotFound is an answer that there is no key (HTTP 404, or no such

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/authmilter/authmilter/auth/internal/fetch"
+	"github.com/authmilter/authmilter/auth/internal/ttlcache"
 )
 
 // RevocationChecker says whether a signer certificate is revoked.
@@ -51,8 +51,7 @@ type CRLOptions struct {
 type CRLs struct {
 	o      CRLOptions
 	client *http.Client
-	mu     sync.Mutex
-	cache  map[string]*crlEntry
+	cache  *ttlcache.Cache[*crlEntry]
 }
 
 type crlEntry struct {
@@ -78,7 +77,7 @@ func NewCRLs(o CRLOptions) *CRLs {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &CRLs{o: o, client: fetch.Client(o.Client, 3, false), cache: make(map[string]*crlEntry)}
+	return &CRLs{o: o, client: fetch.Client(o.Client, 3, false), cache: ttlcache.New[*crlEntry](o.MaxEntries)}
 }
 
 // Check checks cert against the first of its HTTP distribution points that
@@ -110,26 +109,14 @@ func (c *CRLs) Check(ctx context.Context, cert, issuer *x509.Certificate) error 
 // crl returns the CRL at u, from the cache or fetched.
 func (c *CRLs) crl(ctx context.Context, u string, issuer *x509.Certificate) (*crlEntry, error) {
 	now := c.o.Now()
-	c.mu.Lock()
-	e := c.cache[u]
-	c.mu.Unlock()
-	if e != nil && now.Before(e.expires) && string(e.issuerRaw) == string(issuer.RawSubject) {
+	if e, ok := c.cache.Get(u, now); ok && string(e.issuerRaw) == string(issuer.RawSubject) {
 		return e, nil
 	}
 	e, err := c.fetch(ctx, u, issuer, now)
 	if err != nil {
 		return nil, fmt.Errorf("CRL %s: %w", u, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.cache[u]; !ok && len(c.cache) >= c.o.MaxEntries {
-		for k, old := range c.cache {
-			if !now.Before(old.expires) || len(c.cache) >= c.o.MaxEntries {
-				delete(c.cache, k)
-			}
-		}
-	}
-	c.cache[u] = e
+	c.cache.Put(u, e, e.expires, now)
 	return e, nil
 }
 
