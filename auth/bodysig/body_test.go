@@ -117,6 +117,30 @@ func TestUnsignedBodyAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestUnsignedMixedParsesNoFrom: an unsigned multipart/mixed message (the
+// usual one with an attachment) is walked but its From values are not
+// parsed: it allocates as much with a From field as without.
+func TestUnsignedMixedParsesNoFrom(t *testing.T) {
+	c := testChecker(t, nil)
+	body := append([]byte("--b\r\nContent-Type: text/html\r\n\r\nHello\r\n--b\r\n"+
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"), unsigned100K()...)
+	body = append(body, "--b--\r\n"...)
+	var allocs [2]float64
+	for i, from := range [][]string{nil, {" Alice <alice@example.test>, bob@example.test"}} {
+		var b Body
+		allocs[i] = testing.AllocsPerRun(20, func() {
+			c.Start(&b, context.Background(), "multipart/mixed; boundary=b", "", from)
+			b.Write(body)
+			if rs := b.Close(); rs != nil {
+				t.Fatalf("results %+v", rs)
+			}
+		})
+	}
+	if allocs[1] != allocs[0] {
+		t.Errorf("%v allocations with a From field, %v without", allocs[1], allocs[0])
+	}
+}
+
 func TestTopType(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                                 "",
