@@ -13,13 +13,7 @@ import (
 // benchBody splits a message file into its Content-Type and body.
 func benchBody(b *testing.B, raw []byte) (string, []byte) {
 	b.Helper()
-	head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	ct := ""
-	for _, f := range strings.Split(strings.ReplaceAll(string(head), "\r\n ", " "), "\r\n") {
-		if name, value, _ := strings.Cut(f, ":"); strings.EqualFold(name, "Content-Type") {
-			ct = value
-		}
-	}
+	ct, _, _, body := splitMessage(b, raw, "")
 	return ct, body
 }
 

@@ -29,7 +29,7 @@ type Body struct {
 	c        *Checker
 	ctx      context.Context
 	ct, cte  string
-	from     []string // raw From values, parsed when a Message starts
+	from     []string // raw From values, parsed only when a signature is verified
 	inline   bool     // waiting for an armor marker
 	m        *Message
 	partial  int  // bytes of the marker at the end of the last chunk, at a line start
@@ -42,8 +42,8 @@ var armor = []byte("-----BEGIN PGP ")
 
 // Start arms b for a message whose header has the given Content-Type and
 // Content-Transfer-Encoding values ("" when absent; raw values, folds
-// allowed) and From field values (raw; parsed only if a signature may be
-// there). ctx bounds key lookups.
+// allowed) and From field values (raw; parsed only when a signature is
+// verified, and kept until Close). ctx bounds key lookups.
 func (c *Checker) Start(b *Body, ctx context.Context, contentType, encoding string, from []string) {
 	*b = Body{}
 	switch topType(contentType) {
@@ -61,7 +61,16 @@ func (c *Checker) Start(b *Body, ctx context.Context, contentType, encoding stri
 	default:
 		return
 	}
-	*b = Body{c: c, m: c.NewMessage(ctx, contentType, encoding, FromAddresses(from))}
+	*b = Body{c: c, m: c.newBodyMessage(ctx, contentType, encoding, from)}
+}
+
+// newBodyMessage starts a Message for a Body, with the raw From values: an
+// unsigned multipart/mixed message, the usual one with an attachment,
+// then never parses them.
+func (c *Checker) newBodyMessage(ctx context.Context, contentType, encoding string, from []string) *Message {
+	m := c.NewMessage(ctx, contentType, encoding, nil)
+	m.rawFrom = from
+	return m
 }
 
 // Active reports whether b is checking (or may still check) the body.
@@ -124,7 +133,7 @@ func (b *Body) scan(p []byte) {
 // open starts the Message at the marker's line: head (the part of the
 // marker from the previous chunk), then p.
 func (b *Body) open(head, p []byte) {
-	b.m = b.c.NewMessage(b.ctx, b.ct, b.cte, FromAddresses(b.from))
+	b.m = b.c.newBodyMessage(b.ctx, b.ct, b.cte, b.from)
 	b.inline, b.from = false, nil
 	if len(head) > 0 {
 		b.m.Write(head) //nolint:errcheck

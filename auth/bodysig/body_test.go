@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/authmilter/authmilter/auth/mime"
@@ -15,20 +14,7 @@ import (
 // one chunk).
 func checkBody(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
 	t.Helper()
-	head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
-	var ct, cte string
-	var from []string
-	for _, f := range strings.Split(strings.ReplaceAll(string(head), "\r\n ", "\n "), "\r\n") {
-		name, value, _ := strings.Cut(f, ":")
-		switch strings.ToLower(name) {
-		case "content-type":
-			ct = value
-		case "content-transfer-encoding":
-			cte = value
-		case "from":
-			from = append(from, value)
-		}
-	}
+	ct, cte, from, body := splitMessage(t, raw, "\n")
 	var b Body
 	c.Start(&b, context.Background(), ct, cte, from)
 	for len(body) > 0 {
@@ -48,6 +34,9 @@ func checkBody(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
 func TestBodyMatchesMessage(t *testing.T) {
 	c := testChecker(t, nil)
 	files, _ := filepath.Glob("testdata/*.eml")
+	if len(files) != len(golden) {
+		t.Fatalf("%d messages in testdata, %d in golden", len(files), len(golden))
+	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -125,6 +114,30 @@ func TestUnsignedBodyAllocatesNothing(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%q %q: %v allocations", tt.ct, tt.cte, allocs)
 		}
+	}
+}
+
+// TestUnsignedMixedParsesNoFrom: an unsigned multipart/mixed message (the
+// usual one with an attachment) is walked but its From values are not
+// parsed: it allocates as much with a From field as without.
+func TestUnsignedMixedParsesNoFrom(t *testing.T) {
+	c := testChecker(t, nil)
+	body := append([]byte("--b\r\nContent-Type: text/html\r\n\r\nHello\r\n--b\r\n"+
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"), unsigned100K()...)
+	body = append(body, "--b--\r\n"...)
+	var allocs [2]float64
+	for i, from := range [][]string{nil, {" Alice <alice@example.test>, bob@example.test"}} {
+		var b Body
+		allocs[i] = testing.AllocsPerRun(20, func() {
+			c.Start(&b, context.Background(), "multipart/mixed; boundary=b", "", from)
+			b.Write(body)
+			if rs := b.Close(); rs != nil {
+				t.Fatalf("results %+v", rs)
+			}
+		})
+	}
+	if allocs[1] != allocs[0] {
+		t.Errorf("%v allocations with a From field, %v without", allocs[1], allocs[0])
 	}
 }
 

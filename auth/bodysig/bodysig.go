@@ -79,6 +79,7 @@ type Message struct {
 	c       *Checker
 	ctx     context.Context
 	from    []string
+	rawFrom []string // From values that Body gave, parsed into from only when a signature is verified
 	w       *mime.Walker
 	results []mime.Result
 	jobs    []func() []mime.Result
@@ -110,6 +111,9 @@ func (m *Message) Close() []mime.Result { return m.CloseContext(m.ctx) }
 func (m *Message) CloseContext(ctx context.Context) []mime.Result {
 	m.ctx = ctx
 	m.w.Close()
+	if len(m.jobs) > 0 && m.rawFrom != nil {
+		m.from, m.rawFrom = FromAddresses(m.rawFrom), nil
+	}
 	for _, j := range m.jobs {
 		m.results = append(m.results, j()...)
 	}

@@ -55,16 +55,16 @@ func testKeyring(t testing.TB) openpgp.Keyring {
 	return k
 }
 
-// check runs a message file through a Checker in chunks of n bytes.
-func check(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
+// splitMessage splits a message file into the raw Content-Type,
+// Content-Transfer-Encoding and From values and the body; fold replaces
+// the CRLF of a folded header line.
+func splitMessage(t testing.TB, raw []byte, fold string) (ct, cte string, from []string, body []byte) {
 	t.Helper()
 	head, body, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
 	if !ok {
 		t.Fatal("no header/body separator")
 	}
-	var ct, cte string
-	var from []string
-	for _, f := range strings.Split(strings.ReplaceAll(string(head), "\r\n ", " "), "\r\n") {
+	for _, f := range strings.Split(strings.ReplaceAll(string(head), "\r\n ", fold+" "), "\r\n") {
 		name, value, _ := strings.Cut(f, ":")
 		switch strings.ToLower(name) {
 		case "content-type":
@@ -75,6 +75,13 @@ func check(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
 			from = append(from, value)
 		}
 	}
+	return ct, cte, from, body
+}
+
+// check runs a message file through a Checker in chunks of n bytes.
+func check(t testing.TB, c *Checker, raw []byte, n int) []mime.Result {
+	t.Helper()
+	ct, cte, from, body := splitMessage(t, raw, "")
 	m := c.NewMessage(context.Background(), ct, cte, FromAddresses(from))
 	for len(body) > 0 {
 		k := min(n, len(body))

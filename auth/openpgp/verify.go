@@ -279,7 +279,7 @@ func (v *Verifier) checkKey(r mime.Result, key pgp.Key, sig *packet.Signature, f
 		r.Result, r.Reason = mime.StatusPolicy, "signature made in the future"
 	case weakRSA(key, v.o.MinRSABits):
 		r.Result, r.Reason = mime.StatusPolicy, fmt.Sprintf("RSA key of fewer than %d bits", v.o.MinRSABits)
-	case !namesFrom(e, from, now):
+	case fromAddress(e, from, now) == "":
 		r.Result, r.Reason = mime.StatusPolicy, "no valid user ID names the From address"
 	default:
 		r.Result = mime.StatusPass
@@ -292,33 +292,27 @@ func weakRSA(key pgp.Key, minBits int) bool {
 	return ok && rk.N.BitLen() < minBits
 }
 
-// namesFrom reports whether a user ID of e that is not revoked names a From
-// address.
-func namesFrom(e *pgp.Entity, from []string, now time.Time) bool {
+// fromAddress returns the From address that a user ID of e that is not
+// revoked names, or "".
+func fromAddress(e *pgp.Entity, from []string, now time.Time) string {
 	for _, id := range e.Identities {
 		if id.UserId == nil || id.Revoked(now) {
 			continue
 		}
 		for _, f := range from {
 			if strings.EqualFold(id.UserId.Email, f) {
-				return true
+				return f
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // identifier is the user ID address reported: the From address a user ID
 // names, or the primary user ID's address.
 func identifier(e *pgp.Entity, from []string, now time.Time) string {
-	if namesFrom(e, from, now) {
-		for _, id := range e.Identities {
-			for _, f := range from {
-				if id.UserId != nil && strings.EqualFold(id.UserId.Email, f) {
-					return f
-				}
-			}
-		}
+	if f := fromAddress(e, from, now); f != "" {
+		return f
 	}
 	if id := e.PrimaryIdentity(); id != nil && id.UserId != nil {
 		return strings.ToLower(id.UserId.Email)

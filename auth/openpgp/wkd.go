@@ -7,17 +7,17 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	pgp "github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/authmilter/authmilter/auth/internal/fetch"
+	"github.com/authmilter/authmilter/auth/internal/ttlcache"
 )
 
 // AddressKeySource finds the public keys of a mail address, for a
@@ -62,13 +62,7 @@ type WKDOptions struct {
 type WKD struct {
 	o      WKDOptions
 	client *http.Client
-	mu     sync.Mutex
-	cache  map[string]wkdEntry
-}
-
-type wkdEntry struct {
-	keys    pgp.EntityList
-	expires time.Time
+	cache  *ttlcache.Cache[pgp.EntityList]
 }
 
 // NewWKD returns a WKD.
@@ -94,21 +88,11 @@ func NewWKD(o WKDOptions) *WKD {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{Transport: publicTransport()}
-	if o.Client != nil {
-		c = *o.Client
+	base := o.Client
+	if base == nil {
+		base = &http.Client{Transport: publicTransport()}
 	}
-	max := o.MaxRedirects
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		switch {
-		case len(via) > max:
-			return fmt.Errorf("more than %d redirects", max)
-		case req.URL.Scheme != "https":
-			return fmt.Errorf("redirect to a %s URL", req.URL.Scheme)
-		}
-		return nil
-	}
-	return &WKD{o: o, client: &c, cache: make(map[string]wkdEntry)}
+	return &WKD{o: o, client: fetch.Client(base, o.MaxRedirects, true), cache: ttlcache.New[pgp.EntityList](o.MaxEntries)}
 }
 
 // publicTransport is http.DefaultTransport's settings with a dialer that
@@ -182,11 +166,8 @@ func WKDURLs(address string) (advanced, direct string, err error) {
 func (w *WKD) KeysFor(ctx context.Context, address string) (pgp.EntityList, error) {
 	key := strings.ToLower(address)
 	now := w.o.Now()
-	w.mu.Lock()
-	e, ok := w.cache[key]
-	w.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.keys, nil
+	if keys, ok := w.cache.Get(key, now); ok {
+		return keys, nil
 	}
 	keys, err := w.lookup(ctx, address)
 	if err != nil {
@@ -196,29 +177,8 @@ func (w *WKD) KeysFor(ctx context.Context, address string) (pgp.EntityList, erro
 	if len(keys) == 0 {
 		ttl = w.o.NotFoundTTL
 	}
-	w.mu.Lock()
-	w.put(key, wkdEntry{keys: keys, expires: now.Add(ttl)}, now)
-	w.mu.Unlock()
+	w.cache.Put(key, keys, now.Add(ttl), now)
 	return keys, nil
-}
-
-// put stores an entry, first dropping expired ones and then, if still
-// full, any one.
-func (w *WKD) put(k string, e wkdEntry, now time.Time) {
-	if _, ok := w.cache[k]; !ok && len(w.cache) >= w.o.MaxEntries {
-		for k2, e2 := range w.cache {
-			if !now.Before(e2.expires) {
-				delete(w.cache, k2)
-			}
-		}
-		for k2 := range w.cache {
-			if len(w.cache) < w.o.MaxEntries {
-				break
-			}
-			delete(w.cache, k2)
-		}
-	}
-	w.cache[k] = e
 }
 
 // errNotFound is an answer that there is no key (HTTP 404, or no such
@@ -278,23 +238,18 @@ func (w *WKD) get(ctx context.Context, u, address string) (pgp.EntityList, error
 	if err != nil {
 		return nil, err
 	}
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
+	body, err := fetch.Do(w.client, req, w.o.MaxKeyBytes)
+	var status *fetch.StatusError
+	var large *fetch.TooLargeError
 	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+	case errors.As(err, &status) && (status.Code == http.StatusNotFound || status.Code == http.StatusGone):
 		return nil, errNotFound
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: HTTP status %d", u, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, w.o.MaxKeyBytes+1))
-	if err != nil {
+	case errors.As(err, &status):
+		return nil, fmt.Errorf("%s: %w", u, err)
+	case errors.As(err, &large):
+		return nil, fmt.Errorf("%w: %s: key %v", errNotFound, u, err)
+	case err != nil:
 		return nil, err
-	}
-	if int64(len(body)) > w.o.MaxKeyBytes {
-		return nil, fmt.Errorf("%w: %s: key larger than %d bytes", errNotFound, u, w.o.MaxKeyBytes)
 	}
 	keys, err := parseWKDKey(body, address)
 	if err != nil {

@@ -250,7 +250,7 @@ func TestWKDCache(t *testing.T) {
 	lookup("alice@example.test", 1, 5) // the failure was not cached
 	lookup("carol@example.test", 0, 6)
 	lookup("dave@example.test", 0, 7)
-	if n := len(w.cache); n > 2 {
+	if n := w.cache.Len(); n > 2 {
 		t.Errorf("%d cache entries, more than 2", n)
 	}
 }

@@ -26,28 +26,24 @@ func emails(c *x509.Certificate) []string {
 // local part's case to the receiver; mail systems ignore it).
 func sameAddress(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), b) }
 
-// namesAny reports whether the certificate names one of the From addresses.
-func namesAny(c *x509.Certificate, from []string) bool {
-	for _, e := range emails(c) {
-		for _, f := range from {
-			if sameAddress(e, f) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// identifier is the address reported for a signer: the From address the
-// certificate names, or else the certificate's first address.
-func identifier(c *x509.Certificate, from []string) string {
-	es := emails(c)
+// fromAddress returns the From address the certificate names, or "".
+func fromAddress(es, from []string) string {
 	for _, e := range es {
 		for _, f := range from {
 			if sameAddress(e, f) {
 				return f
 			}
 		}
+	}
+	return ""
+}
+
+// identifier is the address reported for a signer: the From address the
+// certificate names, or else the certificate's first address.
+func identifier(c *x509.Certificate, from []string) string {
+	es := emails(c)
+	if f := fromAddress(es, from); f != "" {
+		return f
 	}
 	if len(es) > 0 {
 		return strings.ToLower(es[0])

@@ -8,12 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/authmilter/authmilter/auth/internal/fetch"
+	"github.com/authmilter/authmilter/auth/internal/ttlcache"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -47,8 +47,7 @@ type OCSPOptions struct {
 type OCSP struct {
 	o      OCSPOptions
 	client *http.Client
-	mu     sync.Mutex
-	cache  map[string]ocspEntry
+	cache  *ttlcache.Cache[ocspEntry]
 }
 
 type ocspEntry struct {
@@ -73,17 +72,7 @@ func NewOCSP(o OCSPOptions) *OCSP {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{}
-	if o.Client != nil {
-		c = *o.Client
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 {
-			return errors.New("more than 3 redirects")
-		}
-		return nil
-	}
-	return &OCSP{o: o, client: &c, cache: make(map[string]ocspEntry)}
+	return &OCSP{o: o, client: fetch.Client(o.Client, 3, false), cache: ttlcache.New[ocspEntry](o.MaxEntries)}
 }
 
 // Check asks the certificate's first HTTP OCSP responder.
@@ -104,24 +93,13 @@ func (o *OCSP) Check(ctx context.Context, cert, issuer *x509.Certificate) error 
 	sum := sha256.Sum256(issuer.Raw)
 	key := hex.EncodeToString(sum[:]) + "/" + cert.SerialNumber.Text(16)
 	now := o.o.Now()
-	o.mu.Lock()
-	e, ok := o.cache[key]
-	o.mu.Unlock()
-	if !ok || !now.Before(e.expires) {
+	e, ok := o.cache.Get(key, now)
+	if !ok {
 		var err error
 		if e, err = o.ask(ctx, url, cert, issuer, now); err != nil {
 			return fmt.Errorf("OCSP %s: %w", url, err)
 		}
-		o.mu.Lock()
-		if _, ok := o.cache[key]; !ok && len(o.cache) >= o.o.MaxEntries {
-			for k, old := range o.cache {
-				if !now.Before(old.expires) || len(o.cache) >= o.o.MaxEntries {
-					delete(o.cache, k)
-				}
-			}
-		}
-		o.cache[key] = e
-		o.mu.Unlock()
+		o.cache.Put(key, e, e.expires, now)
 	}
 	if e.revoked {
 		return fmt.Errorf("%w (OCSP %s)", ErrRevoked, url)
@@ -141,20 +119,9 @@ func (o *OCSP) ask(ctx context.Context, url string, cert, issuer *x509.Certifica
 		return ocspEntry{}, err
 	}
 	req.Header.Set("Content-Type", "application/ocsp-request")
-	resp, err := o.client.Do(req)
+	body, err := fetch.Do(o.client, req, o.o.MaxResponseBytes)
 	if err != nil {
 		return ocspEntry{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return ocspEntry{}, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, o.o.MaxResponseBytes+1))
-	if err != nil {
-		return ocspEntry{}, err
-	}
-	if int64(len(body)) > o.o.MaxResponseBytes {
-		return ocspEntry{}, fmt.Errorf("response larger than %d bytes", o.o.MaxResponseBytes)
 	}
 	r, err := ocsp.ParseResponseForCert(body, cert, issuer)
 	if err != nil {

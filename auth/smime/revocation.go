@@ -5,11 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/authmilter/authmilter/auth/internal/fetch"
+	"github.com/authmilter/authmilter/auth/internal/ttlcache"
 )
 
 // RevocationChecker says whether a signer certificate is revoked.
@@ -50,8 +51,7 @@ type CRLOptions struct {
 type CRLs struct {
 	o      CRLOptions
 	client *http.Client
-	mu     sync.Mutex
-	cache  map[string]*crlEntry
+	cache  *ttlcache.Cache[*crlEntry]
 }
 
 type crlEntry struct {
@@ -77,17 +77,7 @@ func NewCRLs(o CRLOptions) *CRLs {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := http.Client{}
-	if o.Client != nil {
-		c = *o.Client
-	}
-	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) > 3 {
-			return errors.New("more than 3 redirects")
-		}
-		return nil
-	}
-	return &CRLs{o: o, client: &c, cache: make(map[string]*crlEntry)}
+	return &CRLs{o: o, client: fetch.Client(o.Client, 3, false), cache: ttlcache.New[*crlEntry](o.MaxEntries)}
 }
 
 // Check checks cert against the first of its HTTP distribution points that
@@ -119,26 +109,14 @@ func (c *CRLs) Check(ctx context.Context, cert, issuer *x509.Certificate) error 
 // crl returns the CRL at u, from the cache or fetched.
 func (c *CRLs) crl(ctx context.Context, u string, issuer *x509.Certificate) (*crlEntry, error) {
 	now := c.o.Now()
-	c.mu.Lock()
-	e := c.cache[u]
-	c.mu.Unlock()
-	if e != nil && now.Before(e.expires) && string(e.issuerRaw) == string(issuer.RawSubject) {
+	if e, ok := c.cache.Get(u, now); ok && string(e.issuerRaw) == string(issuer.RawSubject) {
 		return e, nil
 	}
 	e, err := c.fetch(ctx, u, issuer, now)
 	if err != nil {
 		return nil, fmt.Errorf("CRL %s: %w", u, err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.cache[u]; !ok && len(c.cache) >= c.o.MaxEntries {
-		for k, old := range c.cache {
-			if !now.Before(old.expires) || len(c.cache) >= c.o.MaxEntries {
-				delete(c.cache, k)
-			}
-		}
-	}
-	c.cache[u] = e
+	c.cache.Put(u, e, e.expires, now)
 	return e, nil
 }
 
@@ -147,20 +125,9 @@ func (c *CRLs) fetch(ctx context.Context, u string, issuer *x509.Certificate, no
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.client.Do(req)
+	der, err := fetch.Do(c.client, req, c.o.MaxCRLBytes)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP status %d", resp.StatusCode)
-	}
-	der, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxCRLBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(der)) > c.o.MaxCRLBytes {
-		return nil, fmt.Errorf("larger than %d bytes", c.o.MaxCRLBytes)
 	}
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {

@@ -172,7 +172,7 @@ func (v *Verifier) signer(ctx context.Context, part string, p7 *pkcs7.PKCS7, d *
 			return r
 		}
 	}
-	if !namesAny(cert, from) {
+	if fromAddress(emails(cert), from) == "" {
 		r.Result = mime.StatusPolicy
 		r.Reason = "the certificate does not name the From address"
 		return r
