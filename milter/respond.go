@@ -85,6 +85,18 @@ const (
 	fieldQuarantine = "X-Authmilter-Quarantine"
 )
 
+// insertTop inserts fields named name with values vs (as auth formats
+// them: no leading space, CRLF folds) at the top of the header, in the
+// order given: each goes in at index 0, the last first.
+func insertTop(md *gomilter.Modifier, name string, vs ...string) error {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if err := md.InsertHeader(0, name, arValue(vs[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // arValue is the inserted Authentication-Results value for v, the field
 // value as auth formats it (no leading space, CRLF folds).
 func arValue(v string) string { return " " + toLF(v) }
