@@ -167,6 +167,9 @@ func resinfoComment(method, result, comment string, props ...string) []string {
 // clean drops control characters, replaces each non-ASCII character by "?",
 // collapses whitespace, and trims.
 func clean(s string) string {
+	if isClean(s) {
+		return s // most identities and reasons: nothing to change, no copy
+	}
 	var b strings.Builder
 	space := false
 	for i := 0; i < len(s); i++ {
@@ -189,6 +192,23 @@ func clean(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// isClean reports whether clean would return s as it is: printable ASCII
+// with single spaces between words and none at either end.
+func isClean(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' || strings.Contains(s, "  ") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // comment returns "(text)" with parentheses and backslashes escaped as
@@ -223,8 +243,16 @@ func isTokenChar(c byte) bool {
 
 // token keeps only token characters (for result words).
 func token(s string) string {
+	i := 0
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s // a token already (the common case): no copy
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		if isTokenChar(s[i]) {
 			b.WriteByte(s[i])
 		}
