@@ -36,7 +36,7 @@ func (m *message) seal(md *gomilter.Modifier, r *auth.Report) error {
 		return nil
 	}
 	for _, f := range [...][2]string{{fieldAAR, set.AAR}, {fieldAMS, set.AMS}, {fieldSeal, set.Seal}} {
-		if err := md.InsertHeader(0, f[0], " "+toLF(f[1])); err != nil {
+		if err := insertTop(md, f[0], f[1]); err != nil {
 			return err
 		}
 	}

@@ -82,13 +82,11 @@ func (m *message) finish(md *gomilter.Modifier) *reply {
 		}
 		// Signature results go below ours, each in a field of its own:
 		// inserted first, at the top, they end up after it.
-		for i := len(r.SignatureHeaders) - 1; i >= 0 && r.Header != ""; i-- {
-			if err := md.InsertHeader(0, fieldAR, arValue(r.SignatureHeaders[i])); err != nil {
+		if r.Header != "" {
+			if err := insertTop(md, fieldAR, r.SignatureHeaders...); err != nil {
 				return m.writeFailed(err)
 			}
-		}
-		if r.Header != "" {
-			if err := md.InsertHeader(0, fieldAR, arValue(r.Header)); err != nil {
+			if err := insertTop(md, fieldAR, r.Header); err != nil {
 				return m.writeFailed(err)
 			}
 		}

@@ -85,14 +85,39 @@ const (
 	fieldQuarantine = "X-Authmilter-Quarantine"
 )
 
-// arValue is the inserted Authentication-Results value for v, the field
-// value as auth formats it (no leading space, CRLF folds).
-func arValue(v string) string { return " " + toLF(v) }
+// insertTop inserts fields named name with values vs (as auth formats
+// them: no leading space, CRLF folds) at the top of the header, in the
+// order given: each goes in at index 0, the last first.
+func insertTop(md *gomilter.Modifier, name string, vs ...string) error {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if err := md.InsertHeader(0, name, arValue(vs[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// arValue is the inserted value for v, the field value as auth formats
+// it (no leading space, CRLF folds): the space, then v with each CRLF
+// fold turned into the bare LF that Postfix and Sendmail expect in header
+// values from a milter. One allocation.
+func arValue(v string) string {
+	var b strings.Builder
+	b.Grow(1 + len(v))
+	b.WriteByte(' ')
+	for {
+		i := strings.Index(v, "\r\n")
+		if i < 0 {
+			break
+		}
+		b.WriteString(v[:i])
+		b.WriteByte('\n')
+		v = v[i+2:]
+	}
+	b.WriteString(v)
+	return b.String()
+}
 
 // quarantineValue is the value of X-Authmilter-Quarantine (quarantine_mode
 // "header") for the decision's reason.
 func quarantineValue(reason string) string { return " yes (" + safeText(reason) + ")" }
-
-// toLF turns CRLF folds into the bare LF that Postfix and Sendmail expect
-// in header values from a milter.
-func toLF(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }

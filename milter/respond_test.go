@@ -56,3 +56,22 @@ _dmarc.quar.test.   TXT "v=DMARC1; p=quarantine"
 		t.Errorf("inserted %q", got[0])
 	}
 }
+
+// TestARValue: the inserted value is the space, then the value with its
+// CRLF folds as bare LF (a lone CR or LF stays), in one allocation.
+func TestARValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                           " ",
+		"mx.example; none":           " mx.example; none",
+		"mx;\r\n\tspf=pass\r\n\tx=y": " mx;\n\tspf=pass\n\tx=y",
+		"a\rb\nc\r\n":                " a\rb\nc\n",
+	} {
+		if got := arValue(in); got != want {
+			t.Errorf("arValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+	v := "mx.example;\r\n\tspf=pass smtp.mailfrom=a.example;\r\n\tdmarc=pass header.from=a.example"
+	if n := testing.AllocsPerRun(100, func() { arValue(v) }); n > 1 {
+		t.Errorf("arValue: %.0f allocations, want 1", n)
+	}
+}

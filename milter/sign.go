@@ -43,10 +43,8 @@ func (m *message) finishSign(md *gomilter.Modifier) *reply {
 	if r.NotSigned != "" {
 		log.Info("message not signed", append(attrs, "reason", r.NotSigned, "ms", time.Since(m.start).Milliseconds())...)
 	} else {
-		for i := len(r.Signatures) - 1; i >= 0; i-- {
-			if err := md.InsertHeader(0, fieldDKIMSignature, arValue(r.Signatures[i])); err != nil {
-				return m.writeFailed(err)
-			}
+		if err := insertTop(md, fieldDKIMSignature, r.Signatures...); err != nil {
+			return m.writeFailed(err)
 		}
 		for _, w := range r.Warnings {
 			log.Warn("signed message may not verify on arrival", append(attrs, "problem", w)...)

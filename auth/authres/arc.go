@@ -27,25 +27,8 @@ func AppendARC(value string, a *ARCResult) string {
 		op = strconv.Itoa(a.OldestPass)
 	}
 	words := resinfo("arc", a.Result, a.Reason, "header.oldest-pass", op, "smtp.remote-ip", a.RemoteIP)
-	var b strings.Builder
 	if v, ok := strings.CutSuffix(value, "; none"); ok && !strings.Contains(v, ";") {
 		value = v // "authserv-id; none": no other result
 	}
-	b.WriteString(value)
-	b.WriteString(";\r\n\t")
-	col := 1
-	for j, w := range words {
-		if j > 0 {
-			if col+1+len(w) > maxLine {
-				b.WriteString("\r\n\t")
-				col = 1
-			} else {
-				b.WriteByte(' ')
-				col++
-			}
-		}
-		b.WriteString(w)
-		col += len(w)
-	}
-	return b.String()
+	return appendResinfo(value, words)
 }

@@ -99,6 +99,21 @@ func fold(authservID string, res [][]string) string {
 	return b.String()
 }
 
+// appendResinfo returns v, a value made by Format, with one more resinfo
+// (its words) on a line of its own, folded as Format folds.
+func appendResinfo(v string, words []string) string {
+	n := len(v) + 1
+	for _, w := range words {
+		n += len(w) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(v)
+	b.WriteByte(';')
+	writeResinfo(&b, words)
+	return b.String()
+}
+
 // writeResinfo writes one resinfo's words on a line of its own, folded
 // before a word that would take the line past maxLine.
 func writeResinfo(b *strings.Builder, words []string) {
@@ -123,13 +138,23 @@ func writeResinfo(b *strings.Builder, words []string) {
 // properties with an empty value are left out. The comment is split into
 // words so that it can be folded at its spaces.
 func resinfo(method, result, reason string, props ...string) []string {
+	return resinfoComment(method, result, comment(reason), props...)
+}
+
+// resinfoComment is resinfo with the comment already made (comment,
+// commentN): "" for none.
+func resinfoComment(method, result, comment string, props ...string) []string {
 	r := strings.ToLower(token(result))
 	if r == "" {
 		r = "none"
 	}
-	words := []string{method + "=" + r}
-	if c := comment(reason); c != "" {
-		words = append(words, strings.Fields(c)...)
+	n := 1 + len(props)/2 // the capacity the words need, with the comment's
+	if comment != "" {
+		n += strings.Count(comment, " ") + 1
+	}
+	words := append(make([]string, 0, n), method+"="+r)
+	for w := range strings.FieldsSeq(comment) {
+		words = append(words, w)
 	}
 	for i := 0; i+1 < len(props); i += 2 {
 		if v := pvalue(props[i+1]); v != "" {
@@ -142,6 +167,9 @@ func resinfo(method, result, reason string, props ...string) []string {
 // clean drops control characters, replaces each non-ASCII character by "?",
 // collapses whitespace, and trims.
 func clean(s string) string {
+	if isClean(s) {
+		return s // most identities and reasons: nothing to change, no copy
+	}
 	var b strings.Builder
 	space := false
 	for i := 0; i < len(s); i++ {
@@ -164,6 +192,23 @@ func clean(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// isClean reports whether clean would return s as it is: printable ASCII
+// with single spaces between words and none at either end.
+func isClean(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' || strings.Contains(s, "  ") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // comment returns "(text)" with parentheses and backslashes escaped as
@@ -198,8 +243,16 @@ func isTokenChar(c byte) bool {
 
 // token keeps only token characters (for result words).
 func token(s string) string {
+	i := 0
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s // a token already (the common case): no copy
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
 		if isTokenChar(s[i]) {
 			b.WriteByte(s[i])
 		}

@@ -28,11 +28,6 @@ const maxTLSComment = 200
 // AppendTLS returns v, a value made by Format, with an x-tls resinfo
 // appended and folded as Format folds.
 func AppendTLS(v string, t TLSResult) string {
-	words := make([]string, 1, 8)
-	words[0] = "x-tls=" + orNoneWord(strings.ToLower(token(t.Result)))
-	if c := commentN(t.Comment, maxTLSComment); c != "" {
-		words = append(words, strings.Fields(c)...)
-	}
 	var buf [10]string
 	props := append(buf[:0], "smtp.version", t.Version, "smtp.cipher", t.Cipher, "smtp.bits", t.Bits)
 	if t.RequireTLS {
@@ -41,25 +36,9 @@ func AppendTLS(v string, t TLSResult) string {
 	if t.TLSRequiredNo {
 		props = append(props, "header.tls-required", "no")
 	}
-	for i := 0; i+1 < len(props); i += 2 {
-		if p := pvalue(props[i+1]); p != "" {
-			words = append(words, props[i]+"="+p)
-		}
-	}
-	var b strings.Builder
-	b.Grow(len(v) + 120)
+	words := resinfoComment("x-tls", t.Result, commentN(t.Comment, maxTLSComment), props...)
 	if id, ok := strings.CutSuffix(v, "; none"); ok {
 		v = id // no other result: x-tls is the only one
 	}
-	b.WriteString(v)
-	b.WriteByte(';')
-	writeResinfo(&b, words)
-	return b.String()
-}
-
-func orNoneWord(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
+	return appendResinfo(v, words)
 }

@@ -119,20 +119,17 @@ func (c *Config) rule(domain string) *Rule {
 	return best
 }
 
+// want is r's requirement in words: "TLS", "TLS >= TLSv1.2", "... and a
+// verified client certificate".
 func want(r *Rule) string {
-	var w []string
-	w = append(w, strings.TrimSpace("TLS "+minText(r.MinVersion)))
+	w := "TLS"
+	if r.MinVersion != "" {
+		w += " >= " + r.MinVersion
+	}
 	if r.Level == LevelVerifiedCert {
-		w = append(w, "a verified client certificate")
+		w += " and a verified client certificate"
 	}
-	return strings.Join(w, " and ")
-}
-
-func minText(v string) string {
-	if v == "" {
-		return ""
-	}
-	return ">= " + v
+	return w
 }
 
 // shortfall says what the session lacks against r, or "".

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/report/send"
 )
 
 // Mailer submits one message (the report) to its relay.
@@ -214,8 +213,8 @@ func (s *Sender) handle(ctx context.Context, inc *Incident) {
 		if s.cfg.MaxURIs > 0 && i >= s.cfg.MaxURIs {
 			break
 		}
-		to, ok := mailtoAddress(uri)
-		if !ok {
+		to, err := send.MailtoAddress(uri)
+		if err != nil {
 			s.unsupported.Add(1)
 			continue
 		}
@@ -265,7 +264,7 @@ func (s *Sender) deliver(ctx context.Context, d *delivery) {
 	case err == nil:
 		s.sent.Add(1)
 		s.log.Info("failure report sent", "domain", d.inc.Result.Domain, "dest", d.to, "fo", strings.Join(d.inc.Triggers, ":"))
-	case permanent(err):
+	case send.IsPermanent(err):
 		s.failed.Add(1)
 		s.log.Warn("failure report refused", "dest", d.to, "err", err)
 	default:
@@ -357,29 +356,4 @@ func (s *Sender) retryDue(ctx context.Context) {
 		s.retried.Add(1)
 		s.deliver(ctx, d)
 	}
-}
-
-// permanent says whether a send error is final (an SMTP 5xx): the error
-// tells by a Permanent method.
-func permanent(err error) bool {
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
-}
-
-// mailtoAddress is the address of a mailto: URI (RFC 6068), without
-// header fields; false for another scheme or a bad address.
-func mailtoAddress(uri string) (string, bool) {
-	u, err := url.Parse(uri)
-	if err != nil || !strings.EqualFold(u.Scheme, "mailto") || u.Opaque == "" {
-		return "", false
-	}
-	addr, err := url.PathUnescape(u.Opaque)
-	if err != nil || strings.ContainsAny(addr, ",\r\n") {
-		return "", false
-	}
-	a, err := mail.ParseAddress(addr)
-	if err != nil || a.Address != addr {
-		return "", false
-	}
-	return addr, true
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authmilter/authmilter/auth/dmarc"
+	"github.com/authmilter/authmilter/auth/report/send"
 )
 
 type sentMsg struct {
@@ -258,9 +259,9 @@ func TestMailtoAddress(t *testing.T) {
 		"mailto:":                            "",
 		"mailto:not an address":              "",
 	} {
-		got, ok := mailtoAddress(uri)
-		if got != want || ok != (want != "") {
-			t.Errorf("mailtoAddress(%q) = %q, %v; want %q", uri, got, ok, want)
+		got, err := send.MailtoAddress(uri)
+		if got != want || (err == nil) != (want != "") {
+			t.Errorf("send.MailtoAddress(%q) = %q, %v; want %q", uri, got, err, want)
 		}
 	}
 }
