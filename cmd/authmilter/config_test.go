@@ -138,14 +138,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"[policy]\nreject_text = \"DMARC {domian} rejects\"\n", "policy.reject_text"},
 		{"[policy]\nfrom_missing_text = \"no From from {domain}\"\n", "policy.from_missing_text"},
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, c.file); err != nil {
-			t.Fatal(err)
-		}
-		_, err := loadConfig(path)
-		if err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
-		}
+		wantConfigError(t, c.file, c.key)
 	}
 }
 
@@ -162,11 +155,7 @@ func TestConfigGoodValues(t *testing.T) {
 		"[log]\nlevel = \"warn\"\n",
 		"[policy]\nreject_text = \"{domain} says no ({domain})\"\nquarantine_text = \"held: {domain}\"\n",
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, file); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadConfig(path); err != nil {
+		if _, err := loadConfigText(t, file); err != nil {
 			t.Errorf("%q: %v", file, err)
 		}
 	}
@@ -206,3 +195,21 @@ func TestParseListen(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// loadConfigText loads a configuration file whose text is text.
+func loadConfigText(t *testing.T, text string) (Config, error) {
+	t.Helper()
+	path := t.TempDir() + "/c.toml"
+	if err := writeFile(path, text); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(path)
+}
+
+// wantConfigError: loading file fails with an error that names key.
+func wantConfigError(t *testing.T, file, key string) {
+	t.Helper()
+	if _, err := loadConfigText(t, file); err == nil || !strings.Contains(err.Error(), key) {
+		t.Errorf("%q: error %v does not name %s", file, err, key)
+	}
+}
