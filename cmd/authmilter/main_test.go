@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,38 @@ func TestHelpListsCheckCommands(t *testing.T) {
 				t.Errorf("%q: output lacks %q:\n%s", c.args, want, out.String())
 			}
 		}
+	}
+}
+
+// TestHelpListsReportsCommands: "authmilter -h" names every subcommand
+// that "authmilter reports -h" documents, and each one exists.
+func TestHelpListsReportsCommands(t *testing.T) {
+	var help bytes.Buffer
+	run([]string{"-h"}, nil, &help, &help)
+	var line string
+	for _, l := range strings.Split(help.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "authmilter reports ") {
+			line = strings.Fields(l)[2]
+		}
+	}
+	listed := strings.Split(line, "|")
+	seen := 0
+	for _, l := range strings.Split(reportsUsage, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "authmilter" || f[1] != "reports" {
+			continue
+		}
+		seen++
+		if !slices.Contains(listed, f[2]) {
+			t.Errorf("authmilter -h lists reports %q, not %q", line, f[2])
+		}
+		var out bytes.Buffer
+		if code := run([]string{"reports", f[2], "-h"}, nil, &out, &out); code != 0 {
+			t.Errorf("reports %s -h: exit %d\n%s", f[2], code, out.String())
+		}
+	}
+	if seen < 6 {
+		t.Errorf("reports usage names %d subcommands:\n%s", seen, reportsUsage)
 	}
 }
 
