@@ -82,8 +82,8 @@ func TestHelpListsReportsCommands(t *testing.T) {
 	}
 }
 
-// TestCheckInputFileAndEmpty: check dkim and check message read a file
-// argument as well as stdin ("-"); an empty message is a usage error.
+// TestCheckInputFileAndEmpty: check dkim, check arc and check message read
+// a file argument as well as stdin ("-"); an empty message is a usage error.
 func TestCheckInputFileAndEmpty(t *testing.T) {
 	msg, srv := dkimTestMessage(t)
 	path := t.TempDir() + "/m.eml"
@@ -105,6 +105,12 @@ func TestCheckInputFileAndEmpty(t *testing.T) {
 		{append([]string{"check", "dkim"}, dns...), "", 2, "no message on standard input"},
 		{append([]string{"check", "dkim"}, append(dns, empty)...), "", 2, "no message on " + empty},
 		{append([]string{"check", "dkim"}, append(dns, path, path)...), "", 2, "unexpected argument"},
+		{append([]string{"check", "arc", "-json"}, append(dns, path)...), "", 0, `"result":"none"`},
+		{append([]string{"check", "arc"}, append(dns, "-")...), msg, 0, "arc=none"},
+		{append([]string{"check", "arc"}, dns...), "", 2, "no message on standard input"},
+		{append([]string{"check", "arc"}, append(dns, t.TempDir()+"/missing")...), "", 2, "no such file"},
+		{[]string{"check", "arc", "-dns", "nonsense"}, msg, 2, "is not HOST:PORT"},
+		{[]string{"check", "arc", "-h"}, "", 0, "usage: authmilter check arc"},
 		{append([]string{"check", "message", "-json"}, append(append(dns, env...), path)...), "", 0, `"dkim":[`},
 		{append([]string{"check", "message"}, append(dns, env...)...), "", 2, "no message on standard input"},
 		{append([]string{"check", "message"}, append(append(dns, env...), t.TempDir()+"/missing")...), "", 2, "no such file"},
