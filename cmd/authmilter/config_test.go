@@ -2,7 +2,9 @@ package main
 
 import (
 	"os"
+	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -212,4 +214,65 @@ func wantConfigError(t *testing.T, file, key string) {
 	if _, err := loadConfigText(t, file); err == nil || !strings.Contains(err.Error(), key) {
 		t.Errorf("%q: error %v does not name %s", file, err, key)
 	}
+}
+
+// TestReadmeConfigurationTable keeps README's Configuration table true:
+// each key of Config is named in the row of its section (as `name`, as a
+// pattern such as `from_*_action`, or as `[[key]]` for an array of
+// tables) or in full (`policy.arc_override_action`) in another row, and
+// each row is a section Config has.
+func TestReadmeConfigurationTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // section ("" at the top level) → its keys cell
+	_, table, _ := strings.Cut(string(b), "\n| section | keys |\n|---|---|\n")
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| ") || len(cells) < 2 {
+			break
+		}
+		sec := strings.Trim(strings.TrimPrefix(cells[0], "| "), "`[]")
+		if sec == "top level" {
+			sec = ""
+		}
+		rows[sec] = strings.Join(cells[1:], " | ")
+	}
+	if len(rows) < 10 {
+		t.Fatalf("README's Configuration table not found (%d rows)", len(rows))
+	}
+	keys := tomlKeys(reflect.TypeOf(Config{}), "")
+	for _, k := range keys {
+		sec, name := "", k
+		for s := range rows {
+			if s != "" && strings.HasPrefix(k, s+".") && len(s) > len(sec) {
+				sec, name = s, k[len(s)+1:]
+			}
+		}
+		row, ok := rows[sec]
+		if !ok {
+			t.Errorf("README's Configuration table has no row for %s", k)
+			continue
+		}
+		if !strings.Contains(row, "`"+name+"`") && !strings.Contains(row, "`[["+k+"]]`") &&
+			!matchesPattern(row, name) && !strings.Contains(table, "`"+k+"`") {
+			t.Errorf("README's Configuration table does not name %s in its [%s] row", k, sec)
+		}
+	}
+	for sec := range rows {
+		if sec != "" && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, sec+".") }) {
+			t.Errorf("README's Configuration table has a row [%s], which Config does not have", sec)
+		}
+	}
+}
+
+// matchesPattern says whether a `pattern_*` of row covers name.
+func matchesPattern(row, name string) bool {
+	for _, p := range strings.Split(row, "`")[1:] {
+		if ok, _ := path.Match(p, name); ok && strings.Contains(p, "*") {
+			return true
+		}
+	}
+	return false
 }
