@@ -17,16 +17,8 @@ import (
 func checkDKIM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newCheckFlags("authmilter check dkim",
 		"authmilter check dkim [-dns HOST:PORT] [-dns-timeout DUR] [-json] [FILE]  (no FILE or -: stdin)", stderr)
-	f.takesFile = true
-	if code, ok := f.parse(args); !ok {
-		return code
-	}
-	r, err := f.resolver()
-	if err != nil {
-		return f.usageError("%v", err)
-	}
-	msg, done, code := f.input(stdin)
-	if code != 0 {
+	r, msg, done, code := f.openMessage(args, stdin)
+	if msg == nil {
 		return code
 	}
 	defer done()

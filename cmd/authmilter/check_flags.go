@@ -91,6 +91,23 @@ func (c *checkFlags) input(stdin io.Reader) (msg *bufio.Reader, done func(), cod
 	return msg, done, 0
 }
 
+// openMessage starts a check command that reads one message and needs
+// only -dns and -dns-timeout: it parses args, makes the resolver and opens
+// the message (FILE or stdin). A nil msg means: exit with code (0 after -h).
+// Call done when finished with msg.
+func (c *checkFlags) openMessage(args []string, stdin io.Reader) (r *dns.Resolver, msg *bufio.Reader, done func(), code int) {
+	c.takesFile = true
+	if code, ok := c.parse(args); !ok {
+		return nil, nil, nil, code
+	}
+	r, err := c.resolver()
+	if err != nil {
+		return nil, nil, nil, c.usageError("%v", err)
+	}
+	msg, done, code = c.input(stdin)
+	return r, msg, done, code
+}
+
 // writeJSON prints v as the -json output of every check command: one
 // object on one line (easy to pipe, to jq or to a line-based log), HTML
 // characters left as they are.

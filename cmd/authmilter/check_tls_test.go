@@ -85,11 +85,7 @@ func TestTLSConfigErrorsNameTheKey(t *testing.T) {
 		{"[[tls.require]]\ndomain = \"a.example\"\nmin_version = \"1.3\"\n", "tls.require[0].min_version"},
 		{"[tls]\ntempfail_code = \"550\"\n", "tls.tempfail_code"},
 	} {
-		path := t.TempDir() + "/c.toml"
-		writeFile(path, c.file)
-		if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
-		}
+		wantConfigError(t, c.file, c.key)
 	}
 	path := t.TempDir() + "/c.toml"
 	writeFile(path, "[[tls.require]]\ndomain = \"Partner.Example\"\nlevel = \"verified-cert\"\ncert_name = \"mail.partner.example\"\nmin_version = \"TLSv1.2\"\naction = \"reject\"\n")

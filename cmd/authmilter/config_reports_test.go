@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -43,14 +42,7 @@ func TestReportsConfigErrorsNameTheKey(t *testing.T) {
 		{"[reports]\nmax_attempts = 0\n", "reports.max_attempts"},
 		{"[reports]\nsuppress_for = \"-1h\"\n", "reports.suppress_for"},
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, c.file); err != nil {
-			t.Fatal(err)
-		}
-		_, err := loadConfig(path)
-		if err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
-		}
+		wantConfigError(t, c.file, c.key)
 	}
 }
 
@@ -67,11 +59,7 @@ func TestReportsConfigGood(t *testing.T) {
 		{reportsOn + "store = \"postgres://authmilter@127.0.0.1/reports\"\nspool = \"\"\nhost_id = \"mx1\"\nreport_when = \"any\"\nsmtp = \"127.0.0.1:10025\"\n",
 			"receiver.example", "dmarc@receiver.example", 24 * time.Hour},
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, c.file); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := loadConfig(path)
+		cfg, err := loadConfigText(t, c.file)
 		if err != nil {
 			t.Errorf("%q: %v", c.file, err)
 			continue

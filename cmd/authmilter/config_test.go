@@ -2,7 +2,9 @@ package main
 
 import (
 	"os"
+	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -138,14 +140,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"[policy]\nreject_text = \"DMARC {domian} rejects\"\n", "policy.reject_text"},
 		{"[policy]\nfrom_missing_text = \"no From from {domain}\"\n", "policy.from_missing_text"},
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, c.file); err != nil {
-			t.Fatal(err)
-		}
-		_, err := loadConfig(path)
-		if err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%q: error %v does not name %s", c.file, err, c.key)
-		}
+		wantConfigError(t, c.file, c.key)
 	}
 }
 
@@ -162,11 +157,7 @@ func TestConfigGoodValues(t *testing.T) {
 		"[log]\nlevel = \"warn\"\n",
 		"[policy]\nreject_text = \"{domain} says no ({domain})\"\nquarantine_text = \"held: {domain}\"\n",
 	} {
-		path := t.TempDir() + "/c.toml"
-		if err := writeFile(path, file); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadConfig(path); err != nil {
+		if _, err := loadConfigText(t, file); err != nil {
 			t.Errorf("%q: %v", file, err)
 		}
 	}
@@ -206,3 +197,82 @@ func TestParseListen(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// loadConfigText loads a configuration file whose text is text.
+func loadConfigText(t *testing.T, text string) (Config, error) {
+	t.Helper()
+	path := t.TempDir() + "/c.toml"
+	if err := writeFile(path, text); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(path)
+}
+
+// wantConfigError: loading file fails with an error that names key.
+func wantConfigError(t *testing.T, file, key string) {
+	t.Helper()
+	if _, err := loadConfigText(t, file); err == nil || !strings.Contains(err.Error(), key) {
+		t.Errorf("%q: error %v does not name %s", file, err, key)
+	}
+}
+
+// TestReadmeConfigurationTable keeps README's Configuration table true:
+// each key of Config is named in the row of its section (as `name`, as a
+// pattern such as `from_*_action`, or as `[[key]]` for an array of
+// tables) or in full (`policy.arc_override_action`) in another row, and
+// each row is a section Config has.
+func TestReadmeConfigurationTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // section ("" at the top level) → its keys cell
+	_, table, _ := strings.Cut(string(b), "\n| section | keys |\n|---|---|\n")
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(line, " | ")
+		if !strings.HasPrefix(line, "| ") || len(cells) < 2 {
+			break
+		}
+		sec := strings.Trim(strings.TrimPrefix(cells[0], "| "), "`[]")
+		if sec == "top level" {
+			sec = ""
+		}
+		rows[sec] = strings.Join(cells[1:], " | ")
+	}
+	if len(rows) < 10 {
+		t.Fatalf("README's Configuration table not found (%d rows)", len(rows))
+	}
+	keys := tomlKeys(reflect.TypeOf(Config{}), "")
+	for _, k := range keys {
+		sec, name := "", k
+		for s := range rows {
+			if s != "" && strings.HasPrefix(k, s+".") && len(s) > len(sec) {
+				sec, name = s, k[len(s)+1:]
+			}
+		}
+		row, ok := rows[sec]
+		if !ok {
+			t.Errorf("README's Configuration table has no row for %s", k)
+			continue
+		}
+		if !strings.Contains(row, "`"+name+"`") && !strings.Contains(row, "`[["+k+"]]`") &&
+			!matchesPattern(row, name) && !strings.Contains(table, "`"+k+"`") {
+			t.Errorf("README's Configuration table does not name %s in its [%s] row", k, sec)
+		}
+	}
+	for sec := range rows {
+		if sec != "" && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, sec+".") }) {
+			t.Errorf("README's Configuration table has a row [%s], which Config does not have", sec)
+		}
+	}
+}
+
+// matchesPattern says whether a `pattern_*` of row covers name.
+func matchesPattern(row, name string) bool {
+	for _, p := range strings.Split(row, "`")[1:] {
+		if ok, _ := path.Match(p, name); ok && strings.Contains(p, "*") {
+			return true
+		}
+	}
+	return false
+}

@@ -34,13 +34,13 @@ const usageText = `usage:
                                        evaluate a message as the daemon would
   authmilter check arc [flags] [FILE]  verify the ARC chain of a message
   authmilter check COMMAND -h          the flags of a check command
-  authmilter reports status|list|show|send|resend
+  authmilter reports status|list|show|send|resend|bounce
                                        DMARC aggregate reports ([reports])
   authmilter tls-policy lookup [flags] DOMAIN
                                        the outbound TLS-policy answer for DOMAIN, and why
   authmilter dkim keygen -domain D -selector S [-algorithm rsa|ed25519] [-bits 2048] -out DIR
                                        make a DKIM signing key, print its DNS TXT record
-  authmilter dkim check-keys [-config F] [-dns HOST:PORT]
+  authmilter dkim check-keys [-config F] [-dns HOST:PORT] [-json]
                                        compare every [[dkim.sign]] key with DNS
 `
 

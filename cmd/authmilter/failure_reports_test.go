@@ -418,6 +418,9 @@ func TestFailureReportsNotForOwnReports(t *testing.T) {
 	if s := rep.fail.s.Stats(); s.Queued != 1 || s.Sent != 1 {
 		t.Errorf("queued %d, sent %d; want 1 and 1 (our own report mail not offered)", s.Queued, s.Sent)
 	}
+	if q := rep.agg.Stats().Queued; q != 1 {
+		t.Errorf("aggregate counts: %d messages queued, want 1 (our own report mail not counted)", q)
+	}
 	if sent := m.sent(); len(sent) == 1 {
 		if fb := checkAFRF(t, sent[0].msg); fb.Get("Source-IP") != "198.51.100.8" {
 			t.Errorf("the report is about %s, want 198.51.100.8", fb.Get("Source-IP"))

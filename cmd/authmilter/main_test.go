@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -49,8 +50,40 @@ func TestHelpListsCheckCommands(t *testing.T) {
 	}
 }
 
-// TestCheckInputFileAndEmpty: check dkim and check message read a file
-// argument as well as stdin ("-"); an empty message is a usage error.
+// TestHelpListsReportsCommands: "authmilter -h" names every subcommand
+// that "authmilter reports -h" documents, and each one exists.
+func TestHelpListsReportsCommands(t *testing.T) {
+	var help bytes.Buffer
+	run([]string{"-h"}, nil, &help, &help)
+	var line string
+	for _, l := range strings.Split(help.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "authmilter reports ") {
+			line = strings.Fields(l)[2]
+		}
+	}
+	listed := strings.Split(line, "|")
+	seen := 0
+	for _, l := range strings.Split(reportsUsage, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "authmilter" || f[1] != "reports" {
+			continue
+		}
+		seen++
+		if !slices.Contains(listed, f[2]) {
+			t.Errorf("authmilter -h lists reports %q, not %q", line, f[2])
+		}
+		var out bytes.Buffer
+		if code := run([]string{"reports", f[2], "-h"}, nil, &out, &out); code != 0 {
+			t.Errorf("reports %s -h: exit %d\n%s", f[2], code, out.String())
+		}
+	}
+	if seen < 6 {
+		t.Errorf("reports usage names %d subcommands:\n%s", seen, reportsUsage)
+	}
+}
+
+// TestCheckInputFileAndEmpty: check dkim, check arc and check message read
+// a file argument as well as stdin ("-"); an empty message is a usage error.
 func TestCheckInputFileAndEmpty(t *testing.T) {
 	msg, srv := dkimTestMessage(t)
 	path := t.TempDir() + "/m.eml"
@@ -72,6 +105,12 @@ func TestCheckInputFileAndEmpty(t *testing.T) {
 		{append([]string{"check", "dkim"}, dns...), "", 2, "no message on standard input"},
 		{append([]string{"check", "dkim"}, append(dns, empty)...), "", 2, "no message on " + empty},
 		{append([]string{"check", "dkim"}, append(dns, path, path)...), "", 2, "unexpected argument"},
+		{append([]string{"check", "arc", "-json"}, append(dns, path)...), "", 0, `"result":"none"`},
+		{append([]string{"check", "arc"}, append(dns, "-")...), msg, 0, "arc=none"},
+		{append([]string{"check", "arc"}, dns...), "", 2, "no message on standard input"},
+		{append([]string{"check", "arc"}, append(dns, t.TempDir()+"/missing")...), "", 2, "no such file"},
+		{[]string{"check", "arc", "-dns", "nonsense"}, msg, 2, "is not HOST:PORT"},
+		{[]string{"check", "arc", "-h"}, "", 0, "usage: authmilter check arc"},
 		{append([]string{"check", "message", "-json"}, append(append(dns, env...), path)...), "", 0, `"dkim":[`},
 		{append([]string{"check", "message"}, append(dns, env...)...), "", 2, "no message on standard input"},
 		{append([]string{"check", "message"}, append(append(dns, env...), t.TempDir()+"/missing")...), "", 2, "no such file"},

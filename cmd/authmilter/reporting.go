@@ -141,9 +141,6 @@ func (rp *reporter) messageDone(r *auth.Report, action string) {
 	if r == nil || r.Skipped != "" || action == string(policy.Tempfail) || !hasRecord(r) {
 		return
 	}
-	if ownReport(r, rp.self) {
-		return
-	}
 	rp.agg.Offer(reportItem{r: r, action: action, at: time.Now()})
 }
 
@@ -198,12 +195,13 @@ var _ milter.Observer = reportingObserver{}
 
 func (o reportingObserver) MessageDone(r *auth.Report, action string, eom time.Duration) {
 	o.metrics.MessageDone(r, action, eom)
-	o.rep.messageDone(r, action)
-	if r == nil || !ownReport(r, o.rep.self) {
-		// Our own report mail gets no failure report either: a report
-		// about a report could be reported again on its way out.
-		o.rep.fail.messageDone(r, action)
+	if r != nil && ownReport(r, o.rep.self) {
+		// Our own report mail is neither counted nor failure-reported: a
+		// report about a report could be reported again on its way out.
+		return
 	}
+	o.rep.messageDone(r, action)
+	o.rep.fail.messageDone(r, action)
 }
 
 // converter turns a message into report events, one per author domain
