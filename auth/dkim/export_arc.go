@@ -108,3 +108,18 @@ func (k *Key) VerifySHA256(hashed []byte, sig []byte) error {
 // block was too large to verify. ARC uses them, so that a message's header
 // is split once.
 func (v *Verifier) HeaderFields() []string { return v.fields }
+
+// FoldTags joins tag-specs ("a=rsa-sha256", ..., "b=") with "; " into the
+// value of field name as the signer folds it: CRLF TAB before a spec that
+// would pass column 78, an h= list broken at its colons. ARC uses it for
+// its signatures, so that they are folded like our DKIM-Signature.
+func FoldTags(name string, specs ...string) string { return foldTags(name, specs...) }
+
+// FoldB folds a b= value (base64) into lines of at most 72 characters,
+// each after CRLF TAB, as the signer does. ARC uses it.
+func FoldB(b string) string { return foldB(b) }
+
+// SignSHA256 signs the SHA-256 hash sum with key as the signer does:
+// RSASSA-PKCS1-v1_5 for an *rsa.PrivateKey, Ed25519 over the hash for an
+// ed25519.PrivateKey (RFC 8463 §3). ARC uses it.
+func SignSHA256(key crypto.Signer, sum []byte) ([]byte, error) { return signSum(key, sum) }
