@@ -2,8 +2,6 @@ package arc
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -44,42 +42,22 @@ type Signer struct {
 
 // NewSigner returns a Signer signing as d=domain, s=selector with key (an
 // RSA key of at least 1024 bits or an Ed25519 key); headers are the
-// names the ARC-Message-Signature signs, nil for DefaultSealHeaders.
+// names the ARC-Message-Signature signs, nil for DefaultSealHeaders. The
+// domain, selector and key are checked as the DKIM signer checks them.
 func NewSigner(domain, selector string, key crypto.Signer, headers []string) (*Signer, error) {
 	s := &Signer{domain: strings.ToLower(domain), selector: strings.ToLower(selector), key: key, headers: headers}
 	if s.headers == nil {
 		s.headers = DefaultSealHeaders
 	}
-	if !validName(s.domain) || !validName(s.selector) {
+	if !dkim.ValidDomain(s.domain) || !dkim.ValidDomain(s.selector) {
 		return nil, fmt.Errorf("arc: seal domain %q or selector %q is not a domain name", domain, selector)
 	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		if n := k.N.BitLen(); n < dkim.MinSignRSABits {
-			return nil, fmt.Errorf("arc: seal key: RSA key of %d bits (at least %d, RFC 8301 §3.2)", n, dkim.MinSignRSABits)
-		}
-		s.algo = "rsa-sha256"
-	case ed25519.PrivateKey:
-		s.algo = "ed25519-sha256"
-	default:
-		return nil, fmt.Errorf("arc: seal key: unsupported key type %T (RSA or Ed25519)", key)
+	algo, err := dkim.SignAlgorithm(key)
+	if err != nil {
+		return nil, fmt.Errorf("arc: seal key: %w", err)
 	}
+	s.algo = algo
 	return s, nil
-}
-
-// validName reports whether s is a dot-separated name of letters, digits,
-// '-' and '_' (a selector may hold '_' in practice).
-func validName(s string) bool {
-	if s == "" || len(s) > 253 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // Domain is the sealer's d=.

@@ -123,3 +123,13 @@ func FoldB(b string) string { return foldB(b) }
 // RSASSA-PKCS1-v1_5 for an *rsa.PrivateKey, Ed25519 over the hash for an
 // ed25519.PrivateKey (RFC 8463 §3). ARC uses it.
 func SignSHA256(key crypto.Signer, sum []byte) ([]byte, error) { return signSum(key, sum) }
+
+// SignAlgorithm returns the a= value the signer uses for key
+// ("rsa-sha256" for an RSA key of at least MinSignRSABits bits,
+// "ed25519-sha256" for an Ed25519 key), or an error wrapping ErrSign for
+// a key it does not sign with. ARC uses it for its seal key.
+func SignAlgorithm(key crypto.Signer) (string, error) { return algorithm(key) }
+
+// ValidDomain reports whether d is a domain name as d= and s= take it
+// (dot-separated labels of letters, digits, '-' and '_'). ARC uses it.
+func ValidDomain(d string) bool { return validDomain(d) }
