@@ -111,7 +111,8 @@ func (v *Verifier) HeaderFields() []string { return v.fields }
 
 // FoldTags joins tag-specs ("a=rsa-sha256", ..., "b=") with "; " into the
 // value of field name as the signer folds it: CRLF TAB before a spec that
-// would pass column 78, an h= list broken at its colons. ARC uses it for
+// would pass column 78 and after "b=" (filled in later by FoldB), an h=
+// list broken at its colons. ARC uses it for
 // its signatures, so that they are folded like our DKIM-Signature.
 func FoldTags(name string, specs ...string) string { return foldTags(name, specs...) }
 

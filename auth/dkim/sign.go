@@ -358,8 +358,8 @@ func (s *Signer) tags(k SignKey, alg string, t int64, headers []string, bh strin
 
 // foldTags joins tag-specs with "; " into the value of field name (ARC's
 // signatures use it too), breaking lines (CRLF TAB) before a spec that
-// would pass column 78, counting "Name: " on the first line; an h= list
-// breaks at its colons.
+// would pass column 78, counting "Name: " on the first line, and after an
+// empty "b="; an h= list breaks at its colons.
 func foldTags(name string, specs ...string) string {
 	var b strings.Builder
 	col := len(name) + len(": ")
@@ -388,6 +388,12 @@ func foldTags(name string, specs ...string) string {
 			continue
 		}
 		put(spec, sep)
+		if spec == "b=" {
+			// b= is filled in later with lines of its own (foldB):
+			// a tag after it starts a new line, or it would follow
+			// the signature's last line past column 78.
+			col = 78
+		}
 	}
 	return b.String()
 }
