@@ -137,7 +137,7 @@ func (s *Signer) Seal(in SealInput) (Set, error) {
 		"a="+s.algo, "b=", "bh="+bh, "c=relaxed/relaxed", "d="+s.domain,
 		"h="+strings.Join(names, ":"), "i="+strconv.Itoa(i), "s="+s.selector, "t="+t)
 	signed := append([]string{aarField}, in.Fields...)
-	buf := appendSigned(nil, signed, names, true)
+	buf := dkim.AppendSignedFields(nil, signed, names, true)
 	buf = dkim.AppendCanonHeader(buf, nameAMS+": "+ams+"\r\n", true)
 	b, err := s.sign(buf[:len(buf)-2])
 	if err != nil {

@@ -134,3 +134,12 @@ func SignAlgorithm(key crypto.Signer) (string, error) { return algorithm(key) }
 // ValidDomain reports whether d is a domain name as d= and s= take it
 // (dot-separated labels of letters, digits, '-' and '_'). ARC uses it.
 func ValidDomain(d string) bool { return validDomain(d) }
+
+// AppendSignedFields appends the header fields (top first, each ending in
+// CRLF) that the names of an h= list select, as the DKIM verifier selects
+// them (RFC 6376 §5.4.2: each name the next field up; a name past the
+// fields present, none), in relaxed or simple canonicalization. ARC's
+// ARC-Message-Signature uses it (RFC 8617 §4.1.2).
+func AppendSignedFields(dst []byte, fields, names []string, relaxed bool) []byte {
+	return newFieldIndex(fields).appendPicked(dst, names, relaxed)
+}
