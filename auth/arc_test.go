@@ -298,3 +298,28 @@ func TestARCSealEd25519Warned(t *testing.T) {
 		}
 	}
 }
+
+// TestARCCostsNothingWithoutARCFields: for a message without ARC fields
+// (and sealing off), the ARC steps at the end of the header, per body
+// chunk and at the end of the message allocate nothing and start no
+// verifier, trusted sealers or not.
+func TestARCCostsNothingWithoutARCFields(t *testing.T) {
+	f := newARCFixture(t)
+	cfg := DefaultConfig()
+	cfg.ARC.TrustedSealers = []string{"lists.test"}
+	m, r := f.evaluate(t, cfg, listMsg)
+	if m.arc != nil || m.sealBody != nil || r.ARC.Result != arc.None {
+		t.Fatalf("verifier %v, seal hash %v, result %+v", m.arc, m.sealBody, r.ARC)
+	}
+	ctx := context.Background()
+	chunk := []byte("hello\r\n")
+	if n := testing.AllocsPerRun(100, func() {
+		m.startARC()
+		m.arcBody(chunk)
+		if m.arcResult(ctx).Result != arc.None {
+			t.Fatal("not none")
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations", n)
+	}
+}

@@ -161,7 +161,8 @@ type SignResult struct {
 	// "DKIM-Signature: " + value (one space after the colon, as hashed),
 	// folded with CRLF + TAB.
 	Signatures []string
-	// Selectors names each signature ("s=rsa2026 d=example.com").
+	// Selectors names each signature by its key record
+	// ("rsa2026._domainkey.example.com").
 	Selectors []string
 	Domain    string // the From domain
 	// NotSigned says why nothing was signed ("" when signed).

@@ -2,9 +2,6 @@ package arc
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -45,42 +42,22 @@ type Signer struct {
 
 // NewSigner returns a Signer signing as d=domain, s=selector with key (an
 // RSA key of at least 1024 bits or an Ed25519 key); headers are the
-// names the ARC-Message-Signature signs, nil for DefaultSealHeaders.
+// names the ARC-Message-Signature signs, nil for DefaultSealHeaders. The
+// domain, selector and key are checked as the DKIM signer checks them.
 func NewSigner(domain, selector string, key crypto.Signer, headers []string) (*Signer, error) {
 	s := &Signer{domain: strings.ToLower(domain), selector: strings.ToLower(selector), key: key, headers: headers}
 	if s.headers == nil {
 		s.headers = DefaultSealHeaders
 	}
-	if !validName(s.domain) || !validName(s.selector) {
+	if !dkim.ValidDomain(s.domain) || !dkim.ValidDomain(s.selector) {
 		return nil, fmt.Errorf("arc: seal domain %q or selector %q is not a domain name", domain, selector)
 	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		if n := k.N.BitLen(); n < dkim.MinSignRSABits {
-			return nil, fmt.Errorf("arc: seal key: RSA key of %d bits (at least %d, RFC 8301 §3.2)", n, dkim.MinSignRSABits)
-		}
-		s.algo = "rsa-sha256"
-	case ed25519.PrivateKey:
-		s.algo = "ed25519-sha256"
-	default:
-		return nil, fmt.Errorf("arc: seal key: unsupported key type %T (RSA or Ed25519)", key)
+	algo, err := dkim.SignAlgorithm(key)
+	if err != nil {
+		return nil, fmt.Errorf("arc: seal key: %w", err)
 	}
+	s.algo = algo
 	return s, nil
-}
-
-// validName reports whether s is a dot-separated name of letters, digits,
-// '-' and '_' (a selector may hold '_' in practice).
-func validName(s string) bool {
-	if s == "" || len(s) > 253 || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // Domain is the sealer's d=.
@@ -156,11 +133,11 @@ func (s *Signer) Seal(in SealInput) (Set, error) {
 		}
 	}
 	bh := base64.StdEncoding.EncodeToString(in.BodyHash)
-	ams := foldTags(nameAMS,
+	ams := dkim.FoldTags(nameAMS,
 		"a="+s.algo, "b=", "bh="+bh, "c=relaxed/relaxed", "d="+s.domain,
 		"h="+strings.Join(names, ":"), "i="+strconv.Itoa(i), "s="+s.selector, "t="+t)
 	signed := append([]string{aarField}, in.Fields...)
-	buf := appendSigned(nil, signed, names, true)
+	buf := dkim.AppendSignedFields(nil, signed, names, true)
 	buf = dkim.AppendCanonHeader(buf, nameAMS+": "+ams+"\r\n", true)
 	b, err := s.sign(buf[:len(buf)-2])
 	if err != nil {
@@ -168,7 +145,7 @@ func (s *Signer) Seal(in SealInput) (Set, error) {
 	}
 	out.AMS = withB(ams, b)
 
-	as := foldTags(nameSeal, "a="+s.algo, "b=", "cv="+string(cv), "d="+s.domain,
+	as := dkim.FoldTags(nameSeal, "a="+s.algo, "b=", "cv="+string(cv), "d="+s.domain,
 		"i="+strconv.Itoa(i), "s="+s.selector, "t="+t)
 	own := set{aar: aarField, ams: nameAMS + ": " + out.AMS + "\r\n", seal: nameSeal + ": " + as + "\r\n"}
 	chain := append(sets, own)
@@ -189,71 +166,19 @@ func newestFailed(f string) bool {
 	return err == nil && sl.cv == "fail"
 }
 
-// sign signs the SHA-256 hash of data: RSASSA-PKCS1-v1_5, or Ed25519 over
-// the hash (RFC 8463 §3).
+// sign signs the SHA-256 hash of data as the DKIM signer does.
 func (s *Signer) sign(data []byte) (string, error) {
 	h := sha256.Sum256(data)
-	var sig []byte
-	var err error
-	switch k := s.key.(type) {
-	case *rsa.PrivateKey:
-		sig, err = rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, h[:])
-	case ed25519.PrivateKey:
-		sig = ed25519.Sign(k, h[:])
-	}
+	sig, err := dkim.SignSHA256(s.key, h[:])
 	if err != nil {
 		return "", fmt.Errorf("arc: sealing with %s._domainkey.%s: %w", s.selector, s.domain, err)
 	}
 	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
-// foldTags joins tag-specs with "; ", breaking lines (CRLF TAB) before a spec
-// that would pass column 78, counting "Name: " on the first line; an h=
-// list breaks at its colons.
-func foldTags(name string, specs ...string) string {
-	var b strings.Builder
-	col := len(name) + 2
-	put := func(piece, sep string) {
-		if col+len(sep)+len(piece)+1 > 78 && col > 1 {
-			b.WriteString(strings.TrimRight(sep, " ") + "\r\n\t")
-			col = 1
-		} else {
-			b.WriteString(sep)
-			col += len(sep)
-		}
-		b.WriteString(piece)
-		col += len(piece)
-	}
-	for i, spec := range specs {
-		sep := "; "
-		if i == 0 {
-			sep = ""
-		}
-		if h, ok := strings.CutPrefix(spec, "h="); ok && h != "" {
-			for j, n := range strings.Split(h, ":") {
-				if j == 0 {
-					put("h="+n, sep)
-				} else {
-					put(n, ":")
-				}
-			}
-			continue
-		}
-		put(spec, sep)
-	}
-	return b.String()
-}
-
-// withB puts signature b (base64) into the empty "b=" of value, folded in
-// lines of at most 72 characters.
+// withB puts signature b (base64) into the empty "b=" of value, folded as
+// the DKIM signer folds it.
 func withB(value, b string) string {
-	var f strings.Builder
-	for len(b) > 0 {
-		n := min(72, len(b))
-		f.WriteString("\r\n\t")
-		f.WriteString(b[:n])
-		b = b[n:]
-	}
 	i := strings.Index(value, "b=;") // the first: a= comes before it
-	return value[:i+2] + f.String() + value[i+2:]
+	return value[:i+2] + dkim.FoldB(b) + value[i+2:]
 }

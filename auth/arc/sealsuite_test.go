@@ -33,6 +33,27 @@ type sealScenario struct {
 	TXT        map[string]string   `yaml:"txt-records"`
 }
 
+// loadSignSuite reads the signing file's scenarios.
+func loadSignSuite(t testing.TB) []sealScenario {
+	t.Helper()
+	f, err := os.Open("testdata/arc-valimail/arc-draft-sign-tests.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []sealScenario
+	d := yaml.NewDecoder(f)
+	for {
+		var sc sealScenario
+		if err := d.Decode(&sc); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sc)
+	}
+}
+
 // tagSet is a tag list as the suite compares it: the set of its
 // ";"-separated specs with all whitespace deleted; without b= when noB.
 func tagSet(v string, noB bool) []string {
@@ -83,20 +104,8 @@ func suiteAuthResults(fields []string, srvID string) (string, Status) {
 // and the sealed message must verify with our verifier (cv=fail seals
 // end the chain as fail). no_additional_sig must not be sealed.
 func TestValiMailSealing(t *testing.T) {
-	f, err := os.Open("testdata/arc-valimail/arc-draft-sign-tests.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	d := yaml.NewDecoder(f)
 	n := 0
-	for {
-		var sc sealScenario
-		if err := d.Decode(&sc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, sc := range loadSignSuite(t) {
 		key, err := dkim.ParseSigningKey([]byte(sc.PrivateKey))
 		if err != nil {
 			t.Fatal(err)

@@ -2,27 +2,11 @@ package arc
 
 import (
 	"context"
-	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/authmilter/authmilter/auth/dkim"
-	"gopkg.in/yaml.v3"
 )
-
-type signTest struct {
-	Message string `yaml:"message"`
-	AMS     string `yaml:"AMS"`
-	AAR     string `yaml:"AAR"`
-	AS      string `yaml:"AS"`
-}
-
-type signScenario struct {
-	Tests map[string]signTest `yaml:"tests"`
-	TXT   map[string]string   `yaml:"txt-records"`
-}
 
 // fold turns a suite header value (LF lines) into a folded field.
 func fold(name, value string) string {
@@ -35,20 +19,8 @@ func fold(name, value string) string {
 // with our Signer; the expected ARC-Seal b= values are not reproducible,
 // testdata SOURCE.md).
 func TestValiMailSigningAMS(t *testing.T) {
-	f, err := os.Open("testdata/arc-valimail/arc-draft-sign-tests.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	d := yaml.NewDecoder(f)
 	n := 0
-	for {
-		var sc signScenario
-		if err := d.Decode(&sc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, sc := range loadSignSuite(t) {
 		for id, tc := range sc.Tests {
 			if tc.AMS == "" {
 				continue // no_additional_sig: the chain had failed, no new set

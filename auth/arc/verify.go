@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/authmilter/authmilter/auth/dkim"
 	"github.com/authmilter/authmilter/auth/dns"
@@ -258,7 +257,7 @@ func (v *Verifier) checkAMS(ctx context.Context, m *msgSig) (string, bool) {
 	case subtle.ConstantTimeCompare(sum, m.bodyHash) != 1:
 		return "body hash did not verify", false
 	}
-	buf := appendSigned(nil, v.fields, m.headers, m.headerRelaxed)
+	buf := dkim.AppendSignedFields(nil, v.fields, m.headers, m.headerRelaxed) // RFC 8617 §4.1.2
 	buf = dkim.AppendCanonHeader(buf, dkim.EmptyB(m.field), m.headerRelaxed)
 	return v.checkSig(ctx, m.domain, m.sel, m.algo, buf[:len(buf)-2], m.sig)
 }
@@ -268,32 +267,6 @@ func (v *Verifier) checkSeal(ctx context.Context, i int) (string, bool) {
 	buf := appendSealed(nil, v.sets[:i])
 	s := v.seals[i-1]
 	return v.checkSig(ctx, s.domain, s.sel, s.algo, buf[:len(buf)-2], s.sig)
-}
-
-// appendSigned appends the fields an AMS signs (RFC 8617 §4.1.2, RFC 6376
-// §5.4.2): each h= name takes the bottom-most field of that name not taken
-// yet; by index, so that long h= lists cost no more than the fields and
-// names together.
-func appendSigned(buf []byte, fields, names []string, relaxed bool) []byte {
-	byName := make(map[string][]int, len(names))
-	for _, h := range names {
-		byName[strings.ToLower(h)] = nil
-	}
-	for i, f := range fields {
-		name, _, _ := strings.Cut(f, ":")
-		key := strings.ToLower(strings.TrimRight(name, " \t"))
-		if l, ok := byName[key]; ok {
-			byName[key] = append(l, i)
-		}
-	}
-	for _, h := range names {
-		key := strings.ToLower(h)
-		if l := byName[key]; len(l) > 0 {
-			buf = dkim.AppendCanonHeader(buf, fields[l[len(l)-1]], relaxed)
-			byName[key] = l[:len(l)-1]
-		}
-	}
-	return buf
 }
 
 // appendSealed appends what the ARC-Seal of the last of sets signs (RFC

@@ -108,3 +108,38 @@ func (k *Key) VerifySHA256(hashed []byte, sig []byte) error {
 // block was too large to verify. ARC uses them, so that a message's header
 // is split once.
 func (v *Verifier) HeaderFields() []string { return v.fields }
+
+// FoldTags joins tag-specs ("a=rsa-sha256", ..., "b=") with "; " into the
+// value of field name as the signer folds it: CRLF TAB before a spec that
+// would pass column 78 and after "b=" (filled in later by FoldB), an h=
+// list broken at its colons. ARC uses it for
+// its signatures, so that they are folded like our DKIM-Signature.
+func FoldTags(name string, specs ...string) string { return foldTags(name, specs...) }
+
+// FoldB folds a b= value (base64) into lines of at most 72 characters,
+// each after CRLF TAB, as the signer does. ARC uses it.
+func FoldB(b string) string { return foldB(b) }
+
+// SignSHA256 signs the SHA-256 hash sum with key as the signer does:
+// RSASSA-PKCS1-v1_5 for an *rsa.PrivateKey, Ed25519 over the hash for an
+// ed25519.PrivateKey (RFC 8463 §3). ARC uses it.
+func SignSHA256(key crypto.Signer, sum []byte) ([]byte, error) { return signSum(key, sum) }
+
+// SignAlgorithm returns the a= value the signer uses for key
+// ("rsa-sha256" for an RSA key of at least MinSignRSABits bits,
+// "ed25519-sha256" for an Ed25519 key), or an error wrapping ErrSign for
+// a key it does not sign with. ARC uses it for its seal key.
+func SignAlgorithm(key crypto.Signer) (string, error) { return algorithm(key) }
+
+// ValidDomain reports whether d is a domain name as d= and s= take it
+// (dot-separated labels of letters, digits, '-' and '_'). ARC uses it.
+func ValidDomain(d string) bool { return validDomain(d) }
+
+// AppendSignedFields appends the header fields (top first, each ending in
+// CRLF) that the names of an h= list select, as the DKIM verifier selects
+// them (RFC 6376 §5.4.2: each name the next field up; a name past the
+// fields present, none), in relaxed or simple canonicalization. ARC's
+// ARC-Message-Signature uses it (RFC 8617 §4.1.2).
+func AppendSignedFields(dst []byte, fields, names []string, relaxed bool) []byte {
+	return newFieldIndex(fields).appendPicked(dst, names, relaxed)
+}

@@ -273,20 +273,25 @@ func (s *Signer) Close() ([]string, error) {
 		}
 		var sum [32]byte
 		sum, buf = headerHash(index, "DKIM-Signature: "+value+"\r\n", sig, buf[:0])
-		var b []byte
-		var err error
-		switch key := k.Key.(type) {
-		case *rsa.PrivateKey:
-			b, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-		case ed25519.PrivateKey:
-			b = ed25519.Sign(key, sum[:]) // RFC 8463 §3: over the SHA-256 hash
-		}
+		b, err := signSum(k.Key, sum[:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s._domainkey.%s: %w", ErrSign, k.Selector, k.Domain, err)
 		}
 		out = append(out, value+foldB(base64.StdEncoding.EncodeToString(b)))
 	}
 	return out, nil
+}
+
+// signSum signs a SHA-256 hash with key: RSASSA-PKCS1-v1_5 for RSA,
+// Ed25519 over the hash (RFC 8463 §3). ARC's signatures use it too.
+func signSum(key crypto.Signer, sum []byte) ([]byte, error) {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		return rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum)
+	case ed25519.PrivateKey:
+		return ed25519.Sign(k, sum), nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", key)
 }
 
 // headerList returns h=: Oversign each once more than present,
@@ -344,9 +349,21 @@ func (s *Signer) tags(k SignKey, alg string, t int64, headers []string, bh strin
 	if s.opts.Expire > 0 {
 		specs = append(specs, "x="+strconv.FormatInt(t+int64(s.opts.Expire/time.Second), 10))
 	}
+	if len(headers) > 0 {
+		specs = append(specs, "h="+strings.Join(headers, ":"))
+	}
+	specs = append(specs, "bh="+bh, "b=")
+	return foldTags("DKIM-Signature", specs...)
+}
+
+// foldTags joins tag-specs with "; " into the value of field name (ARC's
+// signatures use it too), breaking lines (CRLF TAB) before a spec that
+// would pass column 78, counting "Name: " on the first line, and after an
+// empty "b="; an h= list breaks at its colons.
+func foldTags(name string, specs ...string) string {
 	var b strings.Builder
-	col := len("DKIM-Signature: ")
-	put := func(piece string, sep string) {
+	col := len(name) + len(": ")
+	put := func(piece, sep string) {
 		if col+len(sep)+len(piece)+1 > 78 && col > 1 { // +1: the ";" that may follow
 			b.WriteString(strings.TrimRight(sep, " ") + "\r\n\t")
 			col = 1
@@ -362,17 +379,22 @@ func (s *Signer) tags(k SignKey, alg string, t int64, headers []string, bh strin
 		if i == 0 {
 			sep = ""
 		}
+		if h, ok := strings.CutPrefix(spec, "h="); ok && h != "" {
+			prefix := "h="
+			for n := range strings.SplitSeq(h, ":") {
+				put(prefix+n, sep)
+				prefix, sep = "", ":"
+			}
+			continue
+		}
 		put(spec, sep)
-	}
-	for i, name := range headers {
-		if i == 0 {
-			put("h="+name, "; ")
-		} else {
-			put(name, ":")
+		if spec == "b=" {
+			// b= is filled in later with lines of its own (foldB):
+			// a tag after it starts a new line, or it would follow
+			// the signature's last line past column 78.
+			col = 78
 		}
 	}
-	put("bh="+bh, "; ")
-	put("b=", "; ")
 	return b.String()
 }
 

@@ -10,8 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"os"
+
+	"github.com/authmilter/authmilter/auth/dns"
 )
 
 // LoadSigningKey reads a PEM private key from path: RSA as PKCS#1
@@ -102,9 +103,8 @@ var (
 func CheckPublished(ctx context.Context, r TXTResolver, k SignKey) error {
 	name := k.Selector + "._domainkey." + k.Domain
 	txts, err := r.LookupTXT(ctx, name)
-	var dnsErr *net.DNSError
 	switch {
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	case dns.IsNotFound(err):
 		return fmt.Errorf("%w at %s", ErrKeyMissing, name)
 	case err != nil:
 		return fmt.Errorf("%w: %s: %v", ErrKeyTemporary, name, err)

@@ -101,12 +101,7 @@ func check(s *sigState, k *keyRecord) (Status, string) {
 // without its final CRLF. buf is scratch space, returned for reuse.
 func headerHash(fields *fieldIndex, sigField string, s *signature, buf []byte) ([sha256.Size]byte, []byte) {
 	relaxed := s.headerCanon == "relaxed"
-	next := make(map[string]int, len(s.headers))
-	for _, name := range s.headers {
-		if i := fields.pick(next, name); i >= 0 {
-			buf = appendCanonHeader(buf, fields.fields[i], relaxed)
-		}
-	}
+	buf = fields.appendPicked(buf, s.headers, relaxed)
 	buf = appendCanonHeader(buf, emptyB(sigField), relaxed)
 	buf = buf[:len(buf)-2] // its CRLF
 	return sha256.Sum256(buf), buf
@@ -152,6 +147,19 @@ func (x *fieldIndex) pick(next map[string]int, name string) int {
 		next[lower] = x.prev[i]
 	}
 	return i
+}
+
+// appendPicked appends, in order, the fields the names of one h= stand
+// for (each name picks the next field up, RFC 6376 §5.4.2; a name past
+// the fields present picks none), canonicalized.
+func (x *fieldIndex) appendPicked(buf []byte, names []string, relaxed bool) []byte {
+	next := make(map[string]int, len(names))
+	for _, name := range names {
+		if i := x.pick(next, name); i >= 0 {
+			buf = appendCanonHeader(buf, x.fields[i], relaxed)
+		}
+	}
+	return buf
 }
 
 // foldKey maps a name to a key equal for two names exactly when
